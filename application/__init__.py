@@ -1,0 +1,1 @@
+"""The write side: services that load one aggregate, decide, and append, retrying conflicts."""

@@ -1,0 +1,419 @@
+"""The fridge: the unit of consistency for stock ("an actor per fridge").
+
+Public methods decide (check the rules, then record events); the private `@event` methods
+only change state, because they are replayed when the fridge is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import TypedDict
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import (
+    FridgeUnavailable,
+    InvalidRequest,
+    NotPaidYet,
+    ReservationClosed,
+    ReservationNotFound,
+    SoldOut,
+)
+from domain.values import (
+    CLOSED_ORDERS_KEPT_FOR,
+    MealLines,
+    ReleaseReason,
+    aware,
+    meal_lines,
+    natural_id,
+    stream_id,
+)
+
+MAX_REPORT_AHEAD = timedelta(minutes=5)
+"""A count report stamped further in the future than this is refused: it would mask later ones."""
+
+
+class FridgeStatus(StrEnum):
+    ACTIVE = "active"
+    OFFLINE = "offline"
+    RETIRED = "retired"
+
+
+class Reservation(TypedDict):
+    lines: MealLines
+    expires_at: datetime
+    confirmed: bool
+    missing: bool  # a count showed its meals gone; the order flow must act
+
+
+class ExpiredBatch(TypedDict):
+    meal_id: str
+    best_before: str  # ISO date
+    quantity: int
+
+
+class ClosedOrder(TypedDict):
+    outcome: str  # picked_up, or a ReleaseReason
+    at: datetime
+
+
+class Fridge(Aggregate):
+    INITIAL_VERSION = 0
+
+    @staticmethod
+    def create_id(fridge_id: str) -> UUID:
+        return stream_id("fridge", fridge_id)
+
+    @event("Installed")
+    def __init__(self, fridge_id: str, venue_id: str, city_id: str, timezone: str) -> None:
+        self.fridge_id = fridge_id
+        self.venue_id = venue_id
+        self.city_id = city_id
+        self.timezone = timezone
+        self.status = FridgeStatus.ACTIVE
+        # meal id -> best-before (ISO date) -> units physically in the fridge
+        self.batches: dict[str, dict[str, int]] = {}
+        # meal id -> units held by open reservations (kept equal to their sum)
+        self.holds: dict[str, int] = {}
+        self.reservations: dict[str, Reservation] = {}
+        self.closed_orders: dict[str, ClosedOrder] = {}
+        self.deliveries: dict[str, str] = {}  # delivery id -> best-before
+        self.last_report_at: datetime | None = None
+
+    # ---- what the fridge knows -------------------------------------------------------------
+
+    def today(self, now: datetime) -> date:
+        """The local date at the fridge: best-before dates are local dates."""
+        return aware(now).astimezone(ZoneInfo(self.timezone)).date()
+
+    def on_hand(self, meal_id: str, today: date | None = None) -> int:
+        """Units in the fridge; with `today`, only those still within their best-before."""
+        batches = self.batches.get(meal_id, {})
+        if today is None:
+            return sum(batches.values())
+        cutoff = today.isoformat()
+        return sum(units for best_before, units in batches.items() if best_before >= cutoff)
+
+    def held(self, meal_id: str) -> int:
+        return self.holds.get(meal_id, 0)
+
+    def available(self, meal_id: str, today: date) -> int:
+        """What can still be sold: fresh units on hand less what open reservations hold."""
+        return max(0, self.on_hand(meal_id, today) - self.held(meal_id))
+
+    def meal_ids(self) -> list[str]:
+        return sorted(set(self.batches) | set(self.holds))
+
+    def same_as(self, other: Fridge) -> bool:
+        """Installing a fridge again in the same venue is a repeat, not a conflict."""
+        return (self.venue_id, self.city_id) == (other.venue_id, other.city_id)
+
+    # ---- kitchen and fridge cloud --------------------------------------------------------
+
+    def deliver(
+        self, delivery_id: str, lines: Mapping[str, int], best_before: date, now: datetime
+    ) -> bool:
+        """Add a delivered batch. A delivery id already applied changes nothing."""
+        natural_id("delivery_id", delivery_id)
+        checked = meal_lines(lines)
+        if delivery_id in self.deliveries:
+            return False
+        self._refuse_if(FridgeStatus.RETIRED)
+        if best_before < self.today(now):
+            raise InvalidRequest(f"delivery {delivery_id} is already past its best-before")
+        self._delivered(delivery_id=delivery_id, lines=checked, best_before=best_before)
+        return True
+
+    def report_counts(
+        self, report_id: str, taken_at: datetime, counts: Mapping[str, int], now: datetime
+    ) -> bool:
+        """Reconcile with what the fridge counted: the count is the physical truth.
+
+        A report not newer than the last one applied (late or duplicated) is ignored.
+        Meals the report does not list are left as they are.
+        """
+        natural_id("report_id", report_id)
+        aware(taken_at)
+        for meal_id, units in counts.items():
+            natural_id("meal_id", meal_id)
+            if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+                raise InvalidRequest(f"count of {meal_id} must be a whole number >= 0")
+        if taken_at > aware(now) + MAX_REPORT_AHEAD:
+            raise InvalidRequest(f"report {report_id} is stamped in the future")
+        if self.last_report_at is not None and taken_at <= self.last_report_at:
+            return False
+        self._refuse_if(FridgeStatus.RETIRED)
+        self._counts_reported(report_id=report_id, taken_at=taken_at, counts=dict(counts))
+        differences = {
+            meal_id: units - self.on_hand(meal_id)
+            for meal_id, units in sorted(counts.items())
+            if units != self.on_hand(meal_id)
+        }
+        if differences:
+            self._stock_adjusted(
+                differences=differences,
+                reason="count",
+                report_id=report_id,
+                unknown_best_before=self.today(taken_at),
+            )
+        self._flag_missing(self.today(now))
+        return True
+
+    def discard_expired(self, now: datetime) -> dict[str, int]:
+        """Take batches past their best-before off the shelf. Returns units per meal."""
+        cutoff = self.today(now).isoformat()
+        expired = [
+            ExpiredBatch(meal_id=meal_id, best_before=best_before, quantity=units)
+            for meal_id, batches in sorted(self.batches.items())
+            for best_before, units in sorted(batches.items())
+            if best_before < cutoff
+        ]
+        if expired:
+            self._expired(batches=expired)
+        self._flag_missing(self.today(now))
+        totals: dict[str, int] = {}
+        for batch in expired:
+            totals[batch["meal_id"]] = totals.get(batch["meal_id"], 0) + batch["quantity"]
+        return totals
+
+    # ---- orders --------------------------------------------------------------------------
+
+    def reserve(
+        self, order_id: str, lines: Mapping[str, int], expires_at: datetime, now: datetime
+    ) -> bool:
+        """Hold meals for an order, whole or not at all. Repeating an order id is a no-op."""
+        checked = meal_lines(lines)
+        aware(expires_at)
+        if order_id in self.reservations:
+            return False
+        closed = self.closed_orders.get(order_id)
+        if closed is not None and closed["outcome"] != ReleaseReason.EXPIRED:
+            raise ReservationClosed(self.fridge_id, order_id, closed["outcome"])
+        if self.status != FridgeStatus.ACTIVE:
+            raise FridgeUnavailable(self.fridge_id, self.status)
+        today = self.today(now)
+        if any(self.available(meal_id, today) < units for meal_id, units in checked.items()):
+            raise SoldOut(self.fridge_id, {m: self.available(m, today) for m in checked})
+        self._reserved(order_id=order_id, lines=checked, expires_at=expires_at, reserved_at=now)
+        return True
+
+    def confirm(self, order_id: str) -> bool:
+        """Payment arrived: the reservation stays held until pickup and no longer expires."""
+        reservation = self._open(order_id)
+        if reservation["confirmed"]:
+            return False
+        self._confirmed(order_id=order_id)
+        return True
+
+    def release(self, order_id: str, reason: ReleaseReason, now: datetime) -> bool:
+        """Put held meals back on sale. Releasing a settled reservation changes nothing."""
+        if order_id in self.closed_orders:
+            return False
+        reservation = self._open(order_id)
+        self._released(
+            order_id=order_id, lines=reservation["lines"], reason=reason.value, at=aware(now)
+        )
+        return True
+
+    def expire_reservations(self, now: datetime) -> list[str]:
+        """Release every unpaid reservation whose time is up. Returns their order ids."""
+        due = [
+            order_id
+            for order_id, reservation in self.reservations.items()
+            if not reservation["confirmed"] and reservation["expires_at"] <= aware(now)
+        ]
+        for order_id in due:
+            self.release(order_id, ReleaseReason.EXPIRED, now)
+        return due
+
+    def pick_up(self, order_id: str, now: datetime) -> bool:
+        """The customer took a paid order's meals out of the fridge."""
+        closed = self.closed_orders.get(order_id)
+        if closed is not None and closed["outcome"] == "picked_up":
+            return False
+        reservation = self._open(order_id)
+        if not reservation["confirmed"]:
+            raise NotPaidYet(order_id)
+        self._picked_up(order_id=order_id, lines=reservation["lines"], at=aware(now))
+        return True
+
+    # ---- life cycle ----------------------------------------------------------------------
+
+    def take_offline(self, reason: str) -> bool:
+        self._refuse_if(FridgeStatus.RETIRED)
+        if self.status == FridgeStatus.OFFLINE:
+            return False
+        self._taken_offline(reason=reason)
+        return True
+
+    def bring_online(self) -> bool:
+        self._refuse_if(FridgeStatus.RETIRED)
+        if self.status == FridgeStatus.ACTIVE:
+            return False
+        self._back_online()
+        return True
+
+    def retire(self) -> bool:
+        if self.status == FridgeStatus.RETIRED:
+            return False
+        if self.reservations:
+            raise InvalidRequest(
+                f"fridge {self.fridge_id} still holds {len(self.reservations)} reservations"
+            )
+        self._retired()
+        return True
+
+    # ---- helpers for deciding ------------------------------------------------------------
+
+    def _refuse_if(self, status: FridgeStatus) -> None:
+        if self.status == status:
+            raise FridgeUnavailable(self.fridge_id, status)
+
+    def _open(self, order_id: str) -> Reservation:
+        reservation = self.reservations.get(order_id)
+        if reservation is not None:
+            return reservation
+        closed = self.closed_orders.get(order_id)
+        if closed is not None:
+            raise ReservationClosed(self.fridge_id, order_id, closed["outcome"])
+        raise ReservationNotFound(self.fridge_id, order_id)
+
+    def _flag_missing(self, today: date) -> None:
+        """When fewer fresh meals remain than reservations hold, name the orders that lose.
+
+        The newest reservations lose first. Each is flagged once; the order flow acts on it.
+        """
+        for meal_id in sorted(self.holds):
+            gap = self.held(meal_id) - self.on_hand(meal_id, today)
+            newest_first = [
+                (order_id, r)
+                for order_id, r in reversed(self.reservations.items())
+                if meal_id in r["lines"]
+            ]
+            gap -= sum(r["lines"][meal_id] for _, r in newest_first if r["missing"])
+            losing: list[str] = []
+            for order_id, reservation in newest_first:
+                if gap <= 0:
+                    break
+                if not reservation["missing"]:
+                    losing.append(order_id)
+                    gap -= reservation["lines"][meal_id]
+            if losing:
+                self._reserved_meals_missing(
+                    meal_id=meal_id,
+                    held=self.held(meal_id),
+                    on_hand=self.on_hand(meal_id, today),
+                    order_ids=losing,
+                )
+
+    # ---- events: state changes only --------------------------------------------------------
+
+    @event("MealsDelivered")
+    def _delivered(self, delivery_id: str, lines: MealLines, best_before: date) -> None:
+        key = best_before.isoformat()
+        self.deliveries[delivery_id] = key
+        for meal_id, units in lines.items():
+            batches = self.batches.setdefault(meal_id, {})
+            batches[key] = batches.get(key, 0) + units
+
+    @event("CountsReported")
+    def _counts_reported(self, report_id: str, taken_at: datetime, counts: MealLines) -> None:
+        self.last_report_at = taken_at
+
+    @event("StockAdjusted")
+    def _stock_adjusted(
+        self, differences: MealLines, reason: str, report_id: str, unknown_best_before: date
+    ) -> None:
+        for meal_id, difference in differences.items():
+            if difference < 0:
+                self._take(meal_id, -difference)
+                continue
+            batches = self.batches.setdefault(meal_id, {})
+            # Surplus joins the newest batch; with none known, it sells only on the count's day.
+            newest = max(batches, default=unknown_best_before.isoformat())
+            batches[newest] = batches.get(newest, 0) + difference
+
+    @event("MealsExpired")
+    def _expired(self, batches: list[ExpiredBatch]) -> None:
+        for batch in batches:
+            meal_batches = self.batches.get(batch["meal_id"], {})
+            meal_batches.pop(batch["best_before"], None)
+            if not meal_batches:
+                self.batches.pop(batch["meal_id"], None)
+
+    @event("ReservedMealsMissing")
+    def _reserved_meals_missing(
+        self, meal_id: str, held: int, on_hand: int, order_ids: list[str]
+    ) -> None:
+        for order_id in order_ids:
+            self.reservations[order_id]["missing"] = True
+
+    @event("MealsReserved")
+    def _reserved(
+        self, order_id: str, lines: MealLines, expires_at: datetime, reserved_at: datetime
+    ) -> None:
+        self.reservations[order_id] = Reservation(
+            lines=lines, expires_at=expires_at, confirmed=False, missing=False
+        )
+        for meal_id, units in lines.items():
+            self.holds[meal_id] = self.holds.get(meal_id, 0) + units
+        self.closed_orders.pop(order_id, None)
+        forget_before = reserved_at - CLOSED_ORDERS_KEPT_FOR
+        for old in [o for o, c in self.closed_orders.items() if c["at"] < forget_before]:
+            del self.closed_orders[old]
+
+    @event("ReservationConfirmed")
+    def _confirmed(self, order_id: str) -> None:
+        self.reservations[order_id]["confirmed"] = True
+
+    @event("ReservationReleased")
+    def _released(self, order_id: str, lines: MealLines, reason: str, at: datetime) -> None:
+        self._close(order_id, reason, at)
+
+    @event("MealsPickedUp")
+    def _picked_up(self, order_id: str, lines: MealLines, at: datetime) -> None:
+        self._close(order_id, "picked_up", at)
+        for meal_id, units in lines.items():
+            self._take(meal_id, units)
+
+    @event("TakenOffline")
+    def _taken_offline(self, reason: str) -> None:
+        self.status = FridgeStatus.OFFLINE
+
+    @event("BackOnline")
+    def _back_online(self) -> None:
+        self.status = FridgeStatus.ACTIVE
+
+    @event("Retired")
+    def _retired(self) -> None:
+        self.status = FridgeStatus.RETIRED
+
+    # ---- helpers for evolving (never raise) ----------------------------------------------
+
+    def _close(self, order_id: str, outcome: str, at: datetime) -> None:
+        reservation = self.reservations.pop(order_id)
+        for meal_id, units in reservation["lines"].items():
+            left = self.holds.get(meal_id, 0) - units
+            if left > 0:
+                self.holds[meal_id] = left
+            else:
+                self.holds.pop(meal_id, None)
+        self.closed_orders[order_id] = ClosedOrder(outcome=outcome, at=at)
+
+    def _take(self, meal_id: str, units: int) -> None:
+        """Remove units oldest batch first (fridges are stocked front to back); never below 0."""
+        batches = self.batches.get(meal_id, {})
+        for best_before in sorted(batches):
+            taken = min(units, batches[best_before])
+            batches[best_before] -= taken
+            units -= taken
+            if batches[best_before] == 0:
+                del batches[best_before]
+            if units == 0:
+                break
+        if not batches:
+            self.batches.pop(meal_id, None)

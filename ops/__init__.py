@@ -1,0 +1,1 @@
+"""Running Farmacy: settings, stores, logging, the composition root, benchmarks."""

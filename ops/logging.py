@@ -1,0 +1,45 @@
+"""Structured logs: pretty on a terminal, JSON lines otherwise; ids bound per request/event."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+SENSITIVE = ("password", "secret", "token", "authorization", "card", "cvv", "pan", "signature")
+
+
+def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """Never let a secret or card data reach a log line, whoever tried to log it."""
+    for key in list(event_dict):
+        if any(word in key.lower() for word in SENSITIVE):
+            event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
+    fmt = (
+        fmt
+        or os.environ.get("FARMACY_LOG_FORMAT")
+        or ("console" if sys.stderr.isatty() else "json")
+    )
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer() if fmt == "console" else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )

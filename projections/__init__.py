@@ -1,0 +1,1 @@
+"""Read models: projections, their views on SQLite and PostgreSQL, and the workers."""

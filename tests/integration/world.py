@@ -1,0 +1,33 @@
+"""A small world for integration tests: one city, one venue, fridges, meals, all unique ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ops.bootstrap import WriteSide
+from tests.conftest import unique
+
+
+@dataclass(frozen=True)
+class World:
+    city_id: str
+    venue_id: str
+    fridge_id: str
+    soup: str
+    salad: str
+
+
+def make_world(side: WriteSide, *, soup_units: int = 10, salad_units: int = 5) -> World:
+    city, venue, fridge = unique("city"), unique("venue"), unique("fridge")
+    soup, salad = unique("soup"), unique("salad")
+    side.catalogue.register_city(city, "Berlin", "Europe/Berlin")
+    side.catalogue.register_venue(venue, city, "Gym")
+    side.catalogue.install_fridge(fridge, venue)
+    side.catalogue.register_meal(soup, "Lentil soup", "6.50", "EUR")
+    side.catalogue.register_meal(salad, "Caesar salad", "8.50", "EUR")
+    lines = {meal: units for meal, units in ((soup, soup_units), (salad, salad_units)) if units}
+    if lines:
+        best_before = (side.clock() + timedelta(days=2)).date()
+        side.stock.deliver(fridge, unique("delivery"), lines, best_before)
+    return World(city, venue, fridge, soup, salad)
