@@ -1,0 +1,63 @@
+"""Configuration: the store is chosen by the environment, and mistakes name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ops.settings import Settings, SettingsError
+from ops.stores import event_store_env, redacted
+
+
+def test_sqlite_is_the_default_and_keeps_its_events_under_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings.from_env({"FARMACY_DATA_DIR": str(tmp_path / "data")})
+    assert settings.store == "sqlite"
+    env = event_store_env(settings)
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert env["SQLITE_DBNAME"] == str(tmp_path / "data" / "events.sqlite")
+    assert (tmp_path / "data").is_dir()
+
+
+def test_postgres_settings_come_from_the_dsn_and_schema() -> None:
+    settings = Settings.from_env(
+        {
+            "FARMACY_STORE": "postgres",
+            "FARMACY_POSTGRES_DSN": "postgresql://farmacy:s3cret@db.internal:6432/orders",
+            "FARMACY_POSTGRES_SCHEMA": "eu",
+        }
+    )
+    env = event_store_env(settings)
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"]) == ("db.internal", "6432")
+    assert (env["POSTGRES_DBNAME"], env["POSTGRES_USER"]) == ("orders", "farmacy")
+    assert env["POSTGRES_PASSWORD"] == "s3cret"
+    assert env["POSTGRES_SCHEMA"] == "eu"
+
+
+def test_kurrentdb_goes_through_the_eventsourcing_kurrentdb_adapter() -> None:
+    uri = "kurrentdb://admin:changeit@node1:2113,node2:2113,node3:2113?tls=true"
+    settings = Settings.from_env({"FARMACY_STORE": "kurrentdb", "KURRENTDB_URI": uri})
+    assert event_store_env(settings) == {
+        "PERSISTENCE_MODULE": "eventsourcing_kurrentdb",
+        "KURRENTDB_URI": uri,
+    }
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"FARMACY_STORE": "mongo"}, "FARMACY_STORE"),
+        ({"FARMACY_STORE": "postgres"}, "FARMACY_POSTGRES_DSN"),
+        ({"FARMACY_STORE": "kurrentdb"}, "KURRENTDB_URI"),
+    ],
+)
+def test_a_missing_or_wrong_setting_is_named(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(environ)
+
+
+def test_passwords_never_reach_a_message() -> None:
+    assert "hunter2" not in redacted("postgresql://app:hunter2@db:5432/farmacy")
+    assert "hunter2" not in redacted("host=db password=hunter2 dbname=farmacy")
+    assert "kurrentdb://admin:***@node1:2113" in redacted("kurrentdb://admin:hunter2@node1:2113")
