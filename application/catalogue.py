@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
@@ -83,6 +84,10 @@ class Catalogue:
 
     def fridge(self, fridge_id: str) -> Fridge:
         return self.store.load(Fridge, "fridge", fridge_id, Fridge.create_id(fridge_id))
+
+    def fridge_of_stream(self, stream: UUID) -> Fridge:
+        """The fridge of a stream id, for events that carry only that."""
+        return self.store.load(Fridge, "fridge", str(stream), stream)
 
     def _create_once(self, kind: str, key: str, candidate: C) -> Registered:
         """Append `candidate` unless it exists; a repeat is fine, a different one is not."""

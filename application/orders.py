@@ -119,9 +119,11 @@ class Ordering:
             raise NotYourOrder(order_id)
         return order
 
-    def cancel(self, order_id: str, customer_id: str | None = None) -> OrderMoved:
+    def cancel(
+        self, order_id: str, customer_id: str | None = None, reason: str = "customer"
+    ) -> OrderMoved:
         self.order(order_id, customer_id)
-        moved = self._move(order_id, lambda order: order.cancel("customer"))
+        moved = self._move(order_id, lambda order: order.cancel(reason))
         return self._release(moved, ReleaseReason.CANCELLED)
 
     def authorise_payment(self, order_id: str, payment_ref: str) -> OrderMoved:
@@ -162,6 +164,27 @@ class Ordering:
         taken = self.writer.execute(fridge_id, lambda fridge: fridge.pick_up(order_id, now))
         moved = self._move(order_id, lambda order: order.pick_up(now))
         return _latest(moved, moved, taken.position)
+
+    def release_meals(self, order_id: str, reason: ReleaseReason) -> OrderMoved:
+        """Put an ended order's meals back on sale (a no-op if they already are)."""
+        order = self.order(order_id)
+        return self._release(OrderMoved(order_id, OrderStatus(order.status), None), reason)
+
+    def release_reservation(
+        self, fridge_id: str, order_id: str, reason: ReleaseReason
+    ) -> OrderMoved:
+        """Release a reservation that has no order (a crash between reserving and recording)."""
+        now = self.clock()
+        released = self.writer.execute(
+            fridge_id, lambda fridge: fridge.release(order_id, reason, now)
+        )
+        return OrderMoved(order_id, "released", released.position)
+
+    def stock_expiry(self, fridge_id: str) -> OrderMoved:
+        """Release every unpaid reservation of a fridge whose deadline has passed."""
+        now = self.clock()
+        expired = self.writer.execute(fridge_id, lambda fridge: fridge.expire_reservations(now))
+        return OrderMoved(",".join(expired.value), "released", expired.position)
 
     def _release(self, moved: OrderMoved, reason: ReleaseReason) -> OrderMoved:
         """The order gave up its meals: put them back on sale (a no-op if already released)."""

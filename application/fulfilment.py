@@ -1,0 +1,200 @@
+"""Fulfilment: the process manager that carries an order from placed to picked up.
+
+It follows the event store (at least once, from a checkpoint) and reacts. `react` is pure:
+an event in, the steps it calls for out. `Fulfilment.carry_out` performs a step through the
+services, every one of which is idempotent on the order id, so replaying an event after a
+crash repeats nothing that matters.
+
+  order placed            -> ask the processor; authorised -> pay, confirm, ready;
+                             declined -> payment failed (meals released)
+  payment authorised      -> confirm the reservation, order ready for pickup
+  cancelled / payment failed / expired / refunded -> release the meals
+  refunded after payment  -> return the money
+  meals missing (a count) -> cancel the unpaid order, refund the paid one
+  meals picked up         -> the order is picked up
+  no answer by deadline   -> expire (driven by the open-reservations read model)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from application.errors import NotFound
+from application.orders import Ordering
+from application.payments import PaymentOutcome, PaymentProcessor
+from domain.errors import DomainError
+from domain.order import OrderStatus
+from domain.values import ReleaseReason
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestPayment:
+    order_id: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class MakeReady:
+    order_id: str
+    payment_ref: str
+
+
+@dataclass(frozen=True)
+class ReleaseMeals:
+    order_id: str
+    reason: ReleaseReason
+
+
+@dataclass(frozen=True)
+class ReturnMoney:
+    order_id: str
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """A count showed the order's meals gone: it cannot be fulfilled."""
+
+    order_id: str
+    fridge_stream: str  # fridge events name their fridge only by stream id
+
+
+@dataclass(frozen=True)
+class RecordPickup:
+    order_id: str
+
+
+Step = RequestPayment | MakeReady | ReleaseMeals | ReturnMoney | GiveUp | RecordPickup
+
+ENDINGS = {
+    "Cancelled": ReleaseReason.CANCELLED,
+    "PaymentFailed": ReleaseReason.PAYMENT_FAILED,
+    "Expired": ReleaseReason.EXPIRED,
+    "Refunded": ReleaseReason.REFUNDED,
+}
+
+
+def react(event: object) -> list[Step]:
+    """The steps an event calls for. Events that call for none are ignored."""
+    kind = type(event).__qualname__
+    stream = str(getattr(event, "originator_id", ""))
+    if kind == "Order.Placed":
+        return [
+            RequestPayment(
+                event_attr(event, "order_id"),
+                event_attr(event, "total"),
+                event_attr(event, "currency"),
+            )
+        ]
+    if kind == "Order.PaymentAuthorised":
+        return [MakeReady(stream, event_attr(event, "payment_ref"))]
+    if kind == "Order.Refunded":
+        return [ReleaseMeals(stream, ReleaseReason.REFUNDED), ReturnMoney(stream)]
+    if kind.startswith("Order.") and kind.removeprefix("Order.") in ENDINGS:
+        return [ReleaseMeals(stream, ENDINGS[kind.removeprefix("Order.")])]
+    if kind == "Fridge.ReservedMealsMissing":
+        return [GiveUp(order_id, stream) for order_id in event_attr(event, "order_ids")]
+    if kind == "Fridge.MealsPickedUp":
+        return [RecordPickup(event_attr(event, "order_id"))]
+    return []
+
+
+def event_attr(event: object, name: str) -> Any:
+    """An event's payload attribute (event classes are made by the @event decorator)."""
+    return getattr(event, name)
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """An open, unpaid reservation whose deadline has passed (from the reservations model)."""
+
+    order_id: str
+    fridge_id: str
+    expires_at: datetime
+
+
+class Fulfilment:
+    def __init__(self, ordering: Ordering, payments: PaymentProcessor) -> None:
+        self.ordering = ordering
+        self.payments = payments
+
+    def handle(self, event: object) -> None:
+        for step in react(event):
+            self.carry_out(step)
+
+    def carry_out(self, step: Step) -> None:
+        log.info("fulfilment_step", step=type(step).__name__, order_id=step.order_id)
+        try:
+            self._carry_out(step)
+        except (DomainError, NotFound) as moved_on:
+            # The order went somewhere this step cannot follow (cancelled while paying, ...).
+            # That is an outcome, not a failure: record it and go on with the next event.
+            log.info("fulfilment_step_moot", order_id=step.order_id, why=str(moved_on))
+
+    def expire_overdue(self, overdue: Iterable[Overdue]) -> int:
+        """Expire unpaid orders past their deadline; release reservations that have no order."""
+        expired = 0
+        for reservation in overdue:
+            try:
+                self.ordering.expire(reservation.order_id)
+            except NotFound:  # a crash between reserving and recording the order
+                self.ordering.stock_expiry(reservation.fridge_id)
+            except DomainError as moved_on:
+                log.info("expiry_moot", order_id=reservation.order_id, why=str(moved_on))
+                continue
+            expired += 1
+        return expired
+
+    def _carry_out(self, step: Step) -> None:
+        match step:
+            case RequestPayment(order_id, amount, currency):
+                if self.ordering.order(order_id).status != OrderStatus.PLACED:
+                    return  # replayed after the order moved on: do not ask for money again
+                answer = self.payments.request_authorisation(order_id, amount, currency)
+                if answer is None:
+                    return  # the webhook or the deadline decides
+                if answer.outcome == PaymentOutcome.AUTHORISED:
+                    self._paid(order_id, answer.payment_ref)
+                else:
+                    self.ordering.fail_payment(order_id, answer.reason or "declined")
+            case MakeReady(order_id, payment_ref):
+                self._paid(order_id, payment_ref)
+            case ReleaseMeals(order_id, reason):
+                self.ordering.release_meals(order_id, reason)
+            case ReturnMoney(order_id):
+                order = self.ordering.order(order_id)
+                if order.payment_ref is not None:
+                    self.payments.refund(order_id, order.payment_ref, order.total, order.currency)
+            case GiveUp(order_id, fridge_stream):
+                self._give_up(order_id, fridge_stream)
+            case RecordPickup(order_id):
+                self.ordering.pick_up(self.ordering.order(order_id).fridge_id, order_id)
+
+    def _paid(self, order_id: str, payment_ref: str) -> None:
+        try:
+            self.ordering.authorise_payment(order_id, payment_ref)
+        except DomainError:
+            # The order ended (cancelled, expired) while the money was being authorised.
+            self.payments.void(order_id, payment_ref)
+            raise
+
+    def _give_up(self, order_id: str, fridge_stream: str) -> None:
+        try:
+            order = self.ordering.order(order_id)
+        except NotFound:  # a reservation whose order was never recorded
+            fridge_id = self.ordering.catalogue.fridge_of_stream(UUID(fridge_stream)).fridge_id
+            self.ordering.release_reservation(fridge_id, order_id, ReleaseReason.CANCELLED)
+            return
+        if order.status == OrderStatus.PLACED:
+            self.ordering.cancel(order_id, reason="meals missing from the fridge")
+        else:
+            self.ordering.refund(order_id, "meals missing from the fridge")

@@ -1,0 +1,171 @@
+"""Fulfilment on each store: events in, order and fridge moved on, idempotent on replay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+
+from application.fulfilment import Fulfilment, MakeReady, Overdue
+from application.payments import PaymentAnswer, PaymentOutcome
+from domain.order import OrderStatus
+from ops.bootstrap import WriteSide
+from tests.conftest import FakeClock
+from tests.integration.world import World, make_world
+
+
+@dataclass
+class ScriptedProcessor:
+    """The external processor's port, answering as each test scripts it."""
+
+    answer: PaymentOutcome | None = PaymentOutcome.AUTHORISED
+    asked: list[str] = field(default_factory=list)
+    voided: list[str] = field(default_factory=list)
+    refunded: list[tuple[str, Decimal]] = field(default_factory=list)
+
+    def request_authorisation(
+        self, order_id: str, amount: Decimal, currency: str
+    ) -> PaymentAnswer | None:
+        self.asked.append(order_id)
+        if self.answer is None:
+            return None
+        return PaymentAnswer(self.answer, f"psp-{order_id[:6]}", "card declined")
+
+    def void(self, order_id: str, payment_ref: str) -> None:
+        self.voided.append(order_id)
+
+    def refund(self, order_id: str, payment_ref: str, amount: Decimal, currency: str) -> None:
+        self.refunded.append((order_id, amount))
+
+
+def follow(side: WriteSide, fulfilment: Fulfilment, after: int = 0) -> int:
+    """Feed every event after `after` to fulfilment, as its worker would. The new position."""
+    position = after
+    while True:
+        batch = side.store.recorder.select_notifications(
+            start=position, limit=100, inclusive_of_start=position == 0
+        )
+        if not batch:
+            return position
+        for notification in batch:
+            fulfilment.handle(side.store.mapper.to_domain_event(notification))
+            position = notification.id
+
+
+def available(side: WriteSide, world: World) -> int:
+    side.writer.forget(world.fridge_id)
+    fridge = side.catalogue.fridge(world.fridge_id)
+    return fridge.available(world.soup, fridge.today(side.clock()))
+
+
+@pytest.fixture
+def processor() -> ScriptedProcessor:
+    return ScriptedProcessor()
+
+
+@pytest.fixture
+def fulfilment(side: WriteSide, processor: ScriptedProcessor) -> Fulfilment:
+    return Fulfilment(side.ordering, processor)
+
+
+def test_an_authorised_order_becomes_ready_and_replaying_asks_for_money_once(
+    side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor
+) -> None:
+    world = make_world(side, soup_units=3)
+    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
+    follow(side, fulfilment)
+    order = side.ordering.order(placed.order_id)
+    assert order.status == OrderStatus.READY_FOR_PICKUP
+    assert side.catalogue.fridge(world.fridge_id).reservations[placed.order_id]["confirmed"]
+    follow(side, fulfilment)  # at least once: everything again from the start
+    assert processor.asked == [placed.order_id]
+    assert side.ordering.order(placed.order_id).version == order.version
+
+
+def test_a_declined_payment_fails_the_order_and_puts_the_meals_back(
+    side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor
+) -> None:
+    processor.answer = PaymentOutcome.DECLINED
+    world = make_world(side, soup_units=2)
+    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
+    follow(side, fulfilment)
+    assert side.ordering.order(placed.order_id).status == OrderStatus.PAYMENT_FAILED
+    assert available(side, world) == 2
+
+
+def test_no_answer_by_the_deadline_expires_the_order(
+    side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor, clock: FakeClock
+) -> None:
+    processor.answer = None
+    world = make_world(side, soup_units=2)
+    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
+    follow(side, fulfilment)
+    assert side.ordering.order(placed.order_id).status == OrderStatus.PLACED
+    clock.advance(minutes=11)
+    overdue = [Overdue(placed.order_id, world.fridge_id, placed.payment_due_by)]
+    assert fulfilment.expire_overdue(overdue) == 1
+    assert side.ordering.order(placed.order_id).status == OrderStatus.EXPIRED
+    assert available(side, world) == 2
+
+
+def test_money_authorised_for_an_order_cancelled_meanwhile_is_voided(
+    side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor
+) -> None:
+    world = make_world(side, soup_units=2)
+    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 1})
+    order_placed = next(side.store.events.get(side.ordering.order(placed.order_id).id))
+    side.ordering.cancel(placed.order_id, "alice")
+    # The processor's answer arrives for the placed order only after the customer cancelled.
+    fulfilment.handle(order_placed)
+    assert processor.voided == []  # the order had moved on: nobody was asked for money
+    processor.asked.clear()
+    assert side.ordering.order(placed.order_id).status == OrderStatus.CANCELLED
+    fulfilment.carry_out(MakeReady(placed.order_id, "psp-late"))
+    assert processor.voided == [placed.order_id]
+    assert available(side, world) == 2
+
+
+def test_meals_missing_from_a_count_cancel_unpaid_and_refund_paid_orders(
+    side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor, clock: FakeClock
+) -> None:
+    world = make_world(side, soup_units=2)
+    paid = side.ordering.place("alice", "k1", world.fridge_id, {world.soup: 1})
+    position = follow(side, fulfilment)
+    processor.answer = None
+    unpaid = side.ordering.place("bob", "k2", world.fridge_id, {world.soup: 1})
+    position = follow(side, fulfilment, position)
+    side.stock.report_counts(world.fridge_id, "r-1", clock.now, {world.soup: 0})
+    follow(side, fulfilment, position)
+    assert side.ordering.order(unpaid.order_id).status == OrderStatus.CANCELLED
+    # One unit short covers the newest reservation (bob's); a count of 0 takes alice's too.
+    assert side.ordering.order(paid.order_id).status == OrderStatus.REFUNDED
+    assert processor.refunded == [(paid.order_id, paid.total)]
+    fridge = side.catalogue.fridge(world.fridge_id)
+    assert fridge.held(world.soup) == 0 and fridge.reservations == {}
+
+
+def test_a_pickup_seen_by_the_fridge_completes_the_order(
+    side: WriteSide, fulfilment: Fulfilment
+) -> None:
+    world = make_world(side, soup_units=2)
+    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 1})
+    position = follow(side, fulfilment)
+    now = side.clock()
+    side.writer.execute(world.fridge_id, lambda f: f.pick_up(placed.order_id, now))
+    follow(side, fulfilment, position)
+    assert side.ordering.order(placed.order_id).status == OrderStatus.PICKED_UP
+
+
+def test_missing_meals_of_a_reservation_without_an_order_are_released(
+    side: WriteSide, fulfilment: Fulfilment, clock: FakeClock
+) -> None:
+    world = make_world(side, soup_units=1)
+    now, due = clock.now, clock.now.replace(hour=23)
+    side.writer.execute(world.fridge_id, lambda f: f.reserve("orphan", {world.soup: 1}, due, now))
+    position = follow(side, fulfilment)
+    side.stock.report_counts(world.fridge_id, "r-1", clock.now, {world.soup: 0})
+    follow(side, fulfilment, position)
+    side.writer.forget(world.fridge_id)
+    fridge = side.catalogue.fridge(world.fridge_id)
+    assert fridge.reservations == {} and fridge.closed_orders["orphan"]["outcome"] == "cancelled"
