@@ -1,0 +1,230 @@
+"""Where read models live: one small interface over SQLite and PostgreSQL.
+
+Every view writes the same portable SQL (`?` placeholders, `INSERT ... ON CONFLICT`, TEXT and
+BIGINT columns); the two databases differ only in how they connect, lock and begin a
+transaction, which is all this module knows. Prices, dates and moments are stored as TEXT
+(two-decimal amounts, ISO dates, UTC ISO moments) so both databases answer byte for byte alike.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+Row = tuple[Any, ...]
+
+
+class Tx(ABC):
+    """One open transaction on a read-model database."""
+
+    @abstractmethod
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    @abstractmethod
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run a query; all its rows."""
+
+    def one(self, statement: str, params: Sequence[Any] = ()) -> Row | None:
+        found = self.rows(statement, params)
+        return found[0] if found else None
+
+    @abstractmethod
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an error inside undoes only what happened inside."""
+
+    @abstractmethod
+    def table_names(self) -> list[str]:
+        """Every table in this database (or schema)."""
+
+
+class Database(ABC):
+    """A read-model database: transactions for workers, snapshots for queries."""
+
+    kind: str
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction: committed on success, rolled back on any error."""
+
+    @abstractmethod
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """A read-only transaction that sees one consistent state across statements."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+# ---- SQLite ------------------------------------------------------------------------------
+
+
+class _SQLiteTx(Tx):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._depth = 0
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
+        return self.conn.execute(statement, tuple(params)).rowcount
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.conn.execute(statement, tuple(params)).fetchall()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._depth += 1
+        name = f"sp{self._depth}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            self.conn.execute(f"RELEASE SAVEPOINT {name}")
+        finally:
+            self._depth -= 1
+
+    def table_names(self) -> list[str]:
+        found = self.rows("SELECT name FROM sqlite_master WHERE type='table'")
+        return [name for (name,) in found]
+
+
+class SQLiteDatabase(Database):
+    """One SQLite file (WAL) per projection; a connection per thread."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL survives a killed process; only a power cut may lose the
+            # newest batch, and then its checkpoint goes with it.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._guard:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SQLiteTx(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield _SQLiteTx(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+# ---- PostgreSQL --------------------------------------------------------------------------
+
+
+class _PostgresTx(Tx):
+    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
+        self.conn = conn
+        self.schema = schema
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
+        cursor = self.conn.execute(statement.replace("?", "%s"), tuple(params))
+        return int(cursor.rowcount)
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        cursor = self.conn.execute(statement.replace("?", "%s"), tuple(params))
+        return list(cursor.fetchall())
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+    def table_names(self) -> list[str]:
+        found = self.rows(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+            (self.schema,),
+        )
+        return [name for (name,) in found]
+
+
+class PostgresDatabase(Database):
+    """Read models in one PostgreSQL schema, through a small connection pool."""
+
+    kind = "postgres"
+
+    def __init__(self, dsn: str, schema: str = "", *, max_size: int = 4) -> None:
+        self.dsn = dsn
+        self.schema = schema or "public"
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+
+        self.pool: ConnectionPool[Any] = ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+            configure=configure,
+            open=True,
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self.pool.connection() as conn, conn.transaction():
+            yield _PostgresTx(conn, self.schema)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        with self.pool.connection() as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield _PostgresTx(conn, self.schema)
+            finally:
+                conn.execute("COMMIT")
+
+    def lock_key(self, name: str) -> int:
+        """A 63-bit advisory lock key for `name` in this schema (schemas never share locks)."""
+        return zlib.crc32(f"{self.schema}:{name}".encode()) | (0x46 << 32)
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,39 @@
+"""The read models by name, and where each one's database is for the configured store."""
+
+from __future__ import annotations
+
+from ops.settings import Settings
+from projections.database import Database, PostgresDatabase, SQLiteDatabase
+from projections.fridge_stock import FridgeStock
+from projections.projection import Projection
+from projections.venue_menu import VenueMenu
+
+PROJECTIONS: dict[str, type[Projection]] = {
+    projection.name: projection for projection in (VenueMenu, FridgeStock)
+}
+
+
+class UnknownProjection(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no projection named {name!r}; choose from {', '.join(PROJECTIONS)}")
+
+
+def projection_named(name: str) -> type[Projection]:
+    try:
+        return PROJECTIONS[name]
+    except KeyError:
+        raise UnknownProjection(name) from None
+
+
+def open_database(settings: Settings, name: str, *, pool_size: int = 4) -> Database:
+    """The database holding projection `name`: its own SQLite file, or the PostgreSQL schema.
+
+    On the sqlite profile that is FARMACY_DATA_DIR/projections/<name>.sqlite; on postgres and
+    kurrentdb it is FARMACY_POSTGRES_DSN (schema FARMACY_POSTGRES_SCHEMA).
+    """
+    projection_named(name)
+    if settings.store == "sqlite":
+        return SQLiteDatabase(settings.data_dir / "projections" / f"{name}.sqlite")
+    if not settings.postgres_dsn:
+        raise ValueError("read models need FARMACY_POSTGRES_DSN on this store profile")
+    return PostgresDatabase(settings.postgres_dsn, settings.postgres_schema, max_size=pool_size)

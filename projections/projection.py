@@ -1,0 +1,165 @@
+"""What every read model has in common: its tables, its shard, its handlers, its bookkeeping.
+
+A projection's tables are named `<projection>_g<generation>_<table>`. The generation in use is
+recorded in `projection_generations`; a side-by-side rebuild fills the next generation while
+readers keep using the current one, then moves the pointer in one transaction. Each
+(projection, generation, shard) has one checkpoint row, written in the same transaction as
+the data it covers.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from projections.database import Tx
+
+BOOKKEEPING = {
+    "projection_generations": "name TEXT PRIMARY KEY, active BIGINT NOT NULL",
+    "projection_checkpoints": (
+        "name TEXT, generation BIGINT, shard TEXT, position BIGINT NOT NULL, "
+        "event_at TEXT, updated_at TEXT, error TEXT, PRIMARY KEY (name, generation, shard)"
+    ),
+    "projection_dead_letters": (
+        "name TEXT, generation BIGINT, shard TEXT, position BIGINT, topic TEXT, error TEXT, "
+        "parked_at TEXT, PRIMARY KEY (name, generation, shard, position)"
+    ),
+    "projection_workers": (
+        "name TEXT, shard TEXT, worker TEXT, role TEXT, seen_at TEXT, "
+        "PRIMARY KEY (name, shard, worker)"
+    ),
+}
+
+
+def utc_iso(moment: datetime) -> str:
+    """A moment as sortable text: always UTC, always microseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def now_iso() -> str:
+    return utc_iso(datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (`--shard 2/8`): a stable hash of a venue, fridge or order."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, _, count = text.partition("/")
+        shard = cls(int(index), int(count or 1))
+        if not 0 <= shard.index < shard.count:
+            raise ValueError(f"shard {text!r}: need K/N with 0 <= K < N")
+        return shard
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def owns(self, key: str) -> bool:
+        return self.count == 1 or zlib.crc32(key.encode()) % self.count == self.index
+
+
+H = TypeVar("H", bound=Callable[..., None])
+
+
+def handles(*event_types: type) -> Callable[[H], H]:
+    """Mark a method as the handler of these event classes (matched exactly)."""
+
+    def mark(method: H) -> H:
+        method._handles = event_types  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class Unapplicable(Exception):
+    """An event a view cannot apply (a poison event)."""
+
+
+class Projection:
+    """A read model: its tables, and one handler per event type it cares about.
+
+    Subclasses declare `name`, `tables` (short name -> column DDL) and `@handles(...)` methods
+    (inherited handlers included); every other event is ignored (the checkpoint still moves).
+    `policy` is "stop" (a poison event stops the shard) or "park" (it goes to the dead letters).
+    """
+
+    name: ClassVar[str]
+    tables: ClassVar[dict[str, str]]
+    indexes: ClassVar[dict[str, str]] = {}  # index suffix -> "table(columns)"
+    policy: ClassVar[str] = "stop"
+    handlers: ClassVar[dict[type, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.handlers = {}
+        for klass in reversed(cls.__mro__):
+            for attribute, value in vars(klass).items():
+                for event_type in getattr(value, "_handles", ()):
+                    cls.handlers[event_type] = attribute
+
+    def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
+        self.generation = generation
+        self.shard = shard or Shard()
+        self.t = {short: self.table(short, generation) for short in self.tables}
+
+    @classmethod
+    def table(cls, short: str, generation: int) -> str:
+        return f"{cls.name}_g{generation}_{short}"
+
+    def create_tables(self, tx: Tx) -> None:
+        for short, columns in self.tables.items():
+            tx.execute(f"CREATE TABLE IF NOT EXISTS {self.t[short]} ({columns})")
+        for suffix, target in self.indexes.items():
+            table, _, columns = target.partition("(")
+            tx.execute(
+                f"CREATE INDEX IF NOT EXISTS {self.t[table]}_{suffix} ON {self.t[table]} ({columns}"
+            )
+
+    def drop_tables(self, tx: Tx) -> None:
+        for short in self.tables:
+            tx.execute(f"DROP TABLE IF EXISTS {self.t[short]}")
+
+    def forget(self) -> None:
+        """Drop in-memory caches: called when a batch is rolled back."""
+
+    def apply(self, event: Any, tx: Tx, position: int) -> None:
+        """Apply one event inside the batch's transaction. Unknown events are ignored."""
+        handler = self.handlers.get(type(event))
+        if handler is not None:
+            getattr(self, handler)(event, tx, position)
+
+
+def create_bookkeeping(tx: Tx) -> None:
+    for table, columns in BOOKKEEPING.items():
+        tx.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+
+
+def active_generation(tx: Tx, name: str) -> int:
+    row = tx.one("SELECT active FROM projection_generations WHERE name = ?", (name,))
+    return int(row[0]) if row else 1
+
+
+def checkpoint(tx: Tx, name: str, generation: int, shard: Shard) -> int | None:
+    row = tx.one(
+        "SELECT position FROM projection_checkpoints WHERE name = ? AND generation = ? "
+        "AND shard = ?",
+        (name, generation, str(shard)),
+    )
+    return None if row is None else int(row[0])
+
+
+def reflected_position(tx: Tx, name: str) -> int:
+    """The position every shard of the active generation has reached (0 if none yet)."""
+    generation = active_generation(tx, name)
+    row = tx.one(
+        "SELECT MIN(position) FROM projection_checkpoints WHERE name = ? AND generation = ?",
+        (name, generation),
+    )
+    return int(row[0]) if row and row[0] is not None else 0

@@ -1,0 +1,228 @@
+"""The batching runner: read notifications, apply a batch, move the checkpoint, commit once.
+
+Every notification is read (no topic filter in the database), so the checkpoint moves past
+events a view ignores and a reader waiting for a position never waits in vain. A batch is one
+transaction holding the view's changes and its checkpoint: a crash anywhere loses either the
+whole batch or none of it, so nothing is counted twice and nothing is skipped.
+
+A batch that fails is applied again event by event, each in a savepoint, to find the event
+that cannot be applied. Under the "stop" policy the events before it are committed and the
+shard stops with an error naming the event and its position; under "park" the event goes to
+`projection_dead_letters` and the shard carries on. Nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import Notification
+
+from application.store import EventStore
+from projections.database import Database, Tx
+from projections.projection import (
+    Projection,
+    Shard,
+    active_generation,
+    checkpoint,
+    create_bookkeeping,
+    now_iso,
+    utc_iso,
+)
+
+BATCH_SIZE = 500
+
+
+class ProjectionFailed(Exception):
+    """A shard stopped on an event its view cannot apply."""
+
+
+class CheckpointMoved(Exception):
+    """Another worker moved this shard's checkpoint: this one must stop, not double-apply."""
+
+
+class GenerationSwitched(Exception):
+    """A side-by-side rebuild switched the model to a new generation under this runner."""
+
+
+def prepare(db: Database, projection: Projection) -> None:
+    """Create the bookkeeping and the projection's tables, and its checkpoint row."""
+    with db.transaction() as tx:
+        if db.kind == "postgres":  # concurrent CREATE IF NOT EXISTS trips PostgreSQL's catalog
+            tx.execute("SELECT pg_advisory_xact_lock(?)", (0x46617266,))
+        create_bookkeeping(tx)
+        tx.execute(
+            "INSERT INTO projection_generations (name, active) VALUES (?, 1) "
+            "ON CONFLICT (name) DO NOTHING",
+            (projection.name,),
+        )
+        projection.create_tables(tx)
+        tx.execute(
+            "INSERT INTO projection_checkpoints (name, generation, shard, position, updated_at) "
+            "VALUES (?, ?, ?, 0, ?) ON CONFLICT (name, generation, shard) DO NOTHING",
+            (projection.name, projection.generation, str(projection.shard), now_iso()),
+        )
+
+
+class Runner:
+    """Applies the event store's notifications to one projection shard, a batch at a time.
+
+    With `follow_active` (workers) the runner applies to whichever generation is active and
+    moves to a new one when a side-by-side rebuild switches; without it (rebuilds) it stays on
+    the generation it was given.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        db: Database,
+        factory: Callable[[int, Shard], Projection],
+        shard: Shard | None = None,
+        *,
+        generation: int | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.store = store
+        self.db = db
+        self.factory = factory
+        self.shard = shard or Shard()
+        self.follow_active = generation is None
+        self.batch_size = batch_size
+        self._last_time: datetime | None = None
+        self._pending = 0
+        self.projection = factory(generation or 1, self.shard)
+        if generation is None:
+            prepare(db, self.projection)
+            with db.snapshot() as tx:
+                current = active_generation(tx, self.projection.name)
+            self.projection = factory(current, self.shard)
+        prepare(db, self.projection)
+        with db.snapshot() as tx:
+            self.position = checkpoint(tx, self.name, self.projection.generation, self.shard) or 0
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    def head(self) -> int:
+        newest: int | None = self.store.recorder.max_notification_id()
+        return newest or 0
+
+    def step(self) -> int:
+        """Apply the next batch, if any. Returns how many notifications it covered."""
+        notifications: Sequence[Notification] = self.store.recorder.select_notifications(
+            start=self.position or None,
+            limit=self.batch_size,
+            inclusive_of_start=False,
+        )
+        if not notifications:
+            return 0
+        try:
+            with self.db.transaction() as tx:
+                self._check_generation(tx)
+                for notification in notifications:
+                    self._apply(tx, notification)
+                self._advance(tx, notifications[-1])
+        except (CheckpointMoved, GenerationSwitched):
+            self.projection.forget()
+            raise
+        except Exception:
+            self.projection.forget()
+            self._apply_one_by_one(notifications)
+        else:
+            self.position = notifications[-1].id
+        return len(notifications)
+
+    def catch_up(
+        self, until: int | None = None, progress: Callable[[int], Any] | None = None
+    ) -> int:
+        """Apply batches until the head (or `until`) is reached. Returns notifications read."""
+        target = self.head() if until is None else until
+        done = 0
+        while self.position < target:
+            read = self.step()
+            if read == 0:
+                break
+            done += read
+            if progress is not None:
+                progress(read)
+        return done
+
+    # ---- inside a batch ----------------------------------------------------------------
+
+    def _apply(self, tx: Tx, notification: Notification) -> None:
+        event = self.store.mapper.to_domain_event(notification)
+        self.projection.apply(event, tx, notification.id)
+        self._last_time = getattr(event, "timestamp", None)
+
+    def _advance(self, tx: Tx, last: Notification) -> None:
+        moved = tx.execute(
+            "UPDATE projection_checkpoints SET position = ?, event_at = ?, updated_at = ?, "
+            "error = NULL WHERE name = ? AND generation = ? AND shard = ? AND position = ?",
+            (
+                last.id,
+                utc_iso(self._last_time) if self._last_time else None,
+                now_iso(),
+                self.name,
+                self.projection.generation,
+                str(self.shard),
+                self.position,
+            ),
+        )
+        if moved != 1:
+            raise CheckpointMoved(
+                f"{self.name} shard {self.shard}: checkpoint is no longer at {self.position}"
+            )
+        self._pending = last.id
+
+    def _check_generation(self, tx: Tx) -> None:
+        if self.follow_active and active_generation(tx, self.name) != self.projection.generation:
+            raise GenerationSwitched(self.name)
+
+    def _apply_one_by_one(self, notifications: Sequence[Notification]) -> None:
+        failure: str | None = None
+        with self.db.transaction() as tx:
+            self._check_generation(tx)
+            last_good: Notification | None = None
+            for notification in notifications:
+                try:
+                    with tx.savepoint():
+                        self._apply(tx, notification)
+                except Exception as error:
+                    why = (
+                        f"{self.name} shard {self.shard}: cannot apply {notification.topic} "
+                        f"at position {notification.id}: {error!r}"
+                    )
+                    if self.projection.policy != "park":
+                        failure = why
+                        break
+                    self._park(tx, notification, why)
+                last_good = notification
+            if last_good is not None:
+                self._advance(tx, last_good)
+            if failure is not None:
+                tx.execute(
+                    "UPDATE projection_checkpoints SET error = ? WHERE name = ? "
+                    "AND generation = ? AND shard = ?",
+                    (failure, self.name, self.projection.generation, str(self.shard)),
+                )
+        if last_good is not None:
+            self.position = self._pending
+        if failure is not None:
+            raise ProjectionFailed(failure)
+
+    def _park(self, tx: Tx, notification: Notification, why: str) -> None:
+        tx.execute(
+            "INSERT INTO projection_dead_letters (name, generation, shard, position, topic, "
+            "error, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                self.name,
+                self.projection.generation,
+                str(self.shard),
+                notification.id,
+                notification.topic,
+                why,
+                now_iso(),
+            ),
+        )

@@ -1,0 +1,26 @@
+"""Fixtures for projection tests: read-model databases on the store under test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ops.settings import Settings
+from projections.database import Database
+from projections.models import open_database
+
+
+@pytest.fixture
+def models(store_settings: Settings) -> Iterator[Callable[[str], Database]]:
+    """Open read-model databases by projection name; all closed after the test."""
+    opened: list[Database] = []
+
+    def open_named(name: str) -> Database:
+        db = open_database(store_settings, name)
+        opened.append(db)
+        return db
+
+    yield open_named
+    for db in opened:
+        db.close()

@@ -1,0 +1,96 @@
+"""Contract tests of the venue menu and fridge stock views, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from ops.bootstrap import WriteSide
+from projections.database import Database
+from projections.freshness import ReadModelBehind
+from projections.fridge_stock import FridgeStockQueries
+from projections.venue_menu import VenueMenuQueries
+from tests.integration.projection_fixtures import models
+from tests.integration.projection_world import catch_up
+from tests.integration.world import make_world
+
+__all__ = ["models"]
+
+OpenModels = Callable[[str], Database]
+
+
+def test_venue_menu_sums_the_venues_fridges_less_what_is_held(
+    side: WriteSide, models: OpenModels
+) -> None:
+    world = make_world(side, soup_units=10, salad_units=5)
+    second = world.fridge_id + "-b"
+    side.catalogue.install_fridge(second, world.venue_id)
+    side.stock.deliver(second, "d-2", {world.soup: 3}, (side.clock() + timedelta(days=1)).date())
+    placed = side.ordering.place("alice", "k1", world.fridge_id, {world.soup: 2})
+
+    db = models("venue_menu")
+    catch_up(side, db, "venue_menu")
+    answer = VenueMenuQueries(db).menu(world.venue_id, side.clock(), min_position=placed.position)
+
+    assert answer.position >= (placed.position or 0)
+    menu = {item.meal_id: item for item in answer.value}
+    assert menu[world.soup].available == 11
+    assert menu[world.salad].available == 5
+    assert menu[world.soup].price == "6.50"
+    assert menu[world.salad].name == "Caesar salad"
+
+
+def test_venue_menu_shows_a_new_price(side: WriteSide, models: OpenModels) -> None:
+    world = make_world(side)
+    side.catalogue.reprice_meal(world.soup, "7.00")
+    db = models("venue_menu")
+    catch_up(side, db, "venue_menu")
+    menu = VenueMenuQueries(db).menu(world.venue_id, side.clock()).value
+    assert {item.meal_id: item.price for item in menu}[world.soup] == "7.00"
+
+
+def test_fridge_stock_follows_counts_pickups_and_expiry(
+    side: WriteSide, models: OpenModels
+) -> None:
+    world = make_world(side, soup_units=10, salad_units=5)
+    side.stock.report_counts(world.fridge_id, "r-1", side.clock(), {world.soup: 7})
+    placed = side.ordering.place("bob", "k2", world.fridge_id, {world.soup: 3})
+    side.ordering.authorise_payment(placed.order_id, "pay-1")
+    side.ordering.pick_up(world.fridge_id, placed.order_id)
+    side.ordering.place("bob", "k3", world.fridge_id, {world.salad: 1})
+
+    db = models("fridge_stock")
+    catch_up(side, db, "fridge_stock")
+    report = FridgeStockQueries(db).stock(world.fridge_id, side.clock()).value
+    assert report is not None
+    stock = {meal.meal_id: meal for meal in report.meals}
+    assert (stock[world.soup].on_hand, stock[world.soup].held) == (4, 0)
+    assert (stock[world.salad].on_hand, stock[world.salad].held) == (5, 1)
+    assert stock[world.salad].available == 4
+    assert report.last_report_age_seconds == 0
+
+    side.clock.advance(days=3)  # type: ignore[attr-defined]
+    report = FridgeStockQueries(db).stock(world.fridge_id, side.clock()).value
+    assert report is not None
+    soup = {meal.meal_id: meal for meal in report.meals}[world.soup]
+    assert (soup.on_hand, soup.fresh, soup.available) == (4, 0, 0)
+
+
+def test_a_query_waits_for_a_position_it_never_reaches_only_so_long(
+    side: WriteSide, models: OpenModels
+) -> None:
+    world = make_world(side)
+    db = models("fridge_stock")
+    runner = catch_up(side, db, "fridge_stock")
+    with pytest.raises(ReadModelBehind):
+        FridgeStockQueries(db).stock(
+            world.fridge_id, side.clock(), min_position=runner.position + 1, timeout=0.05
+        )
+
+
+def test_unknown_fridge_is_none(side: WriteSide, models: OpenModels) -> None:
+    db = models("fridge_stock")
+    catch_up(side, db, "fridge_stock")
+    assert FridgeStockQueries(db).stock("nope", side.clock()).value is None
