@@ -1,0 +1,71 @@
+"""The Litestar app: `create_app(side, settings)` wires controllers, auth, errors, metrics, docs.
+
+`app_from_env` is the factory each server process calls: it builds its own write side from
+the environment, and the app's lifespan closes it at shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin, YamlRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig
+
+from interfaces.http.auth import jwt_auth
+from interfaces.http.catalogue import Catalogue
+from interfaces.http.errors import to_problem
+from interfaces.http.fridges import Fridges
+from interfaces.http.logs import request_log
+from interfaces.http.operations import CONFLICTS, Health, Metrics
+from interfaces.http.orders import Orders
+from interfaces.http.payments import Payments
+from ops.bootstrap import WriteSide, build_write_side
+from ops.logging import configure_logging
+from ops.settings import Settings
+
+
+def create_app(side: WriteSide, settings: Settings) -> Litestar:
+    """The API over `side`; the app owns it from now on and closes it at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        CONFLICTS.writer = side.writer
+        try:
+            yield
+        finally:
+            side.close()
+
+    metrics = PrometheusConfig(app_name="farmacy", prefix="farmacy", group_path=True)
+    return Litestar(
+        route_handlers=[Orders, Fridges, Catalogue, Payments, Health, Metrics],
+        dependencies={
+            "side": Provide(lambda: side, use_cache=True, sync_to_thread=False),
+        },
+        state=_state(side, settings),
+        lifespan=[lifespan],
+        middleware=[request_log, metrics.middleware],
+        on_app_init=[jwt_auth(settings.secret).on_app_init],
+        exception_handlers={Exception: to_problem},
+        openapi_config=OpenAPIConfig(
+            title="Farmacy",
+            version="1",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
+        ),
+    )
+
+
+def _state(side: WriteSide, settings: Settings) -> State:
+    return State({"side": side, "settings": settings})
+
+
+def app_from_env() -> Litestar:  # pragma: no cover - exercised by `farmacy api`
+    """One server process: settings from the environment, its own write side."""
+    configure_logging()
+    settings = Settings.from_env()
+    return create_app(build_write_side(settings), settings)

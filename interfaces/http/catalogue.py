@@ -1,0 +1,43 @@
+"""Operators register cities, venues, fridges and meals: 201 new, 200 repeat, 409 different."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, post
+
+from application.catalogue import Registered
+from interfaces.http import schemas
+from interfaces.http.auth import Role, allow
+from interfaces.http.schemas import JSONBody, Side
+
+
+def answer(natural_id: str, done: Registered) -> Response[schemas.Registered]:
+    body = schemas.Registered(natural_id, done.created, done.position)
+    return Response(body, status_code=201 if done.created else 200)
+
+
+class Catalogue(Controller):
+    tags = ["catalogue"]
+    guards = [allow(Role.OPERATOR)]
+
+    @post("/cities", sync_to_thread=True)
+    def city(self, data: JSONBody[schemas.NewCity], side: Side) -> Response[schemas.Registered]:
+        return answer(
+            data.city_id, side.catalogue.register_city(data.city_id, data.name, data.timezone)
+        )
+
+    @post("/venues", sync_to_thread=True)
+    def venue(self, data: JSONBody[schemas.NewVenue], side: Side) -> Response[schemas.Registered]:
+        return answer(
+            data.venue_id, side.catalogue.register_venue(data.venue_id, data.city_id, data.name)
+        )
+
+    @post("/fridges", sync_to_thread=True)
+    def fridge(self, data: JSONBody[schemas.NewFridge], side: Side) -> Response[schemas.Registered]:
+        return answer(data.fridge_id, side.catalogue.install_fridge(data.fridge_id, data.venue_id))
+
+    @post("/meals", sync_to_thread=True)
+    def meal(self, data: JSONBody[schemas.NewMeal], side: Side) -> Response[schemas.Registered]:
+        done = side.catalogue.register_meal(
+            data.meal_id, data.name, data.price, data.currency, dict(data.details)
+        )
+        return answer(data.meal_id, done)

@@ -1,0 +1,127 @@
+"""The one place errors become answers: RFC 9457 problem details (`application/problem+json`).
+
+Bodies carry the message written for the caller and, where useful, what to do next (what is
+still available, when to retry). Never a stack trace, never stored event data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import InterfaceError, OperationalError
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsException
+
+from application.errors import (
+    IdempotencyKeyReused,
+    NotFound,
+    NotYourOrder,
+    StoreUnavailable,
+    TooBusy,
+)
+from domain.errors import AlreadyExists, DomainError, InvalidRequest, SoldOut
+
+log = structlog.get_logger(__name__)
+
+STORE_RETRY_AFTER = StoreUnavailable.retry_after_seconds
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> ProblemDetailsException:
+    headers = {}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    return ProblemDetailsException(
+        status_code=status,
+        title=title,
+        detail=detail,
+        extra=extra or None,
+        headers=headers or None,
+    )
+
+
+def sold_out(error: SoldOut) -> ProblemDetailsException:
+    return problem(
+        409, "sold out", str(error), fridge_id=error.fridge_id, available=error.available
+    )
+
+
+def not_found(error: NotFound | NotYourOrder) -> ProblemDetailsException:
+    # Another customer's order is answered like a missing one: its existence is not disclosed.
+    if isinstance(error, NotYourOrder):
+        return problem(404, "not found", f"no order {error.order_id}")
+    return problem(404, "not found", str(error))
+
+
+def already_exists(error: AlreadyExists) -> ProblemDetailsException:
+    return problem(409, "already exists", str(error))
+
+
+def invalid(error: InvalidRequest | IdempotencyKeyReused) -> ProblemDetailsException:
+    return problem(422, "invalid request", str(error))
+
+
+def conflict(error: DomainError) -> ProblemDetailsException:
+    """Any other broken rule: the request was fine, the state of things refuses it."""
+    return problem(409, "conflict", str(error))
+
+
+def too_busy(error: TooBusy) -> ProblemDetailsException:
+    return problem(503, "too busy", str(error), retry_after=TooBusy.retry_after_seconds)
+
+
+def store_down(error: Exception) -> ProblemDetailsException:
+    log.error("store_unavailable", error=type(error).__name__, message=str(error)[:200])
+    return problem(
+        503, "store unavailable", "the event store cannot be reached", retry_after=STORE_RETRY_AFTER
+    )
+
+
+def http_error(error: HTTPException) -> ProblemDetailsException:
+    """Litestar's own errors (validation, auth, unknown route) as problem details."""
+    status = 422 if isinstance(error, ValidationException) else error.status_code
+    extra = {"errors": error.extra} if isinstance(error.extra, list) and error.extra else {}
+    if isinstance(error.extra, dict):
+        extra = dict(error.extra)
+    title = {401: "unauthorised", 403: "forbidden", 404: "not found", 422: "invalid request"}
+    return ProblemDetailsException(
+        status_code=status,
+        title=title.get(status, "error"),
+        detail=error.detail,
+        extra=extra or None,
+        headers=error.headers,
+    )
+
+
+def unexpected(error: Exception) -> ProblemDetailsException:
+    log.exception("unexpected_error", error=type(error).__name__)
+    return problem(500, "internal error", "something went wrong on our side")
+
+
+PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
+    ProblemDetailsException: lambda error: error,
+    SoldOut: sold_out,
+    NotFound: not_found,
+    NotYourOrder: not_found,
+    AlreadyExists: already_exists,
+    InvalidRequest: invalid,
+    IdempotencyKeyReused: invalid,
+    DomainError: conflict,
+    TooBusy: too_busy,
+    StoreUnavailable: store_down,
+    OperationalError: store_down,
+    InterfaceError: store_down,
+    HTTPException: http_error,
+    Exception: unexpected,
+}
+
+
+def to_problem(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """Map `error` by the nearest class in PROBLEMS (the handler Litestar calls for all)."""
+    for cls in type(error).__mro__:
+        convert = PROBLEMS.get(cls)
+        if convert is not None:
+            return convert(error).to_response(request)
+    return unexpected(error).to_response(request)  # pragma: no cover - Exception is in PROBLEMS

@@ -1,0 +1,98 @@
+"""Customers place, see and cancel their orders."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import HeaderParameter
+
+from domain.errors import SoldOut
+from domain.order import Order
+from interfaces.http import schemas
+from interfaces.http.auth import Caller, Role, allow, customer_scope
+from interfaces.http.logs import note
+from interfaces.http.operations import ORDERS_PLACED, ORDERS_SOLD_OUT
+from interfaces.http.schemas import JSONBody, Side
+
+IdempotencyKey = Annotated[
+    str,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="the same key and body place the same order once",
+    ),
+]
+
+
+class Orders(Controller):
+    path = "/orders"
+    tags = ["orders"]
+
+    @post(
+        guards=[allow(Role.CUSTOMER)],
+        sync_to_thread=True,
+        description="201 for a new order; 200 with the same order when the key and body repeat.",
+    )
+    def place(
+        self,
+        request: Request[Caller, Any, Any],
+        data: JSONBody[schemas.PlaceOrder],
+        idempotency_key: IdempotencyKey,
+        side: Side,
+    ) -> Response[schemas.OrderPlaced]:
+        lines = schemas.lines_of(data.lines)
+        try:
+            placed = side.ordering.place(
+                request.user.subject, idempotency_key, data.fridge_id, lines
+            )
+        except SoldOut:
+            ORDERS_SOLD_OUT.inc()
+            raise
+        if placed.created:
+            ORDERS_PLACED.inc()
+        note(request, order_id=placed.order_id, fridge_id=data.fridge_id)
+        body = schemas.OrderPlaced(
+            placed.order_id,
+            placed.status,
+            str(placed.total),
+            placed.payment_due_by,
+            placed.position,
+        )
+        return Response(body, status_code=201 if placed.created else 200)
+
+    @get("/{order_id:str}", guards=[allow(Role.CUSTOMER, Role.OPERATOR)], sync_to_thread=True)
+    def show(
+        self, request: Request[Caller, Any, Any], order_id: schemas.OrderInPath, side: Side
+    ) -> schemas.OrderDetails:
+        return details(side.ordering.order(order_id, customer_scope(request.user)))
+
+    @post(
+        "/{order_id:str}/cancel",
+        guards=[allow(Role.CUSTOMER, Role.OPERATOR)],
+        sync_to_thread=True,
+        status_code=200,
+    )
+    def cancel(
+        self, request: Request[Caller, Any, Any], order_id: schemas.OrderInPath, side: Side
+    ) -> schemas.OrderMoved:
+        moved = side.ordering.cancel(order_id, customer_scope(request.user))
+        return schemas.OrderMoved(moved.order_id, moved.status, moved.position)
+
+
+def details(order: Order) -> schemas.OrderDetails:
+    return schemas.OrderDetails(
+        order_id=order.order_id,
+        status=str(order.status),
+        fridge_id=order.fridge_id,
+        venue_id=order.venue_id,
+        lines=[
+            schemas.PricedLine(line["meal_id"], line["quantity"], str(line["unit_price"]))
+            for line in order.lines
+        ],
+        total=str(order.total),
+        currency=order.currency,
+        placed_at=order.placed_at,
+        payment_due_by=order.payment_due_by,
+    )

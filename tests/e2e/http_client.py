@@ -1,0 +1,68 @@
+"""An API over a fresh store of each kind, as a client meets it: Litestar's TestClient."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+
+from interfaces.http.app import create_app
+from interfaces.http.auth import Role, issue_token
+from interfaces.http.payments import SIGNATURE_HEADER, sign
+from ops.bootstrap import WriteSide, build_write_side
+from ops.settings import Settings
+from tests.conftest import FakeClock
+from tests.integration.world import World, make_world
+
+
+@dataclass
+class Api:
+    client: TestClient[Any]
+    side: WriteSide
+    world: World
+    secret: str
+
+    def headers(self, role: Role | None, subject: str | None = None) -> dict[str, str]:
+        if role is None:
+            return {}
+        token = issue_token(self.secret, role, subject or f"{role}-1")
+        return {"Authorization": f"Bearer {token}"}
+
+    def as_(self, role: Role | None, subject: str | None = None) -> dict[str, str]:
+        return self.headers(role, subject)
+
+    def order(
+        self, customer: str, key: str, lines: dict[str, int], fridge_id: str | None = None
+    ) -> httpx.Response:
+        body = {
+            "fridge_id": fridge_id or self.world.fridge_id,
+            "lines": [{"meal_id": m, "quantity": q} for m, q in lines.items()],
+        }
+        headers = {**self.headers(Role.CUSTOMER, customer), "Idempotency-Key": key}
+        return self.client.post("/orders", json=body, headers=headers)
+
+    def webhook(self, body: dict[str, Any], secret: str | None = None) -> httpx.Response:
+        raw = json.dumps(body).encode()
+        signature = sign(secret or self.secret, raw)
+        return self.client.post(
+            "/payments/webhook",
+            content=raw,
+            headers={SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
+        )
+
+
+@pytest.fixture
+def api(store_settings: Settings) -> Iterator[Api]:
+    side = build_write_side(store_settings, clock=FakeClock())
+    world = make_world(side)
+    with TestClient(create_app(side, store_settings), raise_server_exceptions=False) as client:
+        yield Api(client, side, world, store_settings.secret)
+
+
+def is_problem(response: httpx.Response) -> bool:
+    return response.headers["content-type"].startswith("application/problem+json")
