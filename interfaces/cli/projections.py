@@ -1,0 +1,195 @@
+"""`farmacy worker` and `farmacy projections status|rebuild`: the read side's commands."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from application.errors import StoreUnavailable
+from application.store import EventStore
+from ops.bootstrap import open_event_store
+from ops.settings import Settings, SettingsError
+from projections.models import PROJECTIONS, UnknownProjection, open_database, projection_named
+from projections.projection import Shard
+from projections.rebuild import drop_generation, rebuild
+from projections.status import shard_statuses
+from projections.worker import run_workers
+
+console = Console()
+projections_app = typer.Typer(help="Read models: status and rebuilds.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        typer.echo(f"farmacy: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[EventStore]:
+    try:
+        store = open_event_store(settings)
+    except StoreUnavailable as error:
+        typer.echo(f"farmacy: {error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _names(names: list[str] | None) -> list[str]:
+    try:
+        return [projection_named(name).name for name in names or sorted(PROJECTIONS)]
+    except UnknownProjection as error:
+        typer.echo(f"farmacy: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def worker_command(
+    projection: list[str] | None = typer.Option(
+        None, "--projection", "-p", help="Projection to run (repeat; default: all)."
+    ),
+    shard: str = typer.Option("0/1", "--shard", help="This worker's shard, K/N."),
+    batch_size: int = typer.Option(500, "--batch-size", help="Events per transaction."),
+) -> None:
+    """Keep read models up to date: one active worker per projection and shard, others wait.
+
+    SIGTERM (or Ctrl-C) stops at the next batch boundary; a restart resumes from the checkpoint.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = _settings()
+    names = _names(projection)
+    try:
+        parsed = Shard.parse(shard)
+    except ValueError as error:
+        typer.echo(f"farmacy: {error}", err=True)
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    errors = run_workers(settings, names, parsed, stop, batch_size=batch_size)
+    for failure in errors:
+        typer.echo(f"farmacy worker: {failure}", err=True)
+    if errors:
+        raise typer.Exit(1)
+
+
+@projections_app.command("status")
+def status_command() -> None:
+    """Every projection shard: position, lag (events, seconds), state and last error."""
+    settings = _settings()
+    table = Table(show_header=True)
+    for column in ("projection", "shard", "gen", "position", "lag events", "lag s", "state"):
+        table.add_column(
+            column, justify="right" if "lag" in column or column == "position" else "left"
+        )
+    table.add_column("last error")
+    with _store(settings) as store:
+        for name in sorted(PROJECTIONS):
+            db = open_database(settings, name, pool_size=1)
+            try:
+                for s in shard_statuses(store, db, name):
+                    state = s.state + (
+                        f" (+{s.standbys} standby)" if s.standbys and s.state != "standby" else ""
+                    )
+                    table.add_row(
+                        s.projection,
+                        s.shard,
+                        str(s.generation),
+                        str(s.position),
+                        str(s.lag_events),
+                        f"{s.lag_seconds:.1f}",
+                        state,
+                        s.error or "",
+                    )
+            finally:
+                db.close()
+    console.print(table)
+    console.print("lag events: head - position (on KurrentDB a distance in the log, not a count)")
+
+
+@projections_app.command("rebuild")
+def rebuild_command(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(sorted(PROJECTIONS))}."),
+    side_by_side: bool = typer.Option(
+        False, "--side-by-side", help="Build the next version while the current keeps serving."
+    ),
+    drop_old: int | None = typer.Option(
+        None, "--drop-generation", help="Only drop this old generation's tables, then exit."
+    ),
+) -> None:
+    """Replay a read model from zero into new tables, then switch readers to them."""
+    settings = _settings()
+    (name,) = _names([name])
+    db = open_database(settings, name, pool_size=2)
+    try:
+        if drop_old is not None:
+            drop_generation(db, name, drop_old)
+            console.print(f"{name}: generation {drop_old} dropped")
+            return
+        with (
+            _store(settings) as store,
+            Progress(
+                TextColumn(f"[bold]{name}[/bold]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:>8} ev/s"),
+                TimeRemainingColumn(),
+                console=console,
+            ) as bar,
+        ):
+            task = bar.add_task(name, total=None, rate="")
+
+            def progress(done: int, total: int) -> None:
+                speed = bar.tasks[task].speed
+                bar.update(task, completed=done, total=total, rate=f"{speed:,.0f}" if speed else "")
+
+            result = rebuild(store, db, name, side_by_side=side_by_side, progress=progress)
+    finally:
+        db.close()
+    console.print(
+        f"{name}: generation {result.new_generation} serves from position {result.position} "
+        f"({result.events} events replayed)"
+    )
+    for table, (old, new) in result.row_counts.items():
+        mark = "=" if old == new else "≠ (workers moved on, or the model changed)"
+        console.print(f"  {table}: {old} rows before, {new} after {mark}")
+    if side_by_side:
+        console.print(
+            f"  old generation {result.old_generation} kept: "
+            f"farmacy projections rebuild {name} --drop-generation {result.old_generation}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `worker` and the `projections` group to the `farmacy` command."""
+    app.command("worker")(worker_command)
+    app.add_typer(projections_app, name="projections")
+
+
+if __name__ == "__main__":  # tests run workers as `python -m interfaces.cli.projections worker`
+    standalone = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+    register(standalone)
+    standalone()

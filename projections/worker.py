@@ -1,0 +1,198 @@
+"""A projection worker: one active per projection and shard, the others wait as hot standbys.
+
+The lock that makes a worker active is a PostgreSQL advisory lock (held by a connection of its
+own, so it goes when the process dies) or, for SQLite, a file lock beside the projection's
+file (an OS lock, also released by a dying process). A standby tries again every half second.
+The active worker polls the event store, applies batches, and stops cleanly at a batch
+boundary when asked (SIGTERM). Its checkpoint survives it, so a restart resumes there.
+
+Every worker keeps a row in `projection_workers` (role and a heartbeat) for `status`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import filelock
+import psycopg
+
+from application.store import EventStore
+from ops.bootstrap import open_event_store
+from ops.settings import Settings
+from projections.database import Database, PostgresDatabase, SQLiteDatabase
+from projections.models import open_database, projection_named
+from projections.projection import Shard, create_bookkeeping, now_iso
+from projections.runner import BATCH_SIZE, GenerationSwitched, ProjectionFailed, Runner
+
+log = logging.getLogger("farmacy.projections")
+
+POLL_INTERVAL = 0.05
+"""Seconds an idle worker waits before asking the event store again."""
+STANDBY_RETRY = 0.5
+HEARTBEAT_EVERY = 1.0
+
+
+class ShardLock(ABC):
+    """Whoever holds it is the one active worker of a projection shard."""
+
+    @abstractmethod
+    def try_acquire(self) -> bool: ...
+
+    @abstractmethod
+    def release(self) -> None: ...
+
+
+class AdvisoryLock(ShardLock):
+    """A session-level PostgreSQL advisory lock on a connection of its own."""
+
+    def __init__(self, db: PostgresDatabase, name: str, shard: Shard) -> None:
+        self.key = db.lock_key(f"worker:{name}:{shard}")
+        self.conn = psycopg.connect(db.dsn, autocommit=True, connect_timeout=5)
+
+    def try_acquire(self) -> bool:
+        row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        return bool(row and row[0])
+
+    def release(self) -> None:
+        self.conn.close()  # closing ends the session, and with it the lock
+
+
+class FileLock(ShardLock):
+    """An OS file lock beside the projection's SQLite file."""
+
+    def __init__(self, db: SQLiteDatabase, name: str, shard: Shard) -> None:
+        path = Path(f"{db.path}.shard-{shard.index}-of-{shard.count}.lock")
+        self.lock = filelock.FileLock(str(path), thread_local=False)
+
+    def try_acquire(self) -> bool:
+        try:
+            self.lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return False
+        return True
+
+    def release(self) -> None:
+        self.lock.release(force=True)
+
+
+def shard_lock(db: Database, name: str, shard: Shard) -> ShardLock:
+    if isinstance(db, PostgresDatabase):
+        return AdvisoryLock(db, name, shard)
+    assert isinstance(db, SQLiteDatabase)
+    return FileLock(db, name, shard)
+
+
+class Worker:
+    """Runs one projection shard until `stop` is set: standby, then active."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        shard: Shard,
+        stop: threading.Event,
+        *,
+        batch_size: int = BATCH_SIZE,
+        store: EventStore | None = None,
+    ) -> None:
+        self.name = name
+        self.shard = shard
+        self.stop = stop
+        self.batch_size = batch_size
+        self.projection = projection_named(name)
+        self.db = open_database(settings, name, pool_size=2)
+        self._own_store = store is None
+        self.store = store or open_event_store(settings)
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self._beat_at = 0.0
+        self._role = ""
+        with self.db.transaction() as tx:
+            create_bookkeeping(tx)
+
+    def run(self) -> None:
+        """Wait to become active, then keep the shard up to date. Raises ProjectionFailed."""
+        lock = shard_lock(self.db, self.name, self.shard)
+        try:
+            while not self.stop.is_set():
+                if lock.try_acquire():
+                    log.info("%s shard %s: active", self.name, self.shard)
+                    self._run_active()
+                    return
+                self._heartbeat("standby")
+                self.stop.wait(STANDBY_RETRY)
+        finally:
+            self._leave()
+            lock.release()
+            self.db.close()
+            if self._own_store:
+                self.store.close()
+
+    def _run_active(self) -> None:
+        runner = self._runner()
+        while not self.stop.is_set():
+            self._heartbeat("running")
+            try:
+                read = runner.step()
+            except GenerationSwitched:
+                runner = self._runner()
+                continue
+            except ProjectionFailed:
+                self._heartbeat("failed", force=True)
+                raise
+            if read < self.batch_size:
+                self.stop.wait(POLL_INTERVAL)
+
+    def _runner(self) -> Runner:
+        return Runner(self.store, self.db, self.projection, self.shard, batch_size=self.batch_size)
+
+    def _heartbeat(self, role: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and role == self._role and now - self._beat_at < HEARTBEAT_EVERY:
+            return
+        self._beat_at, self._role = now, role
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO projection_workers (name, shard, worker, role, seen_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, shard, worker) DO UPDATE SET "
+                "role = excluded.role, seen_at = excluded.seen_at",
+                (self.name, str(self.shard), self.identity, role, now_iso()),
+            )
+
+    def _leave(self) -> None:
+        try:
+            with self.db.transaction() as tx:
+                tx.execute(
+                    "DELETE FROM projection_workers WHERE name = ? AND shard = ? AND worker = ? "
+                    "AND role <> 'failed'",
+                    (self.name, str(self.shard), self.identity),
+                )
+        except Exception:  # leaving is best effort: status ages stale rows out anyway
+            log.warning("%s shard %s: could not clear worker row", self.name, self.shard)
+
+
+def run_workers(
+    settings: Settings, names: list[str], shard: Shard, stop: threading.Event, **options: Any
+) -> list[str]:
+    """Run a worker per projection (threads of this process) until `stop`; their errors."""
+    errors: list[str] = []
+
+    def work(name: str) -> None:
+        try:
+            Worker(settings, name, shard, stop, **options).run()
+        except Exception as error:
+            errors.append(str(error))
+            log.error("%s shard %s stopped: %s", name, shard, error)
+
+    threads = [threading.Thread(target=work, args=(name,), name=name) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
