@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 from litestar.types import Guard
@@ -66,7 +66,9 @@ def allow(*roles: Role) -> Guard:
     """Only these roles; a fridge only for the fridge its token names."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        caller: Caller = connection.user
+        caller = connection.scope.get("user")
+        if not isinstance(caller, Caller):  # e.g. OPTIONS, which JWTAuth lets through
+            raise NotAuthorizedException("a bearer token is needed")
         if caller.role not in roles:
             raise PermissionDeniedException(f"the {caller.role} role may not do this")
         fridge_id = connection.path_params.get("fridge_id")
