@@ -1,0 +1,1 @@
+"""Benchmarks: run as modules (`python -m ops.bench.<name>`); results in docs/benchmarks.md."""
