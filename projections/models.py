@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from ops.settings import Settings
+from projections.city_catalogue import CityCatalogue
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
 from projections.fridge_stock import FridgeStock
+from projections.orders import Orders
 from projections.projection import Projection
+from projections.refill_plan import RefillPlan
+from projections.reservations import Reservations
 from projections.venue_menu import VenueMenu
 
 PROJECTIONS: dict[str, type[Projection]] = {
-    projection.name: projection for projection in (VenueMenu, FridgeStock)
+    projection.name: projection
+    for projection in (VenueMenu, FridgeStock, CityCatalogue, Orders, RefillPlan, Reservations)
 }
 
 

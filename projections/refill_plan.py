@@ -1,0 +1,120 @@
+"""Refill plan: per fridge and meal, what the kitchen should deliver next.
+
+Target stock is a day and a half of recent sales (pickups over the last `days` local days);
+what expires is what will be past its best-before tomorrow; what to deliver tops the units
+still sellable tomorrow (less what reservations hold) up to the target. Sharded by fridge.
+"""
+
+# ruff: noqa: S608 - table names come from code, never from input; values are bound.
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from projections.database import Database, Tx
+from projections.freshness import WAIT_TIMEOUT, Answer, answer
+from projections.stock import STOCK_TABLES, StockKeeping, local_day
+
+DAYS_OF_COVER = 1.5
+
+
+class RefillPlan(StockKeeping):
+    name = "refill_plan"
+    tables: ClassVar[dict[str, str]] = {
+        **STOCK_TABLES,
+        "sales": (
+            "fridge_id TEXT, meal_id TEXT, day TEXT, units BIGINT NOT NULL, "
+            "PRIMARY KEY (fridge_id, meal_id, day)"
+        ),
+    }
+
+    def _picked_up(self, event: Any, tx: Tx, position: int) -> None:
+        super()._picked_up(event, tx, position)
+        fridge = self.fridge(tx, event)
+        if fridge is None:
+            return
+        day = local_day(event.at, fridge.timezone).isoformat()
+        for meal_id, units in event.lines.items():
+            tx.execute(
+                f"INSERT INTO {self.t['sales']} (fridge_id, meal_id, day, units) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (fridge_id, meal_id, day) "
+                f"DO UPDATE SET units = {self.t['sales']}.units + excluded.units",
+                (fridge.fridge_id, meal_id, day, units),
+            )
+
+
+@dataclass(frozen=True)
+class RefillLine:
+    fridge_id: str
+    venue_id: str
+    meal_id: str
+    target: int
+    sold_recently: int
+    sellable_tomorrow: int
+    held: int
+    expiring: int  # on hand now, past its best-before by tomorrow
+    to_deliver: int
+
+
+def plan_lines(tx: Tx, view: RefillPlan, now: datetime, days: int) -> list[RefillLine]:
+    fridges = tx.rows(
+        f"SELECT fridge_id, venue_id, timezone FROM {view.t['fridges']} WHERE status = 'active'"
+    )
+    lines = []
+    for fridge_id, venue_id, timezone in sorted(fridges):
+        today = local_day(now, timezone)
+        tomorrow = (today + timedelta(days=1)).isoformat()
+        since = (today - timedelta(days=days)).isoformat()
+        per_meal: dict[str, list[int]] = {}  # sold, sellable tomorrow, held, expiring
+        for meal_id, sold in tx.rows(
+            f"SELECT meal_id, SUM(units) FROM {view.t['sales']} WHERE fridge_id = ? "
+            "AND day >= ? GROUP BY meal_id",
+            (fridge_id, since),
+        ):
+            per_meal.setdefault(meal_id, [0, 0, 0, 0])[0] = int(sold)
+        for meal_id, best_before, units in tx.rows(
+            f"SELECT meal_id, best_before, units FROM {view.t['batches']} WHERE fridge_id = ?",
+            (fridge_id,),
+        ):
+            entry = per_meal.setdefault(meal_id, [0, 0, 0, 0])
+            entry[1 if best_before >= tomorrow else 3] += units
+        for meal_id, held in tx.rows(
+            f"SELECT meal_id, SUM(units) FROM {view.t['holds']} WHERE fridge_id = ? "
+            "GROUP BY meal_id",
+            (fridge_id,),
+        ):
+            per_meal.setdefault(meal_id, [0, 0, 0, 0])[2] = int(held)
+        for meal_id, (sold, sellable, held, expiring) in sorted(per_meal.items()):
+            target = math.ceil(sold / days * DAYS_OF_COVER)
+            deliver = max(0, target - max(0, sellable - held))
+            lines.append(
+                RefillLine(
+                    fridge_id, venue_id, meal_id, target, sold, sellable, held, expiring, deliver
+                )
+            )
+    return lines
+
+
+class RefillPlanQueries:
+    """What the kitchen asks: GET /kitchen/refill-plan."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def plan(
+        self,
+        now: datetime,
+        days: int = 7,
+        min_position: int | None = None,
+        timeout: float = WAIT_TIMEOUT,
+    ) -> Answer[list[RefillLine]]:
+        return answer(
+            self.db,
+            RefillPlan,
+            lambda tx, view: plan_lines(tx, view, now, days),
+            min_position,
+            timeout,
+        )
