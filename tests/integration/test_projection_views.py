@@ -1,0 +1,170 @@
+"""Contract tests of orders, reservations, city catalogue and refill plan; shards, side-by-side
+rebuilds and poison events. Each runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from ops.bootstrap import WriteSide
+from projections.city_catalogue import CityCatalogueQueries
+from projections.database import Database
+from projections.orders import OrdersQueries
+from projections.projection import Shard
+from projections.rebuild import rebuild
+from projections.refill_plan import RefillPlanQueries
+from projections.reservations import ReservationQueries
+from projections.runner import ProjectionFailed
+from projections.venue_menu import VenueMenu, VenueMenuQueries
+from tests.integration.projection_fixtures import models
+from tests.integration.projection_world import (
+    catch_up,
+    run_workload,
+    runner_for,
+    seed_world,
+    table_contents,
+)
+from tests.integration.world import make_world
+
+__all__ = ["models"]
+
+OpenModels = Callable[[str], Database]
+
+
+def test_orders_show_status_and_history_per_order_and_customer(
+    side: WriteSide, models: OpenModels
+) -> None:
+    world = make_world(side)
+    paid = side.ordering.place("carol", "k1", world.fridge_id, {world.soup: 1})
+    side.ordering.authorise_payment(paid.order_id, "pay-1")
+    cancelled = side.ordering.place("carol", "k2", world.fridge_id, {world.salad: 1})
+    side.ordering.cancel(cancelled.order_id)
+    db = models("orders")
+    catch_up(side, db, "orders")
+    order = OrdersQueries(db).order(paid.order_id).value
+    assert order is not None
+    assert order.status == "ready_for_pickup"
+    assert [status for status, _, _ in order.history] == ["placed", "paid", "ready_for_pickup"]
+    mine = OrdersQueries(db).customer_orders("carol").value
+    assert {o.order_id: o.status for o in mine} == {
+        paid.order_id: "ready_for_pickup",
+        cancelled.order_id: "cancelled",
+    }
+
+
+def test_open_reservations_are_read_by_deadline(side: WriteSide, models: OpenModels) -> None:
+    world = make_world(side)
+    first = side.ordering.place("dan", "k1", world.fridge_id, {world.soup: 1})
+    side.clock.advance(minutes=1)  # type: ignore[attr-defined]
+    second = side.ordering.place("dan", "k2", world.fridge_id, {world.soup: 1})
+    paid = side.ordering.place("dan", "k3", world.fridge_id, {world.salad: 1})
+    side.ordering.authorise_payment(paid.order_id, "pay")
+    db = models("reservations")
+    catch_up(side, db, "reservations")
+    queries = ReservationQueries(db)
+    due = queries.due(side.clock() + timedelta(minutes=30)).value
+    assert [r.order_id for r in due] == [first.order_id, second.order_id]
+    assert queries.due(side.clock()).value == []
+    held = queries.reservation(world.fridge_id, paid.order_id).value
+    assert held is not None and held.status == "confirmed"
+
+
+def test_city_catalogue_lists_meals_and_the_venues_that_have_them(
+    side: WriteSide, models: OpenModels
+) -> None:
+    world = make_world(side, soup_units=2, salad_units=0)
+    db = models("city_catalogue")
+    catch_up(side, db, "city_catalogue")
+    queries = CityCatalogueQueries(db)
+    meals = {m.meal_id: m for m in queries.catalogue(world.city_id, side.clock()).value}
+    assert meals[world.soup].available == 2
+    assert meals[world.soup].venues == [world.venue_id]
+    assert queries.venues(world.city_id).value == [(world.venue_id, "Gym")]
+
+
+def test_refill_plan_tops_up_what_sold(side: WriteSide, models: OpenModels) -> None:
+    world = make_world(side, soup_units=10, salad_units=0)
+    for n in range(7):
+        placed = side.ordering.place("erin", f"k{n}", world.fridge_id, {world.soup: 1})
+        side.ordering.authorise_payment(placed.order_id, f"p{n}")
+        side.ordering.pick_up(world.fridge_id, placed.order_id)
+    db = models("refill_plan")
+    catch_up(side, db, "refill_plan")
+    (line,) = RefillPlanQueries(db).plan(side.clock(), days=1).value
+    assert (line.meal_id, line.sold_recently, line.target) == (world.soup, 7, 11)
+    assert line.sellable_tomorrow == 3
+    assert line.to_deliver == 8
+
+
+def test_four_shards_of_the_venue_menu_equal_one_unsharded_worker(
+    side: WriteSide, models: OpenModels
+) -> None:
+    rng = random.Random(11)
+    world = seed_world(side, rng, venues=6)
+    run_workload(side, world, rng, steps=200)
+    db = models("venue_menu")
+    for index in range(4):
+        runner_for(side, db, "venue_menu", Shard(index, 4), batch_size=37).catch_up()
+    runner_for(side, db, "venue_menu", generation=2).catch_up()
+    assert table_contents(db, "venue_menu", 1) == table_contents(db, "venue_menu", 2)
+
+
+def test_a_side_by_side_rebuild_never_shows_an_empty_or_half_built_menu(
+    side: WriteSide, models: OpenModels
+) -> None:
+    rng = random.Random(12)
+    world = seed_world(side, rng, venues=2)
+    run_workload(side, world, rng, steps=200)
+    db = models("venue_menu")
+    catch_up(side, db, "venue_menu")
+    venue = world.venues[0]
+    queries = VenueMenuQueries(db)
+    expected = queries.menu(venue, side.clock()).value
+    assert expected, "the workload left the venue without a menu"
+    seen: list[Any] = []
+    done = threading.Event()
+
+    def read_while_rebuilding() -> None:
+        while not done.is_set():
+            seen.append(queries.menu(venue, side.clock()).value)
+
+    reader = threading.Thread(target=read_while_rebuilding)
+    reader.start()
+    try:
+        result = rebuild(side.store, db, "venue_menu", side_by_side=True, batch_size=20)
+    finally:
+        done.set()
+        reader.join(10)
+    assert result.new_generation == 2
+    assert seen and all(menu == expected for menu in seen)
+    assert queries.menu(venue, side.clock()).value == expected
+    assert table_contents(db, "venue_menu", 1) == table_contents(db, "venue_menu", 2)
+
+
+class Poisoned(VenueMenu):
+    """A venue menu that cannot apply repricing (a stand-in for a bug or a bad event)."""
+
+    def _meal_repriced(self, event: Any, tx: Any, position: int) -> None:
+        raise ValueError("cannot price this")
+
+
+def test_a_poison_event_stops_the_shard_naming_it_after_committing_what_came_before(
+    side: WriteSide, models: OpenModels
+) -> None:
+    world = make_world(side)
+    repriced = side.catalogue.reprice_meal(world.soup, "9.00").position
+    side.ordering.place("fay", "k1", world.fridge_id, {world.soup: 1})
+    db = models("venue_menu")
+    runner = runner_for(side, db, "venue_menu")
+    runner.factory = lambda g, s: Poisoned(g, s)
+    runner.projection = Poisoned(1)
+    with pytest.raises(ProjectionFailed, match=f"Repriced at position {repriced}"):
+        runner.catch_up()
+    assert runner.position == (repriced or 0) - 1
+    with pytest.raises(ProjectionFailed):
+        runner.step()  # nothing is skipped: it stops again on the same event
