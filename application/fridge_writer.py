@@ -1,10 +1,14 @@
 """One writer per fridge inside a process, so a popular fridge is a queue, not a retry storm.
 
 Callers hand in a decision (a function of the fridge that calls its commands). Whoever holds
-the fridge's lock takes every decision queued meanwhile, applies them in order to the fridge's
+the fridge's turn takes every decision queued meanwhile, applies them in order to the fridge's
 current state, and appends all their events in one save; each caller gets its own answer or
-its own domain error. Across processes, optimistic concurrency is the safety net: a conflict
-reloads the fridge (fast-forwarding the cached copy) and decides the whole batch again.
+its own domain error. Callers whose decision another thread carried are woken through a
+condition as soon as their batch is saved: they never wait for the next batch's save, which
+is what lets the queue grow into large batches while one save is in flight.
+
+Across processes, optimistic concurrency is the safety net: a conflict reloads the fridge
+(fast-forwarding the cached copy) and decides the whole batch again.
 
 The fridge's state after a successful save stays in memory, so a hot fridge is not reloaded
 between batches at all.
@@ -55,6 +59,10 @@ class _Desk:
     queue: list[_Ticket] = field(default_factory=list)
     fridge: Fridge | None = None  # the state after this process's last successful append
 
+    def __post_init__(self) -> None:
+        # Signalled (under `guard`) when a batch is answered or the turn is given up.
+        self.settled = threading.Condition(self.guard)
+
 
 @dataclass
 class WriterStats:
@@ -87,13 +95,17 @@ class FridgeWriter:
         with desk.guard:
             desk.queue.append(ticket)
         while not ticket.done:
-            with desk.turn:
-                if ticket.done:
-                    break
-                with desk.guard:
-                    batch = desk.queue[: self.max_batch]
-                    del desk.queue[: self.max_batch]
-                self._decide_batch(fridge_id, desk, batch)
+            if desk.turn.acquire(blocking=False):
+                try:
+                    self._take_turn(fridge_id, desk, ticket)
+                finally:
+                    desk.turn.release()
+                    with desk.settled:
+                        desk.settled.notify_all()  # someone waiting may take the turn now
+            else:
+                with desk.settled:
+                    while not ticket.done and desk.turn.locked():
+                        desk.settled.wait()
         if ticket.error is not None:
             raise ticket.error
         return Decided(ticket.value, ticket.position)
@@ -105,6 +117,16 @@ class FridgeWriter:
         if desk is not None:
             with desk.turn:
                 desk.fridge = None
+
+    def _take_turn(self, fridge_id: str, desk: _Desk, mine: _Ticket) -> None:
+        """Decide queued batches, oldest first, until this caller's own is answered."""
+        while not mine.done:
+            with desk.guard:
+                batch = desk.queue[: self.max_batch]
+                del desk.queue[: self.max_batch]
+            self._decide_batch(fridge_id, desk, batch)
+            with desk.settled:
+                desk.settled.notify_all()
 
     def _decide_batch(self, fridge_id: str, desk: _Desk, batch: list[_Ticket]) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []
@@ -119,8 +141,10 @@ class FridgeWriter:
             fridge = desk.fridge or self._load(fridge_id)
             desk.fridge = None  # until the append succeeds, this copy is not the truth
             outcomes = [self._decide_one(fridge, ticket) for ticket in batch]
+            version_before = fridge.version - len(fridge.pending_events)
             position = self.store.append(fridge)
             desk.fridge = fridge
+            self.store.snapshot_if_due(fridge, version_before)
             return position
 
         try:

@@ -221,7 +221,7 @@ class Ordering:
         priced: list[OrderLine] = []
         currencies = set()
         for meal_id, quantity in lines.items():
-            meal = self.catalogue.meal(meal_id)
+            meal = self.catalogue.meal_for_pricing(natural_id("meal_id", meal_id))
             currencies.add(meal.currency)
             priced.append(OrderLine(meal_id=meal_id, quantity=quantity, unit_price=meal.price))
         if len(currencies) != 1:

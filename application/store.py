@@ -10,14 +10,15 @@ from datetime import date
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from application.errors import NotFound
-from domain.fridge import Fridge
 
 A = TypeVar("A", bound=Aggregate)
+log = structlog.get_logger(__name__)
 
 
 class DateAsISO(Transcoding):
@@ -41,7 +42,10 @@ class EventStore(Application[UUID]):
         "AGGREGATE_CACHE_FASTFORWARD": "y",
     }
     # A fridge that has lived long loads from its latest snapshot, not from its first event.
-    snapshotting_intervals = {Fridge: 500}
+    # Snapshots are taken by the fridge writer from the state it already holds (the library's
+    # own interval snapshots reload the aggregate inside the save, on the hot path).
+    is_snapshotting_enabled = True
+    SNAPSHOT_EVERY = 500
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -61,6 +65,20 @@ class EventStore(Application[UUID]):
         """Append one aggregate's new events; the position of the last one, if any."""
         recordings = self.save(aggregate)
         return recordings[-1].notification.id if recordings else None
+
+    def snapshot_if_due(self, aggregate: Aggregate, version_before: int) -> None:
+        """Snapshot `aggregate` (just saved) if its new events crossed a multiple of the interval.
+
+        A failed snapshot costs only load time later, so it is logged, never raised.
+        """
+        if self.snapshots is None or aggregate.version // self.SNAPSHOT_EVERY == (
+            version_before // self.SNAPSHOT_EVERY
+        ):
+            return
+        try:
+            self.snapshots.put([Snapshot.take(aggregate)])
+        except Exception as error:
+            log.warning("snapshot_failed", stream=str(aggregate.id), error=str(error))
 
     def position(self) -> int | None:
         """The newest position in the store: a safe read-your-writes token for a no-op."""

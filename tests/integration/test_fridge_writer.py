@@ -1,0 +1,87 @@
+"""The per-fridge writer: callers queued during a save share the next append; long-lived
+fridges load from a snapshot that equals a full replay."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from application.store import EventStore
+from domain.fridge import Fridge
+from ops.bootstrap import WriteSide, build_write_side
+from ops.settings import Settings
+from tests.conftest import FakeClock
+from tests.integration.world import make_world
+
+
+def wait_until(condition: object, seconds: float = 10.0) -> None:
+    """Poll a condition with a deadline (a wait on state, not a sleep standing in for one)."""
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.001)
+
+
+def test_callers_that_queue_during_a_save_are_answered_by_one_append(side: WriteSide) -> None:
+    world = make_world(side, soup_units=50)
+    now, due = side.clock(), side.clock() + timedelta(minutes=10)
+    held, release = threading.Event(), threading.Event()
+
+    def slow_first(fridge: Fridge) -> bool:
+        held.set()
+        release.wait(timeout=10)
+        return fridge.reserve("first", {world.soup: 1}, due, now)
+
+    batches_before = side.writer.stats.batches
+    with ThreadPoolExecutor(11) as pool:
+        first = pool.submit(side.writer.execute, world.fridge_id, slow_first)
+        held.wait(timeout=10)
+        others = [
+            pool.submit(
+                side.writer.execute,
+                world.fridge_id,
+                lambda f, n=n: f.reserve(f"order-{n}", {world.soup: 1}, due, now),
+            )
+            for n in range(10)
+        ]
+        desk = side.writer._desks[world.fridge_id]
+        wait_until(lambda: len(desk.queue) == 10)
+        release.set()
+        answers = [first.result(timeout=30)] + [o.result(timeout=30) for o in others]
+
+    assert all(answer.value for answer in answers)
+    assert side.writer.stats.batches - batches_before == 2
+    queued_positions = {answer.position for answer in answers[1:]}
+    assert len(queued_positions) == 1 and answers[0].position is not None
+    assert queued_positions.pop() > answers[0].position
+
+
+def test_a_long_lived_fridge_loads_from_a_snapshot_equal_to_its_full_history(
+    store_settings: Settings, clock: FakeClock
+) -> None:
+    side = build_write_side(store_settings, clock=clock)
+    try:
+        world = make_world(side, soup_units=1)
+        best_before = (clock.now + timedelta(days=2)).date()
+        for n in range(EventStore.SNAPSHOT_EVERY):
+            side.stock.deliver(world.fridge_id, f"d-{n}", {world.soup: 1}, best_before)
+        stream = Fridge.create_id(world.fridge_id)
+        assert side.store.snapshots is not None
+        snapshots = list(side.store.snapshots.get(stream))
+        assert [s.originator_version for s in snapshots] == [EventStore.SNAPSHOT_EVERY]
+    finally:
+        side.close()
+
+    fresh = build_write_side(store_settings, clock=clock)
+    try:
+        from_snapshot = fresh.catalogue.fridge(world.fridge_id)
+        replayed: Fridge | None = None
+        for event in fresh.store.events.get(stream):
+            replayed = event.mutate(replayed)  # type: ignore[attr-defined]
+        assert replayed is not None
+        assert from_snapshot.on_hand(world.soup) == EventStore.SNAPSHOT_EVERY + 1
+        assert vars(from_snapshot) == vars(replayed)
+    finally:
+        fresh.close()
