@@ -221,10 +221,11 @@ class Fridge(Aggregate):
 
     def expire_reservations(self, now: datetime) -> list[str]:
         """Release every unpaid reservation whose time is up. Returns their order ids."""
+        aware(now)  # refused even when no reservation is open
         due = [
             order_id
             for order_id, reservation in self.reservations.items()
-            if not reservation["confirmed"] and reservation["expires_at"] <= aware(now)
+            if not reservation["confirmed"] and reservation["expires_at"] <= now
         ]
         for order_id in due:
             self.release(order_id, ReleaseReason.EXPIRED, now)
@@ -377,8 +378,9 @@ class Fridge(Aggregate):
     @event("MealsPickedUp")
     def _picked_up(self, order_id: str, lines: MealLines, at: datetime) -> None:
         self._close(order_id, "picked_up", at)
+        fresh_from = self.today(at).isoformat()  # a sold meal is a fresh one
         for meal_id, units in lines.items():
-            self._take(meal_id, units)
+            self._take(meal_id, units, fresh_from)
 
     @event("TakenOffline")
     def _taken_offline(self, reason: str) -> None:
@@ -404,10 +406,14 @@ class Fridge(Aggregate):
                 self.holds.pop(meal_id, None)
         self.closed_orders[order_id] = ClosedOrder(outcome=outcome, at=at)
 
-    def _take(self, meal_id: str, units: int) -> None:
-        """Remove units oldest batch first (fridges are stocked front to back); never below 0."""
+    def _take(self, meal_id: str, units: int, fresh_from: str = "") -> None:
+        """Remove units oldest batch first (fridges are stocked front to back); never below 0.
+
+        With `fresh_from` (an ISO date), batches still good on that day go first: expired
+        ones stay behind for `discard_expired` rather than being booked as sold.
+        """
         batches = self.batches.get(meal_id, {})
-        for best_before in sorted(batches):
+        for best_before in sorted(batches, key=lambda b: (b < fresh_from, b)):
             taken = min(units, batches[best_before])
             batches[best_before] -= taken
             units -= taken

@@ -70,11 +70,13 @@ def money(amount: Decimal | str) -> Decimal:
     """A non-negative amount with at most two decimals."""
     try:
         value = Decimal(amount)
+        # quantize raises too: an amount with more digits than the context holds (1e30)
+        cents = value.quantize(Decimal("0.01")) if value.is_finite() else None
     except ArithmeticError:
         raise InvalidRequest(f"{amount!r} is not an amount") from None
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+    if cents is None or value < 0 or value != cents:
         raise InvalidRequest(f"{amount!r} must be a non-negative amount with two decimals")
-    return value.quantize(Decimal("0.01"))
+    return cents
 
 
 class ReleaseReason(StrEnum):

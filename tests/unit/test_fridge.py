@@ -1,0 +1,874 @@
+"""The fridge's rules, one given/when/then each. Pure: fixed aware datetimes, no clock, no I/O.
+
+The fridge is in Berlin (UTC+2 in June), so "today" at the fridge is not always UTC's today.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from domain.errors import (
+    FridgeUnavailable,
+    InvalidRequest,
+    NotPaidYet,
+    ReservationClosed,
+    ReservationNotFound,
+    SoldOut,
+)
+from domain.fridge import Fridge, FridgeStatus
+from domain.values import CLOSED_ORDERS_KEPT_FOR, ReleaseReason
+
+NOW = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)  # 12:00 in Berlin
+TODAY = date(2025, 6, 1)
+TOMORROW = TODAY + timedelta(days=1)
+LATER = TODAY + timedelta(days=3)
+DEADLINE = NOW + timedelta(minutes=10)
+NAIVE = datetime(2025, 6, 1, 10, 0)  # deliberately naive
+
+
+# ---- given ---------------------------------------------------------------------------------
+
+
+def installed() -> Fridge:
+    fridge = Fridge(
+        fridge_id="gym-1", venue_id="kreuzberg-gym", city_id="berlin", timezone="Europe/Berlin"
+    )
+    fridge.collect_events()
+    return fridge
+
+
+def stocked(best_before: date = TOMORROW, **units: int) -> Fridge:
+    fridge = installed()
+    fridge.deliver("d-1", units or {"soup": 3, "salad": 2}, best_before, NOW)
+    fridge.collect_events()
+    return fridge
+
+
+def with_reservations(*orders: tuple[str, dict[str, int]], **units: int) -> Fridge:
+    fridge = stocked(**units)
+    for order_id, lines in orders:
+        assert fridge.reserve(order_id, lines, DEADLINE, NOW)
+    fridge.collect_events()
+    return fridge
+
+
+def paid(order_id: str = "o-1", lines: dict[str, int] | None = None) -> Fridge:
+    fridge = with_reservations((order_id, lines or {"soup": 1}))
+    fridge.confirm(order_id)
+    fridge.collect_events()
+    return fridge
+
+
+# ---- then ----------------------------------------------------------------------------------
+
+
+def names(fridge: Fridge) -> list[str]:
+    return [type(e).__name__ for e in fridge.pending_events]
+
+
+def only_event(fridge: Fridge, name: str) -> Any:
+    events = [e for e in fridge.pending_events if type(e).__name__ == name]
+    assert len(events) == 1, names(fridge)
+    return events[0]
+
+
+def no_events(fridge: Fridge) -> None:
+    assert fridge.pending_events == []
+
+
+# ---- installing ----------------------------------------------------------------------------
+
+
+def test_installing_a_fridge_records_installed_at_version_0() -> None:
+    fridge = Fridge(fridge_id="gym-1", venue_id="v", city_id="berlin", timezone="Europe/Berlin")
+
+    assert names(fridge) == ["Installed"]
+    assert fridge.version == 0
+    assert fridge.id == Fridge.create_id("gym-1")
+    assert fridge.status == FridgeStatus.ACTIVE
+
+
+def test_same_fridge_in_same_venue_is_a_repeat_but_not_in_another() -> None:
+    fridge = installed()
+    again = Fridge(fridge_id="gym-1", venue_id="kreuzberg-gym", city_id="berlin", timezone="UTC")
+    moved = Fridge(fridge_id="gym-1", venue_id="mitte-office", city_id="berlin", timezone="UTC")
+
+    assert fridge.same_as(again)
+    assert not fridge.same_as(moved)
+
+
+# ---- deliveries ----------------------------------------------------------------------------
+
+
+def test_delivery_adds_a_batch() -> None:
+    fridge = installed()
+
+    assert fridge.deliver("d-1", {"soup": 3}, TOMORROW, NOW) is True
+
+    event = only_event(fridge, "MealsDelivered")
+    assert (event.delivery_id, event.lines, event.best_before) == ("d-1", {"soup": 3}, TOMORROW)
+    assert fridge.batches == {"soup": {TOMORROW.isoformat(): 3}}
+    assert fridge.available("soup", TODAY) == 3
+
+
+def test_repeated_delivery_is_a_no_op_without_events() -> None:
+    fridge = stocked(soup=3)
+
+    assert fridge.deliver("d-1", {"soup": 5, "salad": 1}, LATER, NOW) is False
+
+    no_events(fridge)
+    assert fridge.batches == {"soup": {TOMORROW.isoformat(): 3}}
+
+
+def test_deliveries_with_the_same_best_before_add_up() -> None:
+    fridge = stocked(soup=3)
+
+    fridge.deliver("d-2", {"soup": 2}, TOMORROW, NOW)
+
+    assert fridge.on_hand("soup") == 5
+
+
+def test_delivery_already_past_its_best_before_is_refused() -> None:
+    fridge = installed()
+
+    with pytest.raises(InvalidRequest):
+        fridge.deliver("d-1", {"soup": 3}, TODAY - timedelta(days=1), NOW)
+
+    no_events(fridge)
+
+
+def test_delivery_best_before_today_is_accepted() -> None:
+    fridge = installed()
+
+    assert fridge.deliver("d-1", {"soup": 3}, TODAY, NOW)
+
+    assert fridge.available("soup", TODAY) == 3
+
+
+def test_delivery_to_a_retired_fridge_is_refused() -> None:
+    fridge = installed()
+    fridge.retire()
+    fridge.collect_events()
+
+    with pytest.raises(FridgeUnavailable) as refused:
+        fridge.deliver("d-1", {"soup": 3}, TOMORROW, NOW)
+
+    assert refused.value.status == FridgeStatus.RETIRED
+    no_events(fridge)
+
+
+def test_delivery_to_an_offline_fridge_is_accepted() -> None:
+    fridge = installed()
+    fridge.take_offline("door sensor")
+    fridge.collect_events()
+
+    assert fridge.deliver("d-1", {"soup": 3}, TOMORROW, NOW)
+
+    assert names(fridge) == ["MealsDelivered"]
+
+
+@pytest.mark.parametrize(
+    ("delivery_id", "lines"),
+    [
+        ("d-1", {}),
+        ("d-1", {"soup": 0}),
+        ("d-1", {"soup": -1}),
+        ("d-1", {"soup": True}),
+        ("d-1", {"Soup": 1}),
+        ("D-1", {"soup": 1}),
+        ("-d1", {"soup": 1}),
+    ],
+)
+def test_malformed_delivery_is_refused(delivery_id: str, lines: dict[str, int]) -> None:
+    fridge = installed()
+
+    with pytest.raises(InvalidRequest):
+        fridge.deliver(delivery_id, lines, TOMORROW, NOW)
+
+    no_events(fridge)
+
+
+def test_delivery_with_a_naive_now_is_refused() -> None:
+    fridge = installed()
+
+    with pytest.raises(InvalidRequest):
+        fridge.deliver("d-1", {"soup": 1}, TOMORROW, NAIVE)
+
+    no_events(fridge)
+
+
+# ---- best-before is a local date -----------------------------------------------------------
+
+
+def test_today_is_the_local_date_at_the_fridge() -> None:
+    fridge = installed()
+
+    assert fridge.today(datetime(2025, 6, 1, 21, 59, tzinfo=UTC)) == date(2025, 6, 1)
+    assert fridge.today(datetime(2025, 6, 1, 22, 0, tzinfo=UTC)) == date(2025, 6, 2)
+
+
+def test_a_batch_is_sold_up_to_and_including_its_best_before_day() -> None:
+    fridge = stocked(best_before=TODAY, soup=2)
+    last_minute = datetime(2025, 6, 1, 21, 59, tzinfo=UTC)  # 23:59 in Berlin
+
+    assert fridge.reserve("o-1", {"soup": 1}, last_minute + timedelta(minutes=10), last_minute)
+
+    assert names(fridge) == ["MealsReserved"]
+
+
+def test_a_batch_past_its_best_before_in_local_time_is_not_available() -> None:
+    fridge = stocked(best_before=TODAY, soup=2)
+    local_midnight = datetime(2025, 6, 1, 22, 0, tzinfo=UTC)  # still 1 June in UTC
+
+    with pytest.raises(SoldOut) as refused:
+        fridge.reserve("o-1", {"soup": 1}, local_midnight + timedelta(minutes=10), local_midnight)
+
+    assert refused.value.available == {"soup": 0}
+    assert fridge.available("soup", fridge.today(local_midnight)) == 0
+    assert fridge.on_hand("soup") == 2  # still physically there until discarded
+    no_events(fridge)
+
+
+def test_discard_expired_takes_only_past_batches_off_the_shelf() -> None:
+    fridge = stocked(best_before=TODAY, soup=2, salad=1)
+    fridge.deliver("d-2", {"soup": 4}, LATER, NOW)
+    fridge.collect_events()
+    next_day = NOW + timedelta(days=1)
+
+    assert fridge.discard_expired(next_day) == {"soup": 2, "salad": 1}
+
+    event = only_event(fridge, "MealsExpired")
+    assert event.batches == [
+        {"meal_id": "salad", "best_before": TODAY.isoformat(), "quantity": 1},
+        {"meal_id": "soup", "best_before": TODAY.isoformat(), "quantity": 2},
+    ]
+    assert fridge.batches == {"soup": {LATER.isoformat(): 4}}
+
+
+def test_discard_expired_keeps_batches_on_their_best_before_day() -> None:
+    fridge = stocked(best_before=TODAY, soup=2)
+
+    assert fridge.discard_expired(datetime(2025, 6, 1, 21, 59, tzinfo=UTC)) == {}
+
+    no_events(fridge)
+    assert fridge.on_hand("soup") == 2
+
+
+def test_discard_expired_names_reservations_whose_meals_expired() -> None:
+    fridge = stocked(best_before=TODAY, soup=2)
+    fridge.reserve("o-1", {"soup": 2}, DEADLINE, NOW)
+    fridge.confirm("o-1")
+    fridge.collect_events()
+
+    fridge.discard_expired(NOW + timedelta(days=1))
+
+    assert names(fridge) == ["MealsExpired", "ReservedMealsMissing"]
+    missing = only_event(fridge, "ReservedMealsMissing")
+    assert (missing.meal_id, missing.held, missing.on_hand, missing.order_ids) == (
+        "soup",
+        2,
+        0,
+        ["o-1"],
+    )
+
+
+def test_discard_expired_with_a_naive_now_is_refused() -> None:
+    fridge = stocked()
+
+    with pytest.raises(InvalidRequest):
+        fridge.discard_expired(NAIVE)
+
+    no_events(fridge)
+
+
+# ---- reserving -----------------------------------------------------------------------------
+
+
+def test_reserving_holds_meals_for_the_order() -> None:
+    fridge = stocked(soup=3, salad=2)
+
+    assert fridge.reserve("o-1", {"soup": 2, "salad": 1}, DEADLINE, NOW) is True
+
+    event = only_event(fridge, "MealsReserved")
+    assert (event.order_id, event.lines, event.expires_at, event.reserved_at) == (
+        "o-1",
+        {"soup": 2, "salad": 1},
+        DEADLINE,
+        NOW,
+    )
+    assert (fridge.held("soup"), fridge.available("soup", TODAY)) == (2, 1)
+    assert (fridge.held("salad"), fridge.available("salad", TODAY)) == (1, 1)
+    assert fridge.on_hand("soup") == 3  # still in the fridge until picked up
+
+
+def test_sold_out_refuses_the_order_whole_and_says_what_is_available() -> None:
+    fridge = with_reservations(("o-1", {"soup": 2}), soup=3, salad=2)
+
+    with pytest.raises(SoldOut) as refused:
+        fridge.reserve("o-2", {"soup": 2, "salad": 1}, DEADLINE, NOW)
+
+    assert refused.value.available == {"soup": 1, "salad": 2}
+    assert refused.value.fridge_id == "gym-1"
+    no_events(fridge)
+    assert fridge.holds == {"soup": 2}
+    assert "o-2" not in fridge.reservations
+
+
+def test_sold_out_for_a_meal_the_fridge_never_had() -> None:
+    fridge = stocked(soup=3)
+
+    with pytest.raises(SoldOut) as refused:
+        fridge.reserve("o-1", {"curry": 1}, DEADLINE, NOW)
+
+    assert refused.value.available == {"curry": 0}
+    no_events(fridge)
+
+
+def test_reserving_exactly_what_is_available_succeeds() -> None:
+    fridge = stocked(soup=3)
+
+    assert fridge.reserve("o-1", {"soup": 3}, DEADLINE, NOW)
+
+    assert fridge.available("soup", TODAY) == 0
+
+
+def test_repeating_a_reservation_is_a_no_op() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+
+    assert fridge.reserve("o-1", {"soup": 1}, DEADLINE, NOW) is False
+
+    no_events(fridge)
+    assert fridge.held("soup") == 1
+
+
+@pytest.mark.parametrize("status", ["offline", "retired"])
+def test_reserving_on_an_unavailable_fridge_is_refused(status: str) -> None:
+    fridge = stocked()
+    if status == "offline":
+        fridge.take_offline("cooling failure")
+    else:
+        fridge.retire()
+    fridge.collect_events()
+
+    with pytest.raises(FridgeUnavailable) as refused:
+        fridge.reserve("o-1", {"soup": 1}, DEADLINE, NOW)
+
+    assert refused.value.status == status
+    no_events(fridge)
+
+
+def test_reserving_again_once_back_online_succeeds() -> None:
+    fridge = stocked()
+    fridge.take_offline("cooling failure")
+    fridge.bring_online()
+    fridge.collect_events()
+
+    assert fridge.reserve("o-1", {"soup": 1}, DEADLINE, NOW)
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "now"), [(NAIVE, NOW), (DEADLINE, NAIVE)], ids=["expires_at", "now"]
+)
+def test_reserving_with_naive_datetimes_is_refused(expires_at: datetime, now: datetime) -> None:
+    fridge = stocked()
+
+    with pytest.raises(InvalidRequest):
+        fridge.reserve("o-1", {"soup": 1}, expires_at, now)
+
+    no_events(fridge)
+
+
+@pytest.mark.parametrize("lines", [{}, {"soup": 0}, {"soup": -2}, {"soup": 1.5}, {"bad id": 1}])
+def test_reserving_malformed_lines_is_refused(lines: dict[str, Any]) -> None:
+    fridge = stocked()
+
+    with pytest.raises(InvalidRequest):
+        fridge.reserve("o-1", lines, DEADLINE, NOW)
+
+    no_events(fridge)
+
+
+# ---- confirming and picking up -------------------------------------------------------------
+
+
+def test_confirming_a_reservation() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+
+    assert fridge.confirm("o-1") is True
+
+    assert only_event(fridge, "ReservationConfirmed").order_id == "o-1"
+    assert fridge.reservations["o-1"]["confirmed"] is True
+
+
+def test_confirming_twice_is_a_no_op() -> None:
+    fridge = paid("o-1")
+
+    assert fridge.confirm("o-1") is False
+
+    no_events(fridge)
+
+
+def test_confirming_an_unknown_order_is_refused() -> None:
+    fridge = stocked()
+
+    with pytest.raises(ReservationNotFound):
+        fridge.confirm("o-1")
+
+    no_events(fridge)
+
+
+def test_confirming_a_released_reservation_is_refused() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+    fridge.release("o-1", ReleaseReason.CANCELLED, NOW)
+    fridge.collect_events()
+
+    with pytest.raises(ReservationClosed) as refused:
+        fridge.confirm("o-1")
+
+    assert refused.value.outcome == "cancelled"
+    no_events(fridge)
+
+
+def test_pickup_requires_a_confirmed_reservation() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+
+    with pytest.raises(NotPaidYet):
+        fridge.pick_up("o-1", NOW)
+
+    no_events(fridge)
+    assert fridge.held("soup") == 1
+
+
+def test_picking_up_takes_the_meals_out_of_the_fridge() -> None:
+    fridge = paid("o-1", {"soup": 2})
+
+    assert fridge.pick_up("o-1", NOW + timedelta(minutes=3)) is True
+
+    event = only_event(fridge, "MealsPickedUp")
+    assert (event.order_id, event.lines) == ("o-1", {"soup": 2})
+    assert fridge.on_hand("soup") == 1
+    assert fridge.held("soup") == 0
+    assert fridge.available("soup", TODAY) == 1
+    assert "o-1" not in fridge.reservations
+    assert fridge.closed_orders["o-1"]["outcome"] == "picked_up"
+
+
+def test_picking_up_takes_fresh_units_and_leaves_an_expired_batch_to_be_discarded() -> None:
+    fridge = stocked(best_before=TODAY, soup=1)
+    fridge.deliver("d-2", {"soup": 1}, LATER, NOW)
+    next_day = NOW + timedelta(days=1)
+    fridge.reserve("o-1", {"soup": 1}, next_day + timedelta(minutes=10), next_day)
+    fridge.confirm("o-1")
+    fridge.collect_events()
+
+    fridge.pick_up("o-1", next_day)
+
+    # The meal sold was a fresh one: what is left is yesterday's, not for sale.
+    assert fridge.batches["soup"] == {TODAY.isoformat(): 1}
+    assert fridge.available("soup", fridge.today(next_day)) == 0
+    assert fridge.discard_expired(next_day) == {"soup": 1}
+
+
+def test_picking_up_twice_is_a_no_op() -> None:
+    fridge = paid("o-1")
+    fridge.pick_up("o-1", NOW)
+    fridge.collect_events()
+
+    assert fridge.pick_up("o-1", NOW) is False
+
+    no_events(fridge)
+    assert fridge.on_hand("soup") == 2
+
+
+def test_picking_up_a_released_reservation_is_refused() -> None:
+    fridge = paid("o-1")
+    fridge.release("o-1", ReleaseReason.REFUNDED, NOW)
+    fridge.collect_events()
+
+    with pytest.raises(ReservationClosed) as refused:
+        fridge.pick_up("o-1", NOW)
+
+    assert refused.value.outcome == "refunded"
+    no_events(fridge)
+
+
+def test_picking_up_an_unknown_order_is_refused() -> None:
+    fridge = stocked()
+
+    with pytest.raises(ReservationNotFound):
+        fridge.pick_up("o-1", NOW)
+
+    no_events(fridge)
+
+
+# ---- releasing -----------------------------------------------------------------------------
+
+
+def test_releasing_puts_held_meals_back_on_sale() -> None:
+    fridge = with_reservations(("o-1", {"soup": 2}), ("o-2", {"soup": 1}))
+
+    assert fridge.release("o-1", ReleaseReason.PAYMENT_FAILED, NOW) is True
+
+    event = only_event(fridge, "ReservationReleased")
+    assert (event.order_id, event.lines, event.reason) == ("o-1", {"soup": 2}, "payment_failed")
+    assert fridge.holds == {"soup": 1}
+    assert fridge.available("soup", TODAY) == 2
+    assert fridge.closed_orders["o-1"] == {"outcome": "payment_failed", "at": NOW}
+
+
+def test_releasing_twice_is_a_no_op() -> None:
+    fridge = with_reservations(("o-1", {"soup": 2}))
+    fridge.release("o-1", ReleaseReason.CANCELLED, NOW)
+    fridge.collect_events()
+
+    assert fridge.release("o-1", ReleaseReason.CANCELLED, NOW) is False
+    assert fridge.release("o-1", ReleaseReason.REFUNDED, NOW) is False
+
+    no_events(fridge)
+    assert fridge.closed_orders["o-1"]["outcome"] == "cancelled"
+
+
+def test_releasing_after_pickup_is_a_no_op() -> None:
+    fridge = paid("o-1")
+    fridge.pick_up("o-1", NOW)
+    fridge.collect_events()
+
+    assert fridge.release("o-1", ReleaseReason.REFUNDED, NOW) is False
+
+    no_events(fridge)
+    assert fridge.closed_orders["o-1"]["outcome"] == "picked_up"
+
+
+def test_releasing_an_unknown_order_is_refused() -> None:
+    fridge = stocked()
+
+    with pytest.raises(ReservationNotFound):
+        fridge.release("o-1", ReleaseReason.CANCELLED, NOW)
+
+    no_events(fridge)
+
+
+def test_releasing_with_a_naive_now_is_refused() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+
+    with pytest.raises(InvalidRequest):
+        fridge.release("o-1", ReleaseReason.CANCELLED, NAIVE)
+
+    no_events(fridge)
+
+
+# ---- expiring reservations -----------------------------------------------------------------
+
+
+def test_expire_reservations_releases_only_unconfirmed_ones_past_their_deadline() -> None:
+    fridge = stocked(soup=5)
+    fridge.reserve("due", {"soup": 1}, DEADLINE, NOW)
+    fridge.reserve("not-yet", {"soup": 1}, DEADLINE + timedelta(seconds=1), NOW)
+    fridge.reserve("paid", {"soup": 1}, DEADLINE, NOW)
+    fridge.confirm("paid")
+    fridge.collect_events()
+
+    assert fridge.expire_reservations(DEADLINE) == ["due"]
+
+    event = only_event(fridge, "ReservationReleased")
+    assert (event.order_id, event.reason) == ("due", "expired")
+    assert set(fridge.reservations) == {"not-yet", "paid"}
+    assert fridge.held("soup") == 2
+
+
+def test_expire_reservations_with_nothing_due_records_nothing() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+
+    assert fridge.expire_reservations(DEADLINE - timedelta(seconds=1)) == []
+
+    no_events(fridge)
+
+
+def test_expire_reservations_with_a_naive_now_is_refused() -> None:
+    fridge = stocked()
+
+    with pytest.raises(InvalidRequest):
+        fridge.expire_reservations(NAIVE)
+
+    no_events(fridge)
+
+
+# ---- closed orders -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", [r for r in ReleaseReason if r != ReleaseReason.EXPIRED])
+def test_reserving_a_released_order_again_is_refused(reason: ReleaseReason) -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+    fridge.release("o-1", reason, NOW)
+    fridge.collect_events()
+
+    with pytest.raises(ReservationClosed) as refused:
+        fridge.reserve("o-1", {"soup": 1}, DEADLINE, NOW)
+
+    assert refused.value.outcome == reason.value
+    no_events(fridge)
+
+
+def test_reserving_a_picked_up_order_again_is_refused() -> None:
+    fridge = paid("o-1")
+    fridge.pick_up("o-1", NOW)
+    fridge.collect_events()
+
+    with pytest.raises(ReservationClosed) as refused:
+        fridge.reserve("o-1", {"soup": 1}, DEADLINE, NOW)
+
+    assert refused.value.outcome == "picked_up"
+    no_events(fridge)
+
+
+def test_reserving_an_expired_order_again_is_allowed() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+    fridge.expire_reservations(DEADLINE)
+    fridge.collect_events()
+    later = DEADLINE + timedelta(minutes=1)
+
+    assert fridge.reserve("o-1", {"soup": 1}, later + timedelta(minutes=10), later) is True
+
+    assert names(fridge) == ["MealsReserved"]
+    assert "o-1" not in fridge.closed_orders
+    assert fridge.held("soup") == 1
+
+
+def test_closed_orders_are_forgotten_after_two_days() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}), ("o-2", {"soup": 1}))
+    fridge.release("o-1", ReleaseReason.CANCELLED, NOW)
+    fridge.release("o-2", ReleaseReason.CANCELLED, NOW + timedelta(days=1))
+    fridge.deliver("d-2", {"soup": 5}, LATER, NOW)
+    fridge.collect_events()
+    then = NOW + CLOSED_ORDERS_KEPT_FOR + timedelta(seconds=1)
+
+    fridge.reserve("o-3", {"soup": 1}, then + timedelta(minutes=10), then)
+
+    assert set(fridge.closed_orders) == {"o-2"}
+
+
+# ---- count reports -------------------------------------------------------------------------
+
+
+def test_count_lower_than_on_hand_takes_units_oldest_batch_first() -> None:
+    fridge = stocked(soup=2)
+    fridge.deliver("d-2", {"soup": 3}, LATER, NOW)
+    fridge.collect_events()
+
+    assert fridge.report_counts("r-1", NOW, {"soup": 4}, NOW) is True
+
+    assert names(fridge) == ["CountsReported", "StockAdjusted"]
+    adjusted = only_event(fridge, "StockAdjusted")
+    assert (adjusted.differences, adjusted.reason, adjusted.report_id) == (
+        {"soup": -1},
+        "count",
+        "r-1",
+    )
+    assert fridge.batches["soup"] == {TOMORROW.isoformat(): 1, LATER.isoformat(): 3}
+    assert fridge.last_report_at == NOW
+
+
+def test_count_higher_than_on_hand_adds_the_surplus_to_the_newest_batch() -> None:
+    fridge = stocked(soup=2)
+    fridge.deliver("d-2", {"soup": 3}, LATER, NOW)
+    fridge.collect_events()
+
+    fridge.report_counts("r-1", NOW, {"soup": 7}, NOW)
+
+    assert only_event(fridge, "StockAdjusted").differences == {"soup": 2}
+    assert fridge.batches["soup"] == {TOMORROW.isoformat(): 2, LATER.isoformat(): 5}
+
+
+def test_surplus_of_an_unknown_meal_sells_only_on_the_counts_day() -> None:
+    fridge = installed()
+    taken_at = datetime(2025, 6, 1, 22, 30, tzinfo=UTC)  # 2 June in Berlin
+
+    fridge.report_counts("r-1", taken_at, {"curry": 2}, taken_at)
+
+    assert fridge.batches == {"curry": {"2025-06-02": 2}}
+
+
+def test_count_equal_to_on_hand_records_only_the_report() -> None:
+    fridge = stocked(soup=3, salad=2)
+
+    assert fridge.report_counts("r-1", NOW, {"soup": 3}, NOW) is True
+
+    assert names(fridge) == ["CountsReported"]
+    assert only_event(fridge, "CountsReported").counts == {"soup": 3}
+
+
+def test_meals_a_report_does_not_list_are_left_alone() -> None:
+    fridge = stocked(soup=3, salad=2)
+
+    fridge.report_counts("r-1", NOW, {"soup": 0}, NOW)
+
+    assert fridge.on_hand("salad") == 2
+    assert fridge.on_hand("soup") == 0
+    assert "soup" not in fridge.batches
+
+
+@pytest.mark.parametrize("delta", [timedelta(0), -timedelta(seconds=1)], ids=["equal", "older"])
+def test_a_stale_count_report_is_ignored(delta: timedelta) -> None:
+    fridge = stocked(soup=3)
+    fridge.report_counts("r-1", NOW, {"soup": 3}, NOW)
+    fridge.collect_events()
+
+    assert fridge.report_counts("r-2", NOW + delta, {"soup": 0}, NOW) is False
+
+    no_events(fridge)
+    assert fridge.on_hand("soup") == 3
+    assert fridge.last_report_at == NOW
+
+
+def test_a_newer_count_report_is_applied() -> None:
+    fridge = stocked(soup=3)
+    fridge.report_counts("r-1", NOW, {"soup": 3}, NOW)
+    fridge.collect_events()
+
+    assert fridge.report_counts("r-2", NOW + timedelta(seconds=1), {"soup": 1}, NOW)
+
+    assert fridge.on_hand("soup") == 1
+
+
+def test_a_count_report_stamped_in_the_future_is_refused() -> None:
+    fridge = stocked(soup=3)
+
+    with pytest.raises(InvalidRequest):
+        fridge.report_counts("r-1", NOW + timedelta(minutes=6), {"soup": 0}, NOW)
+
+    no_events(fridge)
+    assert fridge.last_report_at is None
+
+
+@pytest.mark.parametrize(
+    ("report_id", "taken_at", "counts"),
+    [
+        ("r-1", NAIVE, {"soup": 1}),
+        ("r-1", NOW, {"soup": -1}),
+        ("r-1", NOW, {"soup": True}),
+        ("r-1", NOW, {"Soup": 1}),
+        ("R 1", NOW, {"soup": 1}),
+    ],
+)
+def test_a_malformed_count_report_is_refused(
+    report_id: str, taken_at: datetime, counts: dict[str, Any]
+) -> None:
+    fridge = stocked(soup=3)
+
+    with pytest.raises(InvalidRequest):
+        fridge.report_counts(report_id, taken_at, counts, NOW)
+
+    no_events(fridge)
+
+
+def test_a_count_report_on_a_retired_fridge_is_refused() -> None:
+    fridge = installed()
+    fridge.retire()
+    fridge.collect_events()
+
+    with pytest.raises(FridgeUnavailable):
+        fridge.report_counts("r-1", NOW, {"soup": 1}, NOW)
+
+    no_events(fridge)
+
+
+def test_count_below_held_names_the_newest_reservations_first() -> None:
+    fridge = with_reservations(
+        ("o-1", {"soup": 1}), ("o-2", {"soup": 1}), ("o-3", {"soup": 1}), soup=3
+    )
+
+    fridge.report_counts("r-1", NOW, {"soup": 1}, NOW)
+
+    assert names(fridge) == ["CountsReported", "StockAdjusted", "ReservedMealsMissing"]
+    missing = only_event(fridge, "ReservedMealsMissing")
+    assert (missing.meal_id, missing.held, missing.on_hand, missing.order_ids) == (
+        "soup",
+        3,
+        1,
+        ["o-3", "o-2"],
+    )
+    assert [o for o, r in fridge.reservations.items() if r["missing"]] == ["o-2", "o-3"]
+    assert fridge.held("soup") == 3  # the order flow releases them; the count does not
+
+
+def test_each_reservation_is_flagged_missing_only_once() -> None:
+    fridge = with_reservations(
+        ("o-1", {"soup": 1}), ("o-2", {"soup": 1}), ("o-3", {"soup": 1}), soup=3
+    )
+    fridge.report_counts("r-1", NOW, {"soup": 1}, NOW)
+    fridge.collect_events()
+
+    fridge.report_counts("r-2", NOW + timedelta(minutes=1), {"soup": 1}, NOW)
+    assert names(fridge) == ["CountsReported"]
+    fridge.collect_events()
+
+    fridge.report_counts("r-3", NOW + timedelta(minutes=2), {"soup": 0}, NOW)
+    assert only_event(fridge, "ReservedMealsMissing").order_ids == ["o-1"]
+
+
+def test_a_shortfall_flags_only_as_many_reservations_as_it_needs() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}), ("o-2", {"soup": 3}), soup=4)
+
+    fridge.report_counts("r-1", NOW, {"soup": 2}, NOW)
+
+    assert only_event(fridge, "ReservedMealsMissing").order_ids == ["o-2"]
+    assert fridge.reservations["o-1"]["missing"] is False
+
+
+def test_a_reservation_flagged_for_one_meal_is_not_flagged_again_for_another() -> None:
+    fridge = with_reservations(
+        ("o-1", {"soup": 1, "salad": 1}), ("o-2", {"soup": 1, "salad": 1}), soup=2, salad=2
+    )
+
+    fridge.report_counts("r-1", NOW, {"soup": 1, "salad": 1}, NOW)
+
+    missing = [e for e in fridge.pending_events if type(e).__name__ == "ReservedMealsMissing"]
+    assert [(e.meal_id, e.order_ids) for e in missing] == [("salad", ["o-2"])]
+
+
+def test_count_above_held_flags_nothing() -> None:
+    fridge = with_reservations(("o-1", {"soup": 2}), soup=3)
+
+    fridge.report_counts("r-1", NOW, {"soup": 2}, NOW)
+
+    assert names(fridge) == ["CountsReported", "StockAdjusted"]
+
+
+# ---- life cycle ----------------------------------------------------------------------------
+
+
+def test_taking_offline_and_back_online_are_idempotent() -> None:
+    fridge = installed()
+
+    assert fridge.take_offline("door sensor") is True
+    assert fridge.take_offline("door sensor") is False
+    assert fridge.bring_online() is True
+    assert fridge.bring_online() is False
+
+    assert names(fridge) == ["TakenOffline", "BackOnline"]
+
+
+def test_retiring_a_fridge_that_holds_reservations_is_refused() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+
+    with pytest.raises(InvalidRequest):
+        fridge.retire()
+
+    no_events(fridge)
+    assert fridge.status == FridgeStatus.ACTIVE
+
+
+def test_retiring_is_final_and_idempotent() -> None:
+    fridge = installed()
+
+    assert fridge.retire() is True
+    assert fridge.retire() is False
+    with pytest.raises(FridgeUnavailable):
+        fridge.bring_online()
+    with pytest.raises(FridgeUnavailable):
+        fridge.take_offline("moving")
+
+    assert names(fridge) == ["Retired"]
