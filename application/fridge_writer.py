@@ -8,7 +8,9 @@ condition as soon as their batch is saved: they never wait for the next batch's 
 is what lets the queue grow into large batches while one save is in flight.
 
 Across processes, optimistic concurrency is the safety net: a conflict reloads the fridge
-(fast-forwarding the cached copy) and decides the whole batch again.
+(fast-forwarding the cached copy) and decides the whole batch again. A batch that appends
+nothing (only refusals and repeats) has no version check to vouch for it, so it first makes
+sure no other process has appended since: a stale copy must not refuse what the store allows.
 
 The fridge's state after a successful save stays in memory, so a hot fridge is not reloaded
 between batches at all.
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
+from eventsourcing.persistence import IntegrityError
 
 from application.retry import Backoff, on_conflict_retry
 from application.store import EventStore
@@ -141,6 +144,13 @@ class FridgeWriter:
             fridge = desk.fridge or self._load(fridge_id)
             desk.fridge = None  # until the append succeeds, this copy is not the truth
             outcomes = [self._decide_one(fridge, ticket) for ticket in batch]
+            if not fridge.pending_events:
+                # Nothing to append, so no version check will vouch for these refusals and
+                # repeats: make sure they were decided on the latest state.
+                if self._newer_events_exist(fridge):
+                    raise IntegrityError(f"fridge {fridge_id} moved on in another process")
+                desk.fridge = fridge
+                return None
             version_before = fridge.version - len(fridge.pending_events)
             position = self.store.append(fridge)
             desk.fridge = fridge
@@ -174,6 +184,10 @@ class FridgeWriter:
             if len(fridge.pending_events) != pending:
                 raise AssertionError(f"{refused!r} was raised after recording events") from None
             return None, refused
+
+    def _newer_events_exist(self, fridge: Fridge) -> bool:
+        newer = self.store.recorder.select_events(fridge.id, gt=fridge.version, limit=1)
+        return len(newer) > 0
 
     def _load(self, fridge_id: str) -> Fridge:
         return self.store.load(Fridge, "fridge", fridge_id, Fridge.create_id(fridge_id))

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from application.store import EventStore
+from domain.errors import SoldOut
 from domain.fridge import Fridge
 from ops.bootstrap import WriteSide, build_write_side
 from ops.settings import Settings
@@ -85,3 +86,29 @@ def test_a_long_lived_fridge_loads_from_a_snapshot_equal_to_its_full_history(
         assert vars(from_snapshot) == vars(replayed)
     finally:
         fresh.close()
+
+
+def test_a_process_with_a_stale_fridge_does_not_refuse_what_another_process_allowed(
+    store_settings: Settings, clock: FakeClock
+) -> None:
+    """Two processes' write sides on one store: refusals must be decided on the latest state."""
+    here = build_write_side(store_settings, clock=clock)
+    there = build_write_side(store_settings, clock=clock)
+    try:
+        world = make_world(here, soup_units=1)
+        kept = here.ordering.place("alice", "k1", world.fridge_id, {world.soup: 1})
+        with_soup = {world.soup: 1}
+        try:
+            there.ordering.place("bob", "k2", world.fridge_id, with_soup)
+            raise AssertionError("bob ordered a meal that alice holds")
+        except SoldOut:
+            pass
+        # Elsewhere, alice cancels; here still remembers her reservation.
+        there.ordering.cancel(kept.order_id, "alice")
+        assert here.ordering.place("carol", "k3", world.fridge_id, with_soup).created
+        # And a reservation made elsewhere can be confirmed here.
+        dave = there.ordering.place("dave", "k4", world.fridge_id, {world.salad: 1})
+        assert here.writer.execute(world.fridge_id, lambda f: f.confirm(dave.order_id)).value
+    finally:
+        here.close()
+        there.close()
