@@ -24,6 +24,10 @@ from psycopg_pool import ConnectionPool
 Row = tuple[Any, ...]
 
 
+SCHEMA_CHANGES_LOCK = 0x46617266
+"""Any constant will do, as long as every process creating read-model tables uses it."""
+
+
 class Tx(ABC):
     """One open transaction on a read-model database."""
 
@@ -43,6 +47,10 @@ class Tx(ABC):
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: an error inside undoes only what happened inside."""
+
+    @abstractmethod
+    def serialise_schema_changes(self) -> None:
+        """Hold, until commit, the lock every Farmacy process takes to create tables."""
 
     @abstractmethod
     def table_names(self) -> list[str]:
@@ -97,6 +105,9 @@ class _SQLiteTx(Tx):
             self.conn.execute(f"RELEASE SAVEPOINT {name}")
         finally:
             self._depth -= 1
+
+    def serialise_schema_changes(self) -> None:
+        """SQLite already lets one writer at a time create tables."""
 
     def table_names(self) -> list[str]:
         found = self.rows("SELECT name FROM sqlite_master WHERE type='table'")
@@ -178,6 +189,11 @@ class _PostgresTx(Tx):
     def savepoint(self) -> Iterator[None]:
         with self.conn.transaction():
             yield
+
+    def serialise_schema_changes(self) -> None:
+        """Concurrent CREATE ... IF NOT EXISTS of one table trips PostgreSQL's catalog
+        (duplicate pg_type rows): whoever creates tables holds this lock until commit."""
+        self.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_CHANGES_LOCK,))
 
     def table_names(self) -> list[str]:
         found = self.rows(

@@ -137,6 +137,7 @@ class Projection:
 
 
 def create_bookkeeping(tx: Tx) -> None:
+    tx.serialise_schema_changes()
     for table, columns in BOOKKEEPING.items():
         tx.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
 

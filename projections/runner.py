@@ -49,9 +49,7 @@ class GenerationSwitched(Exception):
 def prepare(db: Database, projection: Projection) -> None:
     """Create the bookkeeping and the projection's tables, and its checkpoint row."""
     with db.transaction() as tx:
-        if db.kind == "postgres":  # concurrent CREATE IF NOT EXISTS trips PostgreSQL's catalog
-            tx.execute("SELECT pg_advisory_xact_lock(?)", (0x46617266,))
-        create_bookkeeping(tx)
+        create_bookkeeping(tx)  # takes the schema-changes lock for the whole transaction
         tx.execute(
             "INSERT INTO projection_generations (name, active) VALUES (?, 1) "
             "ON CONFLICT (name) DO NOTHING",

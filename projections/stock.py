@@ -3,7 +3,8 @@
 The rules mirror `domain.fridge` exactly: a delivery adds to its best-before batch; a count's
 shortfall is taken oldest batch first and its surplus joins the newest batch (or, with none,
 a batch of the count's day); expired batches are removed; a reservation holds units until it
-is released or picked up, and a pickup takes units oldest first. What can be sold depends on
+is released or picked up, and a pickup takes units oldest first among the batches still fresh
+on its local day (expired ones stay for `discard_expired`). What can be sold depends on
 the day, so `available = max(0, fresh on hand - held)` is worked out when a query asks.
 
 Fridge events after `Installed` carry only the stream id: the `fridges` table (and a cache of
@@ -170,8 +171,9 @@ class StockKeeping(Projection):
         if fridge is None:
             return
         self.unhold(tx, fridge.fridge_id, event.order_id)
+        fresh_from = local_day(event.at, fridge.timezone).isoformat()  # a sold meal is fresh
         for meal_id, units in event.lines.items():
-            self.take(tx, fridge.fridge_id, meal_id, units)
+            self.take(tx, fridge.fridge_id, meal_id, units, fresh_from)
 
     @handles(e.FridgeTakenOffline, e.FridgeBackOnline, e.FridgeRetired)
     def _status(self, event: Any, tx: Tx, position: int) -> None:
@@ -197,13 +199,15 @@ class StockKeeping(Projection):
             (fridge_id, meal_id, best_before, units),
         )
 
-    def take(self, tx: Tx, fridge_id: str, meal_id: str, units: int) -> None:
-        """Remove units oldest batch first, never below zero (as `e._take`)."""
+    def take(self, tx: Tx, fridge_id: str, meal_id: str, units: int, fresh_from: str = "") -> None:
+        """Remove units oldest batch first, never below zero (as `Fridge._take`); with
+        `fresh_from`, batches still good on that day go first."""
         batches = tx.rows(
             f"SELECT best_before, units FROM {self.t['batches']} WHERE fridge_id = ? "
             "AND meal_id = ? ORDER BY best_before",
             (fridge_id, meal_id),
         )
+        batches.sort(key=lambda row: (str(row[0]) < fresh_from, str(row[0])))
         for best_before, in_batch in batches:
             if units == 0:
                 break

@@ -94,3 +94,28 @@ def test_unknown_fridge_is_none(side: WriteSide, models: OpenModels) -> None:
     db = models("fridge_stock")
     catch_up(side, db, "fridge_stock")
     assert FridgeStockQueries(db).stock("nope", side.clock()).value is None
+
+
+def test_a_pickup_beside_an_expired_batch_takes_fresh_units_in_the_view_as_in_the_fridge(
+    side: WriteSide, models: OpenModels
+) -> None:
+    """A sold meal is a fresh one: the view must not book the expired batch as sold."""
+    world = make_world(side, soup_units=0, salad_units=0)
+    today = side.clock().date()
+    side.stock.deliver(world.fridge_id, "d-old", {world.soup: 2}, today)
+    side.stock.deliver(world.fridge_id, "d-new", {world.soup: 2}, today + timedelta(days=3))
+    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 1})
+    side.ordering.authorise_payment(placed.order_id, "pay-1")
+    side.clock.advance(days=1)  # type: ignore[attr-defined]
+    side.ordering.pick_up(world.fridge_id, placed.order_id)
+
+    db = models("fridge_stock")
+    catch_up(side, db, "fridge_stock")
+    report = FridgeStockQueries(db).stock(world.fridge_id, side.clock()).value
+    assert report is not None
+    soup = {meal.meal_id: meal for meal in report.meals}[world.soup]
+    side.writer.forget(world.fridge_id)
+    fridge = side.catalogue.fridge(world.fridge_id)
+    local_today = fridge.today(side.clock())
+    assert (soup.on_hand, soup.fresh) == (fridge.on_hand(world.soup), 1)
+    assert soup.fresh == fridge.on_hand(world.soup, local_today)
