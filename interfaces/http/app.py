@@ -1,7 +1,9 @@
 """The Litestar app: `create_app(side, settings)` wires controllers, auth, errors, metrics, docs.
 
 `app_from_env` is the factory each server process calls: it builds its own write side from
-the environment, and the app's lifespan closes it at shutdown.
+the environment and opens the read models' databases; the app's lifespan closes both at
+shutdown. An API process only reads the read models: their workers run as processes of their
+own (`farmacy worker`), never here.
 """
 
 from __future__ import annotations
@@ -21,30 +23,48 @@ from interfaces.http.catalogue import Catalogue
 from interfaces.http.errors import to_problem
 from interfaces.http.fridges import Fridges
 from interfaces.http.logs import request_log
-from interfaces.http.operations import CONFLICTS, Health, Metrics
-from interfaces.http.orders import Orders
+from interfaces.http.menus import Kitchen, Menus
+from interfaces.http.operations import CONFLICTS, LAG, Health, Metrics
+from interfaces.http.orders import Customers, Orders
 from interfaces.http.payments import Payments
+from interfaces.http.reading import ReadSide
 from ops.bootstrap import WriteSide, build_write_side
 from ops.logging import configure_logging
 from ops.settings import Settings
 
 
-def create_app(side: WriteSide, settings: Settings) -> Litestar:
-    """The API over `side`; the app owns it from now on and closes it at shutdown."""
+def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None) -> Litestar:
+    """The API over `side` and the read models (opened from `settings` unless given); the
+    app owns both from now on and closes them at shutdown."""
+    reading = read or ReadSide.open(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         CONFLICTS.writer = side.writer
+        LAG.source = (side.store, reading)
         try:
             yield
         finally:
+            LAG.source = None
+            reading.close()
             side.close()
 
     metrics = PrometheusConfig(app_name="farmacy", prefix="farmacy", group_path=True)
     return Litestar(
-        route_handlers=[Orders, Fridges, Catalogue, Payments, Health, Metrics],
+        route_handlers=[
+            Orders,
+            Customers,
+            Fridges,
+            Menus,
+            Kitchen,
+            Catalogue,
+            Payments,
+            Health,
+            Metrics,
+        ],
         dependencies={
             "side": Provide(lambda: side, use_cache=True, sync_to_thread=False),
+            "read": Provide(lambda: reading, use_cache=True, sync_to_thread=False),
         },
         state=_state(side, settings),
         lifespan=[lifespan],

@@ -23,6 +23,8 @@ from application.errors import (
     TooBusy,
 )
 from domain.errors import AlreadyExists, DomainError, InvalidRequest, SoldOut
+from interfaces.http.reading import BadCursor, ReadModelNotBuilt
+from projections.freshness import ReadModelBehind
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +81,30 @@ def store_down(error: Exception) -> ProblemDetailsException:
     )
 
 
+READ_RETRY_AFTER = 1
+
+
+def behind(error: ReadModelBehind) -> ProblemDetailsException:
+    """The model did not reach `min_position` in time: the write stands, the read must wait."""
+    return problem(
+        503,
+        "read model behind",
+        str(error),
+        retry_after=READ_RETRY_AFTER,
+        position=error.position,
+        wanted=error.wanted,
+    )
+
+
+def not_built(error: ReadModelNotBuilt) -> ProblemDetailsException:
+    log.error("read_model_not_built", projection=error.name)
+    return problem(503, "read model not built", str(error), retry_after=READ_RETRY_AFTER)
+
+
+def bad_cursor(error: BadCursor) -> ProblemDetailsException:
+    return problem(422, "invalid request", f"after: {error}")
+
+
 def http_error(error: HTTPException) -> ProblemDetailsException:
     """Litestar's own errors (validation, auth, unknown route) as problem details."""
     status = 422 if isinstance(error, ValidationException) else error.status_code
@@ -110,6 +136,9 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
     IdempotencyKeyReused: invalid,
     DomainError: conflict,
     TooBusy: too_busy,
+    ReadModelBehind: behind,
+    ReadModelNotBuilt: not_built,
+    BadCursor: bad_cursor,
     StoreUnavailable: store_down,
     OperationalError: store_down,
     InterfaceError: store_down,

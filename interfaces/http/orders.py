@@ -13,7 +13,10 @@ from interfaces.http import schemas
 from interfaces.http.auth import Caller, Role, allow, customer_scope
 from interfaces.http.logs import note
 from interfaces.http.operations import ORDERS_PLACED, ORDERS_SOLD_OUT
-from interfaces.http.schemas import JSONBody, Side
+from interfaces.http.reading import customer_orders, decode_cursor, encode_cursor
+from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, Side
+from projections.orders import Orders as OrdersView
+from projections.orders import OrderView
 
 IdempotencyKey = Annotated[
     str,
@@ -95,4 +98,59 @@ def details(order: Order) -> schemas.OrderDetails:
         currency=order.currency,
         placed_at=order.placed_at,
         payment_due_by=order.payment_due_by,
+    )
+
+
+class Customers(Controller):
+    path = "/customers/me"
+    tags = ["orders"]
+    guards = [allow(Role.CUSTOMER)]
+
+    @get("/orders", sync_to_thread=True)
+    def my_orders(
+        self,
+        request: Request[Caller, Any, Any],
+        read: Read,
+        min_position: MinPosition = None,
+        limit: Limit = 20,
+        after: After = None,
+    ) -> Response[schemas.CustomerOrders]:
+        """The caller's own orders, newest first, with each order's history."""
+        start = decode_cursor(after, 2)
+        customer = request.user.subject
+        answer = read.read(
+            OrdersView,
+            lambda tx, view: customer_orders(tx, view, customer, start, limit + 1),
+            min_position,
+        )
+        orders: list[OrderView] = answer.value
+        more = len(orders) > limit
+        orders = orders[:limit]
+        next_cursor = encode_cursor(orders[-1].placed_at, orders[-1].order_id) if more else None
+        body = schemas.CustomerOrders(
+            items=[summary(order) for order in orders],
+            next=next_cursor,
+            position=answer.position,
+            as_of=answer.as_of,
+            age_seconds=answer.age_seconds,
+        )
+        headers = {"X-Read-Position": str(answer.position), "Cache-Control": "private, no-cache"}
+        return Response(body, headers=headers)
+
+
+def summary(order: OrderView) -> schemas.OrderSummary:
+    return schemas.OrderSummary(
+        order_id=order.order_id,
+        status=order.status,
+        fridge_id=order.fridge_id,
+        venue_id=order.venue_id,
+        lines=[
+            schemas.PricedLine(line["meal_id"], line["quantity"], line["unit_price"])
+            for line in order.lines
+        ],
+        total=order.total,
+        currency=order.currency,
+        placed_at=order.placed_at,
+        payment_due_by=order.payment_due_by,
+        history=[schemas.OrderStep(status, at, detail) for status, at, detail in order.history],
     )

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, PathParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from msgspec import Meta, Struct
 
+from interfaces.http.reading import ReadSide
 from ops.bootstrap import WriteSide
 
 Side = NamedDependency[WriteSide]
 """The write side, provided from the app (a parameter named `side`)."""
+Read = NamedDependency[ReadSide]
+"""The read models' databases, provided from the app (a parameter named `read`)."""
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 FridgeInPath = Annotated[str, PathParameter(pattern=ID_PATTERN, description="the fridge's id")]
+VenueInPath = Annotated[str, PathParameter(pattern=ID_PATTERN, description="the venue's id")]
+CityInPath = Annotated[str, PathParameter(pattern=ID_PATTERN, description="the city's id")]
 OrderInPath = Annotated[str, PathParameter(pattern=r"^[0-9a-f-]{36}$", description="order id")]
 __all__ = ["JSONBody", "Side"]
 
@@ -171,3 +176,133 @@ class PaymentEvent(Struct, forbid_unknown_fields=True):
 class Health(Struct):
     status: str
     position: int | None = None
+
+
+# --- reading: every answer says how fresh it is ----------------------------------------------
+
+MinPosition = Annotated[
+    int | None,
+    QueryParameter(
+        ge=0,
+        le=2**62,
+        description="wait (up to 2 s) until the read model reflects this position, e.g. the "
+        "`position` a command answered; 503 with Retry-After if it does not get there in time",
+    ),
+]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="at most this many items")]
+After = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=400,
+        description="cursor: the `next` of the previous page (opaque); absent for the first page",
+    ),
+]
+
+
+class Freshness(Struct, kw_only=True):
+    """`position`: the event-store position the answer reflects. `as_of`: when the newest event
+    it reflects was recorded. `age_seconds`: now minus `as_of` (grows on a quiet store even
+    though nothing is missing; compare positions to know whether a write is included)."""
+
+    position: int
+    as_of: datetime | None
+    age_seconds: float | None
+
+
+class MenuEntry(Struct):
+    meal_id: str
+    name: str
+    price: str
+    currency: str
+    details: dict[str, Any]
+    available: int
+
+
+class VenueMenu(Freshness, kw_only=True):
+    venue_id: str
+    items: list[MenuEntry]
+
+
+class CityMenuEntry(MenuEntry):
+    venues: list[str]  # venue ids with at least one unit available
+
+
+class CityMenu(Freshness, kw_only=True):
+    city_id: str
+    items: list[CityMenuEntry]
+    next: str | None
+
+
+class VenueEntry(Struct):
+    venue_id: str
+    name: str
+
+
+class CityVenues(Freshness, kw_only=True):
+    city_id: str
+    items: list[VenueEntry]
+    next: str | None
+
+
+class MealStock(Struct):
+    meal_id: str
+    on_hand: int
+    fresh: int
+    held: int
+    available: int
+
+
+class FridgeStock(Freshness, kw_only=True):
+    fridge_id: str
+    venue_id: str
+    status: str
+    last_report_age_seconds: float | None
+    meals: list[MealStock]
+
+
+class RefillEntry(Struct):
+    fridge_id: str
+    venue_id: str
+    meal_id: str
+    target: int
+    sold_recently: int
+    sellable_tomorrow: int
+    held: int
+    expiring: int
+    to_deliver: int
+
+
+class RefillPlan(Freshness, kw_only=True):
+    days: int
+    items: list[RefillEntry]
+    next: str | None
+
+
+class OrderStep(Struct):
+    status: str
+    at: str
+    detail: str | None
+
+
+class OrderSummary(Struct):
+    order_id: str
+    status: str
+    fridge_id: str
+    venue_id: str
+    lines: list[PricedLine]
+    total: str
+    currency: str
+    placed_at: str
+    payment_due_by: str
+    history: list[OrderStep]
+
+
+class CustomerOrders(Freshness, kw_only=True):
+    items: list[OrderSummary]
+    next: str | None
+
+
+class Readiness(Struct):
+    status: str
+    position: int | None = None
+    reasons: list[str] = []

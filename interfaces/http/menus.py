@@ -1,0 +1,229 @@
+"""What is on sale: city and venue menus, a city's venues, a fridge's stock, the refill plan.
+
+Menus are not public: any authenticated role may read them (customers sign in before they
+browse; anonymous browsing would be one line in `auth.PUBLIC`). A fridge's token reads only
+its own fridge's stock. Menus carry a weak ETag over their items, so a client polling with
+`If-None-Match` gets 304 until what is on sale changes, whatever else the store records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar, cast
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
+
+from interfaces.http import schemas
+from interfaces.http.auth import Role, allow
+from interfaces.http.errors import problem
+from interfaces.http.reading import Fresh, city_known, city_venues, decode_cursor, page, venue_known
+from interfaces.http.schemas import After, Limit, MinPosition, Read, Side
+from projections.city_catalogue import CityCatalogue, city_meals
+from projections.fridge_stock import FridgeStock, fridge_report
+from projections.refill_plan import RefillPlan, plan_lines
+from projections.venue_menu import VenueMenu, menu_items
+
+EVERYONE = allow(*Role)
+Days = Annotated[int, QueryParameter(ge=1, le=28, description="recent days of sales to plan from")]
+S = TypeVar("S", bound=schemas.Freshness)
+NOT_MODIFIED = {304: ResponseSpec(None, description="not modified: `If-None-Match` matched")}
+
+
+def fresh(answer: Fresh) -> dict[str, Any]:
+    return {"position": answer.position, "as_of": answer.as_of, "age_seconds": answer.age_seconds}
+
+
+def read_headers(answer: Fresh) -> dict[str, str]:
+    return {"X-Read-Position": str(answer.position), "Cache-Control": "no-cache"}
+
+
+def conditional(
+    request: Request[Any, Any, Any], body: S, answer: Fresh, *tagged: Any
+) -> Response[S]:
+    """The answer with a weak ETag over `tagged` (what is on sale), or 304 if the client has it."""
+    digest = hashlib.blake2b(msgspec.json.encode(tagged), digest_size=16).hexdigest()
+    etag = f'W/"{digest}"'
+    headers = {**read_headers(answer), "ETag": etag}
+    wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
+    if etag in wanted or digest in {tag.strip('W/"') for tag in wanted} or "*" in wanted:
+        return cast(Response[S], Response(content=None, status_code=304, headers=headers))
+    return Response(body, headers=headers)
+
+
+def check_exists(side: Any, kind: str, natural_id: str) -> None:
+    """The read model has never heard of it: the store says whether it exists (NotFound: 404)."""
+    load: Callable[[str], Any] = getattr(side.catalogue, kind)
+    load(natural_id)
+
+
+class Menus(Controller):
+    tags = ["menus"]
+    guards = [EVERYONE]
+
+    @get("/venues/{venue_id:str}/menu", sync_to_thread=True, responses=NOT_MODIFIED)
+    def venue_menu(
+        self,
+        request: Request[Any, Any, Any],
+        venue_id: schemas.VenueInPath,
+        side: Side,
+        read: Read,
+        min_position: MinPosition = None,
+    ) -> Response[schemas.VenueMenu]:
+        """Every meal at the venue with the units a customer can order there now."""
+        now = side.clock()
+        answer = read.read(
+            VenueMenu,
+            lambda tx, view: (menu_items(tx, view, venue_id, now), venue_known(tx, view, venue_id)),
+            min_position,
+        )
+        items, known = answer.value
+        if not known and not items:
+            check_exists(side, "venue", venue_id)
+        entries = [
+            schemas.MenuEntry(i.meal_id, i.name, i.price, i.currency, i.details, i.available)
+            for i in items
+        ]
+        body = schemas.VenueMenu(venue_id=venue_id, items=entries, **fresh(answer))
+        return conditional(request, body, answer, entries)
+
+    @get("/cities/{city_id:str}/menu", sync_to_thread=True, responses=NOT_MODIFIED)
+    def city_menu(
+        self,
+        request: Request[Any, Any, Any],
+        city_id: schemas.CityInPath,
+        side: Side,
+        read: Read,
+        min_position: MinPosition = None,
+        limit: Limit = 50,
+        after: After = None,
+    ) -> Response[schemas.CityMenu]:
+        """The city's meals in meal-id order, each with its total units and where they are."""
+        now = side.clock()
+        decode_cursor(after, 1)
+        answer = read.read(
+            CityCatalogue,
+            lambda tx, view: (city_meals(tx, view, city_id, now), city_known(tx, view, city_id)),
+            min_position,
+        )
+        meals, known = answer.value
+        if not known and not meals:
+            check_exists(side, "city", city_id)
+        chosen, next_cursor = page(meals, lambda m: (m.meal_id,), 1, after, limit)
+        entries = [
+            schemas.CityMenuEntry(
+                m.meal_id, m.name, m.price, m.currency, m.details, m.available, m.venues
+            )
+            for m in chosen
+        ]
+        body = schemas.CityMenu(city_id=city_id, items=entries, next=next_cursor, **fresh(answer))
+        return conditional(request, body, answer, entries, next_cursor)
+
+    @get("/cities/{city_id:str}/venues", sync_to_thread=True)
+    def city_venues(
+        self,
+        city_id: schemas.CityInPath,
+        side: Side,
+        read: Read,
+        min_position: MinPosition = None,
+        limit: Limit = 50,
+        after: After = None,
+    ) -> Response[schemas.CityVenues]:
+        """The city's venues in venue-id order."""
+        start = decode_cursor(after, 1)
+        answer = read.read(
+            CityCatalogue,
+            lambda tx, view: city_venues(tx, view, city_id, start[0] if start else None, limit + 1),
+            min_position,
+        )
+        venues: list[tuple[str, str]] = answer.value
+        if not venues and start is None:
+            check_exists(side, "city", city_id)
+        chosen, next_cursor = page(venues, lambda v: (v[0],), 1, None, limit)
+        body = schemas.CityVenues(
+            city_id=city_id,
+            items=[schemas.VenueEntry(venue_id, name) for venue_id, name in chosen],
+            next=next_cursor,
+            **fresh(answer),
+        )
+        return Response(body, headers=read_headers(answer))
+
+    @get("/fridges/{fridge_id:str}/stock", sync_to_thread=True)
+    def fridge_stock(
+        self,
+        fridge_id: schemas.FridgeInPath,
+        side: Side,
+        read: Read,
+        min_position: MinPosition = None,
+    ) -> Response[schemas.FridgeStock]:
+        """Per meal: on hand, fresh (not past best-before), held by orders, available."""
+        now = side.clock()
+        answer = read.read(
+            FridgeStock, lambda tx, view: fridge_report(tx, view, fridge_id, now), min_position
+        )
+        report = answer.value
+        if report is None:
+            check_exists(side, "fridge", fridge_id)
+            raise problem(
+                503,
+                "read model behind",
+                f"fridge {fridge_id} is installed but not in the stock view yet",
+                retry_after=1,
+            )
+        body = schemas.FridgeStock(
+            fridge_id=report.fridge_id,
+            venue_id=report.venue_id,
+            status=report.status,
+            last_report_age_seconds=report.last_report_age_seconds,
+            meals=[
+                schemas.MealStock(m.meal_id, m.on_hand, m.fresh, m.held, m.available)
+                for m in report.meals
+            ],
+            **fresh(answer),
+        )
+        return Response(body, headers=read_headers(answer))
+
+
+class Kitchen(Controller):
+    path = "/kitchen"
+    tags = ["kitchen"]
+    guards = [allow(Role.KITCHEN, Role.OPERATOR)]
+
+    @get("/refill-plan", sync_to_thread=True)
+    def refill_plan(
+        self,
+        side: Side,
+        read: Read,
+        min_position: MinPosition = None,
+        limit: Limit = 200,
+        after: After = None,
+        days: Days = 7,
+    ) -> Response[schemas.RefillPlan]:
+        """Per fridge and meal, what to deliver next (by fridge id, then meal id)."""
+        decode_cursor(after, 2)
+        now = side.clock()
+        answer = read.read(
+            RefillPlan, lambda tx, view: plan_lines(tx, view, now, days), min_position
+        )
+        chosen, next_cursor = page(
+            answer.value, lambda line: (line.fridge_id, line.meal_id), 2, after, limit
+        )
+        items = [
+            schemas.RefillEntry(
+                line.fridge_id,
+                line.venue_id,
+                line.meal_id,
+                line.target,
+                line.sold_recently,
+                line.sellable_tomorrow,
+                line.held,
+                line.expiring,
+                line.to_deliver,
+            )
+            for line in chosen
+        ]
+        body = schemas.RefillPlan(days=days, items=items, next=next_cursor, **fresh(answer))
+        return Response(body, headers=read_headers(answer))

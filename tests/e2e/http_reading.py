@@ -1,0 +1,74 @@
+"""An API with the read side live: every projection's worker runs in a thread of the test
+process, apart from the API object (which only reads the models), as `farmacy worker` would."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from interfaces.http.auth import Role
+from projections.models import PROJECTIONS
+from projections.projection import Shard
+from projections.worker import run_workers
+from tests.e2e.http_client import Api
+
+
+@pytest.fixture
+def live_api(api: Api) -> Iterator[Api]:
+    """`api` with a worker per read model running until the test ends."""
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def work() -> None:
+        errors.extend(
+            run_workers(
+                api.side.settings,
+                sorted(PROJECTIONS),
+                Shard(),
+                stop,
+                batch_size=100,
+                store=api.side.store,
+            )
+        )
+
+    thread = threading.Thread(target=work, name="workers", daemon=True)
+    thread.start()
+    try:
+        wait_ready(api)
+        yield api
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not errors, errors
+
+
+def wait_ready(api: Api, timeout: float = 30.0) -> None:
+    """Poll /readyz until every worker runs and is caught up (or fail, with its reasons)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ready = api.client.get("/readyz")
+        if ready.status_code == 200:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not ready after {timeout} s: {ready.text}")
+        time.sleep(0.05)
+
+
+def menu(api: Api, min_position: int | None = None, **headers: str) -> httpx.Response:
+    params = {} if min_position is None else {"min_position": min_position}
+    return api.client.get(
+        f"/venues/{api.world.venue_id}/menu",
+        params=params,
+        headers={**api.as_(Role.CUSTOMER, "ana"), **headers},
+    )
+
+
+def available(answer: httpx.Response) -> dict[str, int]:
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return {item["meal_id"]: item["available"] for item in items}
