@@ -206,3 +206,29 @@ def test_without_workers_the_api_is_not_ready_and_says_why(api: Api) -> None:
     # and reads say the model is not built rather than failing
     answer = menu(api)
     assert answer.status_code == 503 and is_problem(answer)
+
+
+def test_the_demo_curls_work_as_printed(live_api: Api) -> None:
+    """Every curl `farmacy run` prints is a request the API answers 2xx (ids of this world)."""
+    import shlex
+
+    from interfaces.http.demo import demo_lines
+
+    api, world = live_api, live_api.world
+    lines = demo_lines(
+        "http://testserver.local",
+        api.side.settings,
+        city_id=world.city_id,
+        venue_id=world.venue_id,
+        fridge_id=world.fridge_id,
+        meal_id=world.soup,
+    )
+    curls = [shlex.split(line.strip()) for line in lines if line.strip().startswith("curl")]
+    assert len(curls) == 7
+    for words in curls:
+        url = words[-1].replace("POSITION", "0").removeprefix("http://testserver.local")
+        method = words[words.index("-X") + 1] if "-X" in words else "GET"
+        headers = dict(words[i + 1].split(": ", 1) for i, word in enumerate(words) if word == "-H")
+        body = words[words.index("-d") + 1] if "-d" in words else None
+        answer = api.client.request(method, url, content=body, headers=headers)
+        assert 200 <= answer.status_code < 300, (url, answer.text)
