@@ -1,0 +1,101 @@
+"""The fulfilment worker on each store: orders are carried on without anyone calling a service.
+
+The worker and the reservations projection run as they do in production (their own loops,
+their own connections), here in threads of the test process. Waits poll the order's state
+with a deadline; nothing sleeps to paper over a race.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+from application.payments import AlwaysAuthorise, PaymentAnswer
+from domain.order import OrderStatus
+from ops.bootstrap import WriteSide
+from ops.fulfilment import run_fulfilment
+from ops.settings import Settings
+from projections.projection import Shard
+from projections.worker import Worker
+from tests.conftest import FakeClock
+from tests.integration.world import make_world
+
+
+class NeverAnswers(AlwaysAuthorise):
+    def request_authorisation(
+        self, order_id: str, amount: Decimal, currency: str
+    ) -> PaymentAnswer | None:
+        return None
+
+
+@contextmanager
+def running(target: Callable[[threading.Event], None], count: int = 1) -> Iterator[None]:
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            target(stop)
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=guarded, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    except AssertionError as failed:
+        stop.set()
+        raise AssertionError(f"{failed}; the workers failed with {failures!r}") from failed
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert failures == []
+
+
+def eventually(side: WriteSide, order_id: str, status: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while side.ordering.order(order_id).status != status:
+        assert time.monotonic() < deadline, f"order {order_id} never became {status}"
+        time.sleep(0.01)
+
+
+def test_the_worker_takes_payment_and_makes_orders_ready(
+    side: WriteSide, store_settings: Settings, clock: FakeClock
+) -> None:
+    world = make_world(side, soup_units=3)
+    first = side.ordering.place("alice", "k1", world.fridge_id, {world.soup: 1})
+    # Two workers: one active, one standing by; the order is fulfilled exactly as with one.
+    with running(
+        lambda stop: run_fulfilment(store_settings, AlwaysAuthorise(), stop, clock=clock), 2
+    ):
+        eventually(side, first.order_id, OrderStatus.READY_FOR_PICKUP)
+        later = side.ordering.place("bob", "k2", world.fridge_id, {world.soup: 1})
+        eventually(side, later.order_id, OrderStatus.READY_FOR_PICKUP)
+    fridge = side.catalogue.fridge(world.fridge_id)
+    assert all(r["confirmed"] for r in fridge.reservations.values())
+    assert side.ordering.order(first.order_id).version == 2  # paid once, ready once
+
+
+def test_the_worker_expires_orders_nobody_paid_for(
+    side: WriteSide, store_settings: Settings, clock: FakeClock
+) -> None:
+    world = make_world(side, soup_units=2)
+    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
+
+    def reservations(stop: threading.Event) -> None:
+        Worker(store_settings, "reservations", Shard(), stop).run()
+
+    def fulfil(stop: threading.Event) -> None:
+        run_fulfilment(store_settings, NeverAnswers(), stop, clock=clock)
+
+    with running(reservations), running(fulfil):
+        clock.advance(minutes=11)
+        eventually(side, placed.order_id, OrderStatus.EXPIRED)
+    side.writer.forget(world.fridge_id)
+    fridge = side.catalogue.fridge(world.fridge_id)
+    assert fridge.available(world.soup, fridge.today(clock.now)) == 2
