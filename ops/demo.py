@@ -47,6 +47,27 @@ class Seeded:
     deliveries: int
 
 
+def demo_deliveries() -> dict[str, dict[str, int]]:
+    """What the first delivery brings to each demo fridge: half the menu, 2 to 9 of each."""
+    meal_ids = sorted(MEALS)
+    deliveries: dict[str, dict[str, int]] = {}
+    for venue_number, (_, (_, _, fridges)) in enumerate(sorted(VENUES.items())):
+        for fridge_number, fridge_id in enumerate(fridges):
+            start = (venue_number * 3 + fridge_number * 5) % len(meal_ids)
+            chosen = [meal_ids[(start + i) % len(meal_ids)] for i in range(6)]
+            deliveries[fridge_id] = {
+                meal: 2 + (i * 3 + venue_number) % 8 for i, meal in enumerate(chosen)
+            }
+    return deliveries
+
+
+def demo_order() -> tuple[str, str, str]:
+    """A (venue, fridge, meal) a demo customer can really order: the fridge holds the meal."""
+    venue_id = "kreuzberg-gym"
+    fridge_id = VENUES[venue_id][2][0]
+    return venue_id, fridge_id, max(demo_deliveries()[fridge_id].items(), key=lambda kv: kv[1])[0]
+
+
 def seed_demo(side: WriteSide) -> Seeded:
     for city_id, (name, timezone) in CITIES.items():
         side.catalogue.register_city(city_id, name, timezone)
@@ -54,16 +75,13 @@ def seed_demo(side: WriteSide) -> Seeded:
         details = {"allergens": allergens, "diet_tags": tags}
         side.catalogue.register_meal(meal_id, name, price, "EUR", details)
     best_before = (side.clock() + timedelta(days=3)).date()
-    meal_ids = sorted(MEALS)
+    first_deliveries = demo_deliveries()
     deliveries = 0
-    for venue_number, (venue_id, (city_id, name, fridges)) in enumerate(sorted(VENUES.items())):
+    for venue_id, (city_id, name, fridges) in sorted(VENUES.items()):
         side.catalogue.register_venue(venue_id, city_id, name)
-        for fridge_number, fridge_id in enumerate(fridges):
+        for fridge_id in fridges:
             side.catalogue.install_fridge(fridge_id, venue_id)
-            # Each fridge gets a different half of the menu, 2 to 9 units of each.
-            start = (venue_number * 3 + fridge_number * 5) % len(meal_ids)
-            chosen = [meal_ids[(start + i) % len(meal_ids)] for i in range(6)]
-            lines = {meal: 2 + (i * 3 + venue_number) % 8 for i, meal in enumerate(chosen)}
+            lines = first_deliveries[fridge_id]
             if side.stock.deliver(fridge_id, "demo-first-delivery", lines, best_before).value:
                 deliveries += 1
     fridge_count = sum(len(fridges) for _, _, fridges in VENUES.values())

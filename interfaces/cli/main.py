@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,10 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from application.errors import StoreUnavailable
+from application.payments import AlwaysAuthorise
+from interfaces.cli import http, projections
+from interfaces.http.demo import print_demo
 from ops.bootstrap import WriteSide, build_write_side
-from ops.demo import seed_demo, venue_stock
+from ops.demo import demo_order, seed_demo, venue_stock
+from ops.fulfilment import run_fulfilment
 from ops.logging import configure_logging
 from ops.settings import SETTINGS_HELP, Settings, SettingsError
+from ops.supervisor import child_env, farmacy_children, supervise
+from projections.models import PROJECTIONS
 
 EPILOG = "Configuration (environment):\n\n" + "\n\n".join(
     f"{name}: {meaning}" for name, meaning in SETTINGS_HELP.items()
@@ -44,10 +54,14 @@ def write_side() -> Iterator[WriteSide]:
 
 
 @app.command("seed-demo")
-def seed_demo_command() -> None:
+def seed_demo_command(
+    stock: bool = typer.Option(False, "--stock", help="also print every venue's stock"),
+) -> None:
     """Register the demo cities, venues, fridges and meals, and stock the fridges."""
     with write_side() as side:
         seeded = seed_demo(side)
+        if stock:
+            show_venue_stock(side)
     console.print(
         f"demo: {seeded.cities} cities, {seeded.venues} venues, {seeded.fridges} fridges, "
         f"{seeded.meals} meals ({seeded.deliveries} new deliveries)"
@@ -55,22 +69,98 @@ def seed_demo_command() -> None:
 
 
 @app.command("run")
-def run_command() -> None:
-    """The main job: seed the demo data and show every venue's stock."""
+def run_command(
+    host: str = typer.Option("127.0.0.1", help="interface the API listens on"),
+    port: int = typer.Option(8000, help="the API's TCP port"),
+) -> None:
+    """The main job: demo data, a worker per read model, fulfilment and the API, until Ctrl-C.
+
+    Every part is a process of its own; one that dies is started again.
+    """
     with write_side() as side:
         seeded = seed_demo(side)
-        stock = venue_stock(side)
     console.print(
-        f"[bold]Farmacy[/bold] on {side.settings.store}: {seeded.fridges} fridges in "
-        f"{seeded.venues} venues"
+        f"[bold]Farmacy[/bold] on {side.settings.store}: {seeded.cities} cities, "
+        f"{seeded.venues} venues, {seeded.fridges} fridges, {seeded.meals} meals"
     )
-    for venue_id, meals in stock.items():
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    children = farmacy_children(sorted(PROJECTIONS), host, port)
+    supervisor = threading.Thread(target=supervise, args=(children, stop, child_env()))
+    supervisor.start()
+    try:
+        base_url = f"http://{host}:{port}"
+        if wait_until_healthy(base_url, stop):
+            venue_id, fridge_id, meal_id = demo_order()
+            print_demo(
+                base_url,
+                side.settings,
+                echo=typer.echo,
+                venue_id=venue_id,
+                fridge_id=fridge_id,
+                meal_id=meal_id,
+            )
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        stop.set()
+        supervisor.join()
+
+
+def wait_until_healthy(base_url: str, stop: threading.Event, seconds: float = 60.0) -> bool:
+    """Poll the API's /healthz until it answers (or `stop`, or the deadline)."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as answer:  # noqa: S310
+                if answer.status == 200:
+                    return True
+        except OSError:
+            pass
+        stop.wait(0.2)
+    return False
+
+
+def show_venue_stock(side: WriteSide) -> None:
+    """Every demo venue's stock, straight from the write side (no read model needed)."""
+    for venue_id, meals in venue_stock(side).items():
         table = Table(title=venue_id, show_header=True)
         table.add_column("meal")
         table.add_column("available", justify="right")
         for meal_id, units in sorted(meals.items()):
             table.add_row(meal_id, str(units))
         console.print(table)
+
+
+@app.command("fulfil")
+def fulfil_command(
+    payments: str = typer.Option("demo", help="payment processor: demo (authorises everything)"),
+) -> None:
+    """Run the fulfilment process manager: payments, confirmations, releases, expiries."""
+    configure_logging()
+    if payments != "demo":
+        typer.echo(f"farmacy: no payment processor adapter named {payments!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        typer.echo(f"farmacy: {error}", err=True)
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_fulfilment(settings, AlwaysAuthorise(), stop)
+    except KeyboardInterrupt:
+        stop.set()
+    except StoreUnavailable as error:
+        typer.echo(f"farmacy: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+http.register(app)  # api, token
+projections.register(app)  # worker, projections status|rebuild
 
 
 def main() -> None:  # pragma: no cover - console script shim
