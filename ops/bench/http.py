@@ -1,0 +1,330 @@
+"""HTTP (issue 4): a real `farmacy api` server on localhost, loaded from this separate process.
+
+Seeds a fresh store (SQLite by default, or a fresh PostgreSQL schema), starts the projection
+workers (`farmacy worker`, a process of its own) and one API process exactly as `farmacy api`
+runs it (uvicorn, uvloop, httptools), then drives it over keep-alive HTTP/1.1 connections
+from asyncio (a minimal client, so the load generator costs the shared 2 cores little):
+
+- healthz:  GET /healthz, the trivial JSON endpoint: the server's ceiling in this run;
+- menu:     GET /venues/{venue}/menu, a random venue of 20 (10 fridges and 6 meals each);
+- spread:   POST /orders, one unit at a random fridge of 200;
+- hot:      POST /orders, one unit, all at one fridge.
+
+Each at several concurrencies (connections), for a few seconds each. Reported: requests/s,
+p50 and p99, and the ratio to /healthz at the same concurrency. Targets (at the concurrency
+where each kind's throughput peaks): order p99 < 100 ms, menu p99 < 20 ms. Finally the
+server is topped up to 100,000 requests and its RSS is read from /proc (target < 250 MB).
+
+    .venv/bin/python -m ops.bench.http [--store sqlite|postgres] [--concurrency 1,8,32,64]
+        [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from interfaces.http.auth import Role, issue_token
+from ops.bootstrap import build_write_side
+from ops.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+VENUES, FRIDGES_PER_VENUE = 20, 10
+MEALS = [f"meal-{n}" for n in range(6)]
+BIG_STOCK = 10_000_000
+RSS_AFTER = 100_000
+TARGETS_MS = {"spread": 100.0, "hot": 100.0, "menu": 20.0}
+RSS_TARGET_MB = 250.0
+
+
+@dataclass
+class Result:
+    kind: str
+    concurrency: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+
+# ---- a small keep-alive HTTP/1.1 client ----------------------------------------------------
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+def request(method: str, path: str, token: str, body: bytes = b"", key: str = "") -> bytes:
+    headers = [f"{method} {path} HTTP/1.1", "Host: bench", f"Authorization: Bearer {token}"]
+    if key:
+        headers.append(f"Idempotency-Key: {key}")
+    if body:
+        headers += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
+
+
+async def drive(
+    port: int, make: Callable[[], bytes], concurrency: int, seconds: float, kind: str
+) -> Result:
+    result = Result(kind, concurrency, seconds)
+    stop_at = time.perf_counter() + seconds
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < stop_at:
+                payload = make()
+                started = time.perf_counter()
+                writer.write(payload)
+                status = await asyncio.wait_for(read_response(reader), timeout=30)
+                result.latencies.append(time.perf_counter() - started)
+                result.statuses[status] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return result
+
+
+# ---- the world and the server ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def settings_for(store: str) -> tuple[Settings, Callable[[], None]]:
+    if store == "sqlite":
+        data_dir = Path(tempfile.mkdtemp(prefix="farmacy-bench-http-"))
+        return Settings(store="sqlite", data_dir=data_dir), lambda: None
+    schema = f"bench_http_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+
+    def drop() -> None:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    return Settings(store="postgres", postgres_dsn=ADMIN_DSN, postgres_schema=schema), drop
+
+
+def seed(settings: Settings) -> tuple[list[str], list[str]]:
+    """20 venues of 10 fridges, each stocked with six meals; the venue and fridge ids."""
+    side = build_write_side(settings)
+    try:
+        side.catalogue.register_city("bench-city", "Bench City", "Europe/Berlin")
+        for meal in MEALS:
+            side.catalogue.register_meal(meal, meal.title(), "7.50", "EUR")
+        best_before = (side.clock() + timedelta(days=3)).date()
+        venues, fridges = [], []
+        for v in range(VENUES):
+            venue = f"venue-{v}"
+            side.catalogue.register_venue(venue, "bench-city", f"Venue {v}")
+            venues.append(venue)
+            for f in range(FRIDGES_PER_VENUE):
+                fridge = f"fridge-{v}-{f}"
+                side.catalogue.install_fridge(fridge, venue)
+                lines = dict.fromkeys(MEALS, BIG_STOCK)
+                side.stock.deliver(fridge, "bench-delivery", lines, best_before)
+                fridges.append(fridge)
+    finally:
+        side.close()
+    return venues, fridges
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "FARMACY_STORE": settings.store,
+        "FARMACY_DATA_DIR": str(settings.data_dir),
+        "FARMACY_LOG_FORMAT": "json",
+    }
+    if settings.postgres_dsn:
+        env["FARMACY_POSTGRES_DSN"] = settings.postgres_dsn
+        env["FARMACY_POSTGRES_SCHEMA"] = settings.postgres_schema
+    return env
+
+
+def start(settings: Settings, port: int) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    env = environment(settings)
+
+    def spawn(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    workers = spawn("-m", "interfaces.cli.projections", "worker")
+    # exactly what `farmacy api --port PORT` runs
+    api = spawn(
+        "-c", f"from interfaces.cli.http import api_command; api_command('127.0.0.1', {port}, 1)"
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return workers, api
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or api.poll() is not None:
+            raise SystemExit("the API did not become ready within 60 s")
+        time.sleep(0.1)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default="sqlite", choices=["sqlite", "postgres"])
+    parser.add_argument("--concurrency", default="1,8,32,64")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    levels = [int(n) for n in args.concurrency.split(",")]
+    settings, cleanup = settings_for(args.store)
+    began = time.monotonic()
+    venues, fridges = seed(settings)
+    port = free_port()
+    workers, api = start(settings, port)
+    print(f"store {args.store}; API pid {api.pid} on port {port}; load {os.getloadavg()}")
+    try:
+        results = asyncio.run(measure(port, settings, venues, fridges, levels, args.seconds))
+        served = sum(len(r.latencies) for r in results)
+        before_top_up = rss_mb(api.pid)
+        token = issue_token(settings.secret, Role.CUSTOMER, "bench")
+        paths = [f"/venues/{venue}/menu" for venue in venues] + ["/healthz"] * VENUES
+        while served < RSS_AFTER:  # top up with menus and /healthz, half and half
+            top = asyncio.run(
+                drive(port, lambda: request("GET", random.choice(paths), token), 32, 2.0, "top")
+            )
+            served += len(top.latencies)
+        rss = rss_mb(api.pid)
+        report(results, served, before_top_up, rss, time.monotonic() - began)
+    finally:
+        for process in (api, workers):
+            process.terminate()
+        for process in (api, workers):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        cleanup()
+
+
+async def measure(
+    port: int,
+    settings: Settings,
+    venues: list[str],
+    fridges: list[str],
+    levels: list[int],
+    seconds: float,
+) -> list[Result]:
+    customers = [issue_token(settings.secret, Role.CUSTOMER, f"c-{n}") for n in range(64)]
+    hot = fridges[0]
+
+    def order(fridge_of: Callable[[], str]) -> Callable[[], bytes]:
+        def make() -> bytes:
+            body = {"fridge_id": fridge_of(), "lines": [{"meal_id": MEALS[0], "quantity": 1}]}
+            token = random.choice(customers)
+            return request("POST", "/orders", token, json.dumps(body).encode(), uuid.uuid4().hex)
+
+        return make
+
+    kinds: dict[str, Callable[[], bytes]] = {
+        "healthz": lambda: request("GET", "/healthz", customers[0]),
+        "menu": lambda: request("GET", f"/venues/{random.choice(venues)}/menu", customers[0]),
+        "spread": order(lambda: random.choice(fridges)),
+        "hot": order(lambda: hot),
+    }
+    results = []
+    for concurrency in levels:
+        for kind, make in kinds.items():
+            result = await drive(port, make, concurrency, seconds, kind)
+            results.append(result)
+            print(
+                f"  {kind:>7} x{concurrency:<3} {result.rate:8.1f}/s p50 "
+                f"{result.percentile(0.5):7.2f} ms p99 {result.percentile(0.99):7.2f} ms "
+                f"{dict(result.statuses)}",
+                flush=True,
+            )
+    return results
+
+
+def report(results: list[Result], served: int, rss_before: float, rss: float, took: float) -> None:
+    healthz = {r.concurrency: r.rate for r in results if r.kind == "healthz"}
+    print("\n| kind | concurrency | req/s | p50 ms | p99 ms | ÷ /healthz | statuses |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in results:
+        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(r.statuses.items()))
+        print(
+            f"| {r.kind} | {r.concurrency} | {r.rate:,.0f} | {r.percentile(0.5):.2f} | "
+            f"{r.percentile(0.99):.2f} | {r.rate / healthz[r.concurrency]:.3f} | {statuses} |"
+        )
+    print()
+    for kind, target in TARGETS_MS.items():
+        peak = max((r for r in results if r.kind == kind), key=lambda r: r.rate)
+        p99 = peak.percentile(0.99)
+        verdict = "PASS" if p99 < target else "MISS"
+        print(
+            f"{verdict}: {kind} p99 {p99:.1f} ms < {target:.0f} ms at its peak "
+            f"({peak.rate:,.0f}/s with {peak.concurrency} connections)"
+        )
+    verdict = "PASS" if rss < RSS_TARGET_MB else "MISS"
+    print(
+        f"{verdict}: API RSS {rss:.0f} MB < {RSS_TARGET_MB:.0f} MB after {served:,} requests "
+        f"({rss_before:.0f} MB before the last {served - sum(len(r.latencies) for r in results):,})"
+    )
+    print(f"whole run {took:.0f} s; load average now {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
