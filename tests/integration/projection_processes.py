@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +48,8 @@ def start_worker(
         cwd=ROOT,
         env=worker_env(settings),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe: an unread pipe fills after ~64 KB of logs and blocks the worker.
+        stderr=tempfile.TemporaryFile(),
     )
 
 
