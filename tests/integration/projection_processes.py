@@ -32,25 +32,27 @@ def worker_env(settings: Settings) -> dict[str, str]:
 def start_worker(
     settings: Settings, name: str, *, shard: str = "0/1", batch_size: int = 50
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "interfaces.cli.projections",
-            "worker",
-            "--projection",
-            name,
-            "--shard",
-            shard,
-            "--batch-size",
-            str(batch_size),
-        ],
-        cwd=ROOT,
-        env=worker_env(settings),
-        stdout=subprocess.DEVNULL,
-        # A file, not a pipe: an unread pipe fills after ~64 KB of logs and blocks the worker.
-        stderr=tempfile.TemporaryFile(),
-    )
+    # Logs go to a file, not a pipe: an unread pipe fills after ~64 KB and blocks the worker.
+    # The child keeps its own handle; ours is closed at once so nothing leaks in the tests.
+    with tempfile.TemporaryFile() as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "interfaces.cli.projections",
+                "worker",
+                "--projection",
+                name,
+                "--shard",
+                shard,
+                "--batch-size",
+                str(batch_size),
+            ],
+            cwd=ROOT,
+            env=worker_env(settings),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
