@@ -172,17 +172,37 @@ class OrdersQueries:
         self,
         customer_id: str,
         limit: int = 50,
+        after: tuple[str, ...] | None = None,
         min_position: int | None = None,
         timeout: float = WAIT_TIMEOUT,
     ) -> Answer[list[OrderView]]:
-        """GET /customers/me/orders: newest first."""
+        """GET /customers/me/orders: newest first, `limit` after the cursor `after`."""
+        return answer(
+            self.db,
+            Orders,
+            lambda tx, view: orders_of_customer(tx, view, customer_id, limit, after),
+            min_position,
+            timeout,
+        )
 
-        def read(tx: Tx, view: Orders) -> list[OrderView]:
-            rows = tx.rows(
-                f"SELECT {_COLUMNS} FROM {view.t['orders']} WHERE customer_id = ? "
-                "ORDER BY placed_at DESC, order_id LIMIT ?",
-                (customer_id, limit),
-            )
-            return _order_views(tx, view, rows)
 
-        return answer(self.db, Orders, read, min_position, timeout)
+def orders_of_customer(
+    tx: Tx, view: Orders, customer_id: str, limit: int, after: tuple[str, ...] | None = None
+) -> list[OrderView]:
+    """A customer's orders newest first (placed_at desc, then order id), `limit` of them
+    after the cursor `after` = (placed_at, order_id) of the last one already seen."""
+    if after is None:
+        rows = tx.rows(
+            f"SELECT {_COLUMNS} FROM {view.t['orders']} WHERE customer_id = ? "
+            "ORDER BY placed_at DESC, order_id LIMIT ?",
+            (customer_id, limit),
+        )
+    else:
+        placed_at, order_id = after
+        rows = tx.rows(
+            f"SELECT {_COLUMNS} FROM {view.t['orders']} WHERE customer_id = ? "
+            "AND (placed_at < ? OR (placed_at = ? AND order_id > ?)) "
+            "ORDER BY placed_at DESC, order_id LIMIT ?",
+            (customer_id, placed_at, placed_at, order_id, limit),
+        )
+    return _order_views(tx, view, rows)

@@ -13,10 +13,10 @@ from interfaces.http import schemas
 from interfaces.http.auth import Caller, Role, allow, customer_scope
 from interfaces.http.logs import note
 from interfaces.http.operations import ORDERS_PLACED, ORDERS_SOLD_OUT
-from interfaces.http.reading import customer_orders, decode_cursor, encode_cursor
+from interfaces.http.reading import decode_cursor, encode_cursor
 from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, Side
 from projections.orders import Orders as OrdersView
-from projections.orders import OrderView
+from projections.orders import OrderView, orders_of_customer
 
 IdempotencyKey = Annotated[
     str,
@@ -120,7 +120,7 @@ class Customers(Controller):
         customer = request.user.subject
         answer = read.read(
             OrdersView,
-            lambda tx, view: customer_orders(tx, view, customer, start, limit + 1),
+            lambda tx, view: orders_of_customer(tx, view, customer, limit + 1, start),
             min_position,
         )
         orders: list[OrderView] = answer.value

@@ -33,7 +33,6 @@ from projections.city_catalogue import CityCatalogue
 from projections.database import Database, Tx
 from projections.freshness import answer
 from projections.models import PROJECTIONS, open_database
-from projections.orders import _COLUMNS, Orders, OrderView, _order_views
 from projections.projection import Projection
 
 T = TypeVar("T")
@@ -177,24 +176,3 @@ def city_venues(
         (city_id, after or "", limit),
     )
     return [(venue_id, name) for venue_id, name in rows]
-
-
-def customer_orders(
-    tx: Tx, view: Orders, customer_id: str, after: tuple[str, ...] | None, limit: int
-) -> list[OrderView]:
-    """A customer's orders newest first (placed_at desc, order id), `limit` after a cursor."""
-    if after is None:
-        rows = tx.rows(
-            f"SELECT {_COLUMNS} FROM {view.t['orders']} WHERE customer_id = ? "
-            "ORDER BY placed_at DESC, order_id LIMIT ?",
-            (customer_id, limit),
-        )
-    else:
-        placed_at, order_id = after
-        rows = tx.rows(
-            f"SELECT {_COLUMNS} FROM {view.t['orders']} WHERE customer_id = ? "
-            "AND (placed_at < ? OR (placed_at = ? AND order_id > ?)) "
-            "ORDER BY placed_at DESC, order_id LIMIT ?",
-            (customer_id, placed_at, placed_at, order_id, limit),
-        )
-    return _order_views(tx, view, rows)
