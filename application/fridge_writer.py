@@ -151,10 +151,8 @@ class FridgeWriter:
                     raise IntegrityError(f"fridge {fridge_id} moved on in another process")
                 desk.fridge = fridge
                 return None
-            version_before = fridge.version - len(fridge.pending_events)
             position = self.store.append(fridge)
             desk.fridge = fridge
-            self.store.snapshot_if_due(fridge, version_before)
             return position
 
         try:

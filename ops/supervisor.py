@@ -41,6 +41,7 @@ class Child:
 def farmacy_children(projections: list[str], host: str, port: int) -> list[Child]:
     children = [Child(f"worker:{name}", ["worker", "--projection", name]) for name in projections]
     children.append(Child("fulfilment", ["fulfil"]))
+    children.append(Child("snapshots", ["snapshots"]))
     children.append(Child("api", ["api", "--host", host, "--port", str(port), "--workers", "1"]))
     return children
 

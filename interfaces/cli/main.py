@@ -22,6 +22,7 @@ from ops.demo import demo_order, seed_demo, venue_stock
 from ops.fulfilment import run_fulfilment
 from ops.logging import configure_logging
 from ops.settings import SETTINGS_HELP, Settings, SettingsError
+from ops.snapshots import run_snapshots
 from ops.supervisor import child_env, farmacy_children, supervise
 from projections.models import PROJECTIONS
 
@@ -152,6 +153,26 @@ def fulfil_command(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         run_fulfilment(settings, AlwaysAuthorise(), stop)
+    except KeyboardInterrupt:
+        stop.set()
+    except StoreUnavailable as error:
+        typer.echo(f"farmacy: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("snapshots")
+def snapshots_command() -> None:
+    """Snapshot long-lived fridges, so they load fast (never inside an API process)."""
+    configure_logging()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        typer.echo(f"farmacy: {error}", err=True)
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_snapshots(settings, stop)
     except KeyboardInterrupt:
         stop.set()
     except StoreUnavailable as error:
