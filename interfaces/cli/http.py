@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import typer
 
+from interfaces.cli.exits import settings_or_exit
 from interfaces.http.auth import Role
-from ops.settings import Settings, SettingsError
 
 
 def register(app: typer.Typer) -> None:
@@ -23,11 +23,7 @@ def api_command(
     """Serve the HTTP API (uvicorn with uvloop and httptools; N worker processes)."""
     import uvicorn  # imported here: the other commands do not need a server
 
-    try:
-        Settings.from_env()  # fail in one line before any worker starts
-    except SettingsError as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
+    settings_or_exit()  # fail in one line before any server process starts
     uvicorn.run(
         "interfaces.http.app:app_from_env",
         factory=True,
@@ -51,9 +47,5 @@ def token_command(
     """Print a bearer token signed with FARMACY_SECRET."""
     from interfaces.http.auth import issue_token
 
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
+    settings = settings_or_exit()
     typer.echo(issue_token(settings.secret, role, subject or role.value, timedelta(hours=hours)))

@@ -16,12 +16,13 @@ from rich.table import Table
 from application.errors import StoreUnavailable
 from application.payments import AlwaysAuthorise
 from interfaces.cli import http, projections
+from interfaces.cli.exits import fail, run_until_stopped, settings_or_exit
 from interfaces.http.demo import print_demo
 from ops.bootstrap import WriteSide, build_write_side
 from ops.demo import demo_order, seed_demo, venue_stock
 from ops.fulfilment import run_fulfilment
 from ops.logging import configure_logging
-from ops.settings import SETTINGS_HELP, Settings, SettingsError
+from ops.settings import SETTINGS_HELP
 from ops.snapshots import run_snapshots
 from ops.supervisor import child_env, farmacy_children, supervise
 from projections.models import PROJECTIONS
@@ -44,10 +45,9 @@ def write_side() -> Iterator[WriteSide]:
     """The write side for this command, or a one-line error naming the setting to fix."""
     configure_logging("WARNING")
     try:
-        side = build_write_side(Settings.from_env())
-    except (SettingsError, StoreUnavailable) as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
+        side = build_write_side(settings_or_exit())
+    except StoreUnavailable as error:
+        raise fail(error) from None
     try:
         yield side
     finally:
@@ -142,42 +142,15 @@ def fulfil_command(
     """Run the fulfilment process manager: payments, confirmations, releases, expiries."""
     configure_logging()
     if payments != "demo":
-        typer.echo(f"farmacy: no payment processor adapter named {payments!r}", err=True)
-        raise typer.Exit(2)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        run_fulfilment(settings, AlwaysAuthorise(), stop)
-    except KeyboardInterrupt:
-        stop.set()
-    except StoreUnavailable as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(f"no payment processor adapter named {payments!r}")
+    run_until_stopped(lambda settings, stop: run_fulfilment(settings, AlwaysAuthorise(), stop))
 
 
 @app.command("snapshots")
 def snapshots_command() -> None:
     """Snapshot long-lived fridges, so they load fast (never inside an API process)."""
     configure_logging()
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        run_snapshots(settings, stop)
-    except KeyboardInterrupt:
-        stop.set()
-    except StoreUnavailable as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
+    run_until_stopped(run_snapshots)
 
 
 http.register(app)  # api, token

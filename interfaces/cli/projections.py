@@ -22,8 +22,9 @@ from rich.table import Table
 
 from application.errors import StoreUnavailable
 from application.store import EventStore
+from interfaces.cli.exits import fail, settings_or_exit
 from ops.bootstrap import open_event_store
-from ops.settings import Settings, SettingsError
+from ops.settings import Settings
 from projections.models import PROJECTIONS, UnknownProjection, open_database, projection_named
 from projections.projection import Shard
 from projections.rebuild import drop_generation, rebuild
@@ -34,21 +35,12 @@ console = Console()
 projections_app = typer.Typer(help="Read models: status and rebuilds.", no_args_is_help=True)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
-
-
 @contextmanager
 def _store(settings: Settings) -> Iterator[EventStore]:
     try:
         store = open_event_store(settings)
     except StoreUnavailable as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(error) from None
     try:
         yield store
     finally:
@@ -59,8 +51,7 @@ def _names(names: list[str] | None) -> list[str]:
     try:
         return [projection_named(name).name for name in names or sorted(PROJECTIONS)]
     except UnknownProjection as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(error) from None
 
 
 def worker_command(
@@ -75,13 +66,12 @@ def worker_command(
     SIGTERM (or Ctrl-C) stops at the next batch boundary; a restart resumes from the checkpoint.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = _settings()
+    settings = settings_or_exit()
     names = _names(projection)
     try:
         parsed = Shard.parse(shard)
     except ValueError as error:
-        typer.echo(f"farmacy: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(error) from None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -99,7 +89,7 @@ def worker_command(
 @projections_app.command("status")
 def status_command() -> None:
     """Every projection shard: position, lag (events, seconds), state and last error."""
-    settings = _settings()
+    settings = settings_or_exit()
     table = Table(show_header=True)
     for column in ("projection", "shard", "gen", "position", "lag events", "lag s", "state"):
         table.add_column(
@@ -141,7 +131,7 @@ def rebuild_command(
     ),
 ) -> None:
     """Replay a read model from zero into new tables, then switch readers to them."""
-    settings = _settings()
+    settings = settings_or_exit()
     (name,) = _names([name])
     db = open_database(settings, name, pool_size=2)
     try:

@@ -1,0 +1,38 @@
+"""How every `farmacy` command fails: one line on stderr naming what to fix, exit code 2."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+
+import typer
+
+from application.errors import StoreUnavailable
+from ops.settings import Settings, SettingsError
+
+
+def fail(error: Exception | str) -> typer.Exit:
+    """Print `farmacy: <error>` on stderr; raise the returned Exit."""
+    typer.echo(f"farmacy: {error}", err=True)
+    return typer.Exit(2)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        raise fail(error) from None
+
+
+def run_until_stopped(work: Callable[[Settings, threading.Event], None]) -> None:
+    """Run a long-lived worker until SIGTERM or Ctrl-C; store errors end it in one line."""
+    settings = settings_or_exit()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        work(settings, stop)
+    except KeyboardInterrupt:
+        stop.set()
+    except StoreUnavailable as error:
+        raise fail(error) from None
