@@ -115,3 +115,35 @@ def test_4_processes_never_oversell_one_fridge(side: WriteSide, store_settings: 
         process.join(timeout=60)
         assert process.exitcode == 0
     assert_the_books_balance(side, world, tallies)
+
+
+def test_racing_retries_of_the_same_request_place_each_order_exactly_once(
+    side: WriteSide,
+) -> None:
+    """Clients retry: 8 threads send the same 25 requests (same keys, same bodies) at once.
+    Every request's answers name one order, that order exists, and it reserved once."""
+    world = make_world(side, soup_units=100, salad_units=0)
+    keys = [f"key-{n}" for n in range(25)]
+    start = threading.Barrier(8)
+
+    def retrying_client(index: int) -> dict[str, str]:
+        start.wait()
+        order = keys[index % 3 :] + keys[: index % 3]  # each client in its own order
+        return {
+            key: side.ordering.place("alice", key, world.fridge_id, {world.soup: 2}).order_id
+            for key in order
+        }
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(retrying_client, range(8)))
+
+    for key in keys:
+        assert len({answer[key] for answer in answers}) == 1, f"{key} placed two orders"
+    order_ids = {answers[0][key] for key in keys}
+    assert len(order_ids) == len(keys)
+    side.writer.forget(world.fridge_id)
+    fridge = side.catalogue.fridge(world.fridge_id)
+    assert set(fridge.reservations) == order_ids
+    assert fridge.held(world.soup) == 2 * len(keys)
+    for order_id in order_ids:
+        assert side.ordering.order(order_id, "alice").meal_lines() == {world.soup: 2}
