@@ -6,6 +6,8 @@ transaction, which is all this module knows. Prices, dates and moments are store
 (two-decimal amounts, ISO dates, UTC ISO moments) so both databases answer byte for byte alike.
 """
 
+# ruff: noqa: S608 - table and column names come from code, never from input; values are bound.
+
 from __future__ import annotations
 
 import sqlite3
@@ -15,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg import sql
@@ -31,9 +33,47 @@ SCHEMA_CHANGES_LOCK = 0x46617266
 class Tx(ABC):
     """One open transaction on a read-model database."""
 
+    max_params: ClassVar[int] = 8_000
+    """Bound values per statement in `insert_rows` and `delete_rows` (both databases allow more)."""
+
     @abstractmethod
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""
+
+    @abstractmethod
+    def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once per row of parameters, without waiting for each result."""
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> None:
+        """`INSERT INTO table (columns) VALUES (...), (...) tail` in as few statements as the
+        parameter limit allows. `tail` is e.g. an `ON CONFLICT` clause; with `DO UPDATE`, no
+        two rows may share a key."""
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        for chunk in self._chunks(columns, rows):
+            self.execute(f"{head}{self._values(columns, len(chunk))} {tail}".rstrip(), _flat(chunk))
+
+    def delete_rows(
+        self, table: str, columns: Sequence[str], keys: Sequence[Sequence[Any]]
+    ) -> None:
+        """Delete every row whose `columns` equal one of `keys` (no two alike), in as few
+        statements as the parameter limit allows."""
+        head = f"DELETE FROM {table} WHERE ({', '.join(columns)}) IN (VALUES "
+        for chunk in self._chunks(columns, keys):
+            self.execute(f"{head}{self._values(columns, len(chunk))})", _flat(chunk))
+
+    def _chunks(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        per_statement = max(1, self.max_params // len(columns))
+        for start in range(0, len(rows), per_statement):
+            yield rows[start : start + per_statement]
+
+    @staticmethod
+    def _values(columns: Sequence[str], count: int) -> str:
+        one = "(" + ", ".join("?" for _ in columns) + ")"
+        return ", ".join([one] * count)
 
     @abstractmethod
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -55,6 +95,10 @@ class Tx(ABC):
     @abstractmethod
     def table_names(self) -> list[str]:
         """Every table in this database (or schema)."""
+
+
+def _flat(rows: Sequence[Sequence[Any]]) -> list[Any]:
+    return [value for row in rows for value in row]
 
 
 class Database(ABC):
@@ -86,6 +130,10 @@ class _SQLiteTx(Tx):
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         return self.conn.execute(statement, tuple(params)).rowcount
+
+    def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.executemany(statement, [tuple(row) for row in rows])
 
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.conn.execute(statement, tuple(params)).fetchall()
@@ -181,6 +229,41 @@ class _PostgresTx(Tx):
         cursor = self.conn.execute(statement.replace("?", "%s"), tuple(params))
         return int(cursor.rowcount)
 
+    def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """psycopg sends the rows in pipeline mode: one round trip, not one per row."""
+        if rows:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(statement.replace("?", "%s"), [tuple(row) for row in rows])
+
+    # Many rows travel as one array per column, unnested by the server: the statement's text
+    # does not depend on the number of rows (psycopg parses it once) and there is no parameter
+    # limit. Each is planned with its values (`prepare=False`): a generic plan made while a
+    # new generation's table was tiny would scan the whole table ever after.
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> None:
+        if rows:
+            statement = (
+                f"INSERT INTO {table} ({', '.join(columns)}) "
+                f"SELECT * FROM unnest({_arrays(rows[0])}) {tail}"
+            )
+            self.conn.execute(statement.rstrip(), _columns(rows), prepare=False)
+
+    def delete_rows(
+        self, table: str, columns: Sequence[str], keys: Sequence[Sequence[Any]]
+    ) -> None:
+        if keys:
+            names = [f"k{n}" for n in range(len(columns))]
+            match = " AND ".join(
+                f"{table}.{c} = k.{n}" for c, n in zip(columns, names, strict=True)
+            )
+            statement = (
+                f"DELETE FROM {table} USING unnest({_arrays(keys[0])}) AS k({', '.join(names)}) "
+                f"WHERE {match}"
+            )
+            self.conn.execute(statement, _columns(keys), prepare=False)
+
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         cursor = self.conn.execute(statement.replace("?", "%s"), tuple(params))
         return list(cursor.fetchall())
@@ -201,6 +284,18 @@ class _PostgresTx(Tx):
             (self.schema,),
         )
         return [name for (name,) in found]
+
+
+def _arrays(example: Sequence[Any]) -> str:
+    """Placeholders for one array per column: BIGINT for Python ints, TEXT otherwise (every
+    read-model column is one or the other)."""
+    return ", ".join(
+        "%s::bigint[]" if isinstance(value, int) else "%s::text[]" for value in example
+    )
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 class PostgresDatabase(Database):

@@ -127,7 +127,13 @@ class Projection:
             tx.execute(f"DROP TABLE IF EXISTS {self.t[short]}")
 
     def forget(self) -> None:
-        """Drop in-memory caches: called when a batch is rolled back."""
+        """Drop in-memory caches and whatever `flush` has not written yet: called when a batch
+        is rolled back, so memory never holds what the tables lost."""
+
+    def flush(self, tx: Tx) -> None:
+        """Write what the view buffered while applying a batch; the runner calls it in the
+        batch's transaction before moving the checkpoint (and after each event when it applies
+        a failed batch again one by one)."""
 
     def apply(self, event: Any, tx: Tx, position: int) -> None:
         """Apply one event inside the batch's transaction. Unknown events are ignored."""

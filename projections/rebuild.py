@@ -30,7 +30,11 @@ from projections.projection import (
 )
 from projections.runner import Runner, prepare
 
-REBUILD_BATCH = 1000
+REBUILD_BATCH = 20_000
+"""Events per rebuild transaction. Nobody reads a generation before the switch, so long
+transactions cost only memory (one batch of decoded events, about 100 MB) and a longer redo
+after a crash, and they let a stock-keeping view net more: most reservations are released
+within a few thousand events, so their holds are never written at all."""
 
 
 @dataclass

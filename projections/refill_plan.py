@@ -31,6 +31,14 @@ class RefillPlan(StockKeeping):
         ),
     }
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sales: dict[tuple[str, str, str], int] = {}  # (fridge, meal, day) -> units sold
+
+    def forget(self) -> None:
+        super().forget()
+        self._sales.clear()
+
     def _picked_up(self, event: Any, tx: Tx, position: int) -> None:
         super()._picked_up(event, tx, position)
         fridge = self.fridge(tx, event)
@@ -38,12 +46,21 @@ class RefillPlan(StockKeeping):
             return
         day = local_day(event.at, fridge.timezone).isoformat()
         for meal_id, units in event.lines.items():
-            tx.execute(
-                f"INSERT INTO {self.t['sales']} (fridge_id, meal_id, day, units) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (fridge_id, meal_id, day) "
-                f"DO UPDATE SET units = {self.t['sales']}.units + excluded.units",
-                (fridge.fridge_id, meal_id, day, units),
+            key = (fridge.fridge_id, meal_id, day)
+            self._sales[key] = self._sales.get(key, 0) + units
+
+    def flush(self, tx: Tx) -> None:
+        super().flush(tx)
+        if self._sales:
+            sales = self.t["sales"]
+            tx.insert_rows(
+                sales,
+                ("fridge_id", "meal_id", "day", "units"),
+                [(*key, units) for key, units in sorted(self._sales.items())],
+                "ON CONFLICT (fridge_id, meal_id, day) "
+                f"DO UPDATE SET units = {sales}.units + excluded.units",
             )
+            self._sales.clear()
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Every notification is read (no topic filter in the database), so the checkpoint moves past
 events a view ignores and a reader waiting for a position never waits in vain. A batch is one
 transaction holding the view's changes and its checkpoint: a crash anywhere loses either the
-whole batch or none of it, so nothing is counted twice and nothing is skipped.
+whole batch or none of it, so nothing is counted twice and nothing is skipped. A view may
+work a batch out in memory: the runner has it `flush` in the batch's transaction, before the
+checkpoint moves, and has it `forget` everything whenever a transaction is rolled back.
 
 A batch that fails is applied again event by event, each in a savepoint, to find the event
 that cannot be applied. Under the "stop" policy the events before it are committed and the
@@ -121,6 +123,7 @@ class Runner:
                 self._check_generation(tx)
                 for notification in notifications:
                     self._apply(tx, notification)
+                self.projection.flush(tx)
                 self._advance(tx, notifications[-1])
         except (CheckpointMoved, GenerationSwitched):
             self.projection.forget()
@@ -179,6 +182,13 @@ class Runner:
             raise GenerationSwitched(self.name)
 
     def _apply_one_by_one(self, notifications: Sequence[Notification]) -> None:
+        try:
+            self._apply_each(notifications)
+        except BaseException:
+            self.projection.forget()
+            raise
+
+    def _apply_each(self, notifications: Sequence[Notification]) -> None:
         failure: str | None = None
         with self.db.transaction() as tx:
             self._check_generation(tx)
@@ -187,7 +197,9 @@ class Runner:
                 try:
                     with tx.savepoint():
                         self._apply(tx, notification)
+                        self.projection.flush(tx)
                 except Exception as error:
+                    self.projection.forget()  # memory goes back with the savepoint
                     why = (
                         f"{self.name} shard {self.shard}: cannot apply {notification.topic} "
                         f"at position {notification.id}: {error!r}"

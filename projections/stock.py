@@ -15,7 +15,7 @@ it) maps it to the fridge, venue and city, and decides which shard a fridge belo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -55,21 +55,54 @@ def local_day(moment: datetime, timezone: str) -> date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
+MAX_CACHED_FRIDGES = 2_000
+"""Fridges whose rows a stock-keeping view keeps in memory between batches; past this, the
+memory is dropped after a batch and refilled from the tables as fridges come up again."""
+
+
+@dataclass
+class Shelves:
+    """One fridge's rows as the tables hold them once the batch's pending writes are made."""
+
+    batches: dict[str, dict[str, int]] = field(default_factory=dict)  # meal -> best before -> units
+    holds: dict[str, dict[str, int]] = field(default_factory=dict)  # order -> meal -> units
+
+
 class StockKeeping(Projection):
-    """A projection that keeps fridges' batches and holds (for the shards it owns)."""
+    """A projection that keeps fridges' batches and holds (for the shards it owns).
+
+    A batch is worked out in memory and written once, at `flush`: the view keeps each fridge's
+    rows it has seen (`Shelves`, read from the tables the first time a fridge comes up), changes
+    them event by event exactly as the SQL would, and remembers what each changed row held
+    before the batch. `flush` writes only the net difference: one multi-row upsert and one
+    multi-row delete per table. A hold reserved and released within a batch is never written;
+    a batch row delivered and sold out within it neither. `forget` drops all of it when a
+    batch is rolled back, so memory never runs ahead of the tables.
+    """
 
     tables: ClassVar[dict[str, str]] = dict(STOCK_TABLES)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fridges: dict[str, FridgeRef | None] = {}
+        self._shelves: dict[str, Shelves] = {}  # fridge id -> rows (committed + pending)
+        self._batches_before: dict[tuple[str, str, str], int | None] = {}  # None: no row
+        self._holds_before: dict[tuple[str, str, str], int | None] = {}
+        self._reported: dict[str, str] = {}  # stream -> last_report_at, to write
+        self._statuses: dict[str, str] = {}  # stream -> status, to write
 
     def shard_key(self, fridge: FridgeRef) -> str:
         """What this model shards fridges by (the fridge unless a subclass says otherwise)."""
         return fridge.fridge_id
 
     def forget(self) -> None:
+        super().forget()
         self._fridges.clear()
+        self._shelves.clear()
+        self._batches_before.clear()
+        self._holds_before.clear()
+        self._reported.clear()
+        self._statuses.clear()
 
     def fridge(self, tx: Tx, event: Any) -> FridgeRef | None:
         """The fridge an event belongs to, if this shard keeps it."""
@@ -82,6 +115,24 @@ class StockKeeping(Projection):
             )
             self._fridges[stream] = FridgeRef(*row) if row else None
         return self._fridges[stream]
+
+    def shelves(self, tx: Tx, fridge_id: str) -> Shelves:
+        """A fridge's batches and holds, read from the tables the first time it comes up."""
+        found = self._shelves.get(fridge_id)
+        if found is None:
+            found = Shelves()
+            for meal_id, best_before, units in tx.rows(
+                f"SELECT meal_id, best_before, units FROM {self.t['batches']} WHERE fridge_id = ?",
+                (fridge_id,),
+            ):
+                found.batches.setdefault(meal_id, {})[best_before] = int(units)
+            for order_id, meal_id, units in tx.rows(
+                f"SELECT order_id, meal_id, units FROM {self.t['holds']} WHERE fridge_id = ?",
+                (fridge_id,),
+            ):
+                found.holds.setdefault(order_id, {})[meal_id] = int(units)
+            self._shelves[fridge_id] = found
+        return found
 
     # ---- handlers ------------------------------------------------------------------------
 
@@ -112,10 +163,7 @@ class StockKeeping(Projection):
     def _counted(self, event: Any, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is not None:
-            tx.execute(
-                f"UPDATE {self.t['fridges']} SET last_report_at = ? WHERE stream = ?",
-                (utc_iso(event.taken_at), fridge.stream),
-            )
+            self._reported[fridge.stream] = utc_iso(event.taken_at)
 
     @handles(e.StockAdjusted)
     def _adjusted(self, event: Any, tx: Tx, position: int) -> None:
@@ -126,12 +174,8 @@ class StockKeeping(Projection):
             if difference < 0:
                 self.take(tx, fridge.fridge_id, meal_id, -difference)
                 continue
-            newest = tx.one(
-                f"SELECT MAX(best_before) FROM {self.t['batches']} "
-                "WHERE fridge_id = ? AND meal_id = ?",
-                (fridge.fridge_id, meal_id),
-            )
-            best_before = (newest and newest[0]) or event.unknown_best_before.isoformat()
+            known = self.shelves(tx, fridge.fridge_id).batches.get(meal_id, {})
+            best_before = max(known, default="") or event.unknown_best_before.isoformat()
             self.add(tx, fridge.fridge_id, meal_id, best_before, difference)
 
     @handles(e.MealsExpired)
@@ -139,25 +183,21 @@ class StockKeeping(Projection):
         fridge = self.fridge(tx, event)
         if fridge is None:
             return
+        shelves = self.shelves(tx, fridge.fridge_id)
         for batch in event.batches:
-            tx.execute(
-                f"DELETE FROM {self.t['batches']} WHERE fridge_id = ? AND meal_id = ? "
-                "AND best_before = ?",
-                (fridge.fridge_id, batch["meal_id"], batch["best_before"]),
-            )
+            self._set_batch(shelves, fridge.fridge_id, batch["meal_id"], batch["best_before"], None)
 
     @handles(e.MealsReserved)
     def _reserved(self, event: Any, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is None:
             return
+        holds = self.shelves(tx, fridge.fridge_id).holds
         for meal_id, units in event.lines.items():
-            tx.execute(
-                f"INSERT INTO {self.t['holds']} (fridge_id, order_id, meal_id, units) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (fridge_id, order_id, meal_id) "
-                "DO UPDATE SET units = excluded.units",
-                (fridge.fridge_id, event.order_id, meal_id, units),
-            )
+            order = holds.setdefault(event.order_id, {})
+            key = (fridge.fridge_id, event.order_id, meal_id)
+            self._holds_before.setdefault(key, order.get(meal_id))
+            order[meal_id] = units
 
     @handles(e.ReservationReleased)
     def _released(self, event: Any, tx: Tx, position: int) -> None:
@@ -184,54 +224,104 @@ class StockKeeping(Projection):
             e.FridgeRetired: "retired",
         }[type(event)]
         if fridge is not None:
-            tx.execute(
-                f"UPDATE {self.t['fridges']} SET status = ? WHERE stream = ?",
-                (status, fridge.stream),
-            )
+            self._statuses[fridge.stream] = status
 
-    # ---- the fridge's arithmetic -----------------------------------------------------------
+    # ---- the fridge's arithmetic, in memory -------------------------------------------------
 
     def add(self, tx: Tx, fridge_id: str, meal_id: str, best_before: str, units: int) -> None:
-        tx.execute(
-            f"INSERT INTO {self.t['batches']} (fridge_id, meal_id, best_before, units) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (fridge_id, meal_id, best_before) "
-            f"DO UPDATE SET units = {self.t['batches']}.units + excluded.units",
-            (fridge_id, meal_id, best_before, units),
-        )
+        shelves = self.shelves(tx, fridge_id)
+        held = shelves.batches.get(meal_id, {}).get(best_before, 0)
+        self._set_batch(shelves, fridge_id, meal_id, best_before, held + units)
 
     def take(self, tx: Tx, fridge_id: str, meal_id: str, units: int, fresh_from: str = "") -> None:
         """Remove units oldest batch first, never below zero (as `Fridge._take`); with
         `fresh_from`, batches still good on that day go first."""
-        batches = tx.rows(
-            f"SELECT best_before, units FROM {self.t['batches']} WHERE fridge_id = ? "
-            "AND meal_id = ? ORDER BY best_before",
-            (fridge_id, meal_id),
-        )
-        batches.sort(key=lambda row: (str(row[0]) < fresh_from, str(row[0])))
-        for best_before, in_batch in batches:
+        shelves = self.shelves(tx, fridge_id)
+        batches = shelves.batches.get(meal_id, {})
+        for best_before in sorted(batches, key=lambda b: (b < fresh_from, b)):
             if units == 0:
                 break
+            in_batch = batches[best_before]
             taken = min(units, in_batch)
             units -= taken
-            key = (fridge_id, meal_id, best_before)
-            if taken == in_batch:
-                tx.execute(
-                    f"DELETE FROM {self.t['batches']} WHERE fridge_id = ? AND meal_id = ? "
-                    "AND best_before = ?",
-                    key,
-                )
-            else:
-                tx.execute(
-                    f"UPDATE {self.t['batches']} SET units = units - ? WHERE fridge_id = ? "
-                    "AND meal_id = ? AND best_before = ?",
-                    (taken, *key),
-                )
+            left = None if taken == in_batch else in_batch - taken
+            self._set_batch(shelves, fridge_id, meal_id, best_before, left)
 
     def unhold(self, tx: Tx, fridge_id: str, order_id: str) -> None:
-        tx.execute(
-            f"DELETE FROM {self.t['holds']} WHERE fridge_id = ? AND order_id = ?",
-            (fridge_id, order_id),
+        order = self.shelves(tx, fridge_id).holds.pop(order_id, {})
+        for meal_id, units in order.items():
+            self._holds_before.setdefault((fridge_id, order_id, meal_id), units)
+
+    def _set_batch(
+        self, shelves: Shelves, fridge_id: str, meal_id: str, best_before: str, units: int | None
+    ) -> None:
+        """Set one batch row (None: remove it), remembering what it held before the batch."""
+        batches = shelves.batches.setdefault(meal_id, {})
+        self._batches_before.setdefault((fridge_id, meal_id, best_before), batches.get(best_before))
+        if units is not None:
+            batches[best_before] = units
+            return
+        batches.pop(best_before, None)
+        if not batches:
+            del shelves.batches[meal_id]
+
+    # ---- writing the batch -------------------------------------------------------------------
+
+    def flush(self, tx: Tx) -> None:
+        """Write what the batch changed, net: each table once (deletes, then upserts)."""
+        super().flush(tx)
+        batch_rows = []
+        for key, before in self._batches_before.items():
+            fridge_id, meal_id, best_before = key
+            after = self._shelves[fridge_id].batches.get(meal_id, {}).get(best_before)
+            if after != before:
+                batch_rows.append((key, after))
+        hold_rows = []
+        for key, before in self._holds_before.items():
+            fridge_id, order_id, meal_id = key
+            after = self._shelves[fridge_id].holds.get(order_id, {}).get(meal_id)
+            if after != before:
+                hold_rows.append((key, after))
+        self._write(tx, "batches", ("fridge_id", "meal_id", "best_before"), batch_rows)
+        self._write(tx, "holds", ("fridge_id", "order_id", "meal_id"), hold_rows)
+        fridges = self.t["fridges"]
+        tx.execute_many(
+            f"UPDATE {fridges} SET last_report_at = ? WHERE stream = ?",
+            [(at, stream) for stream, at in sorted(self._reported.items())],
         )
+        tx.execute_many(
+            f"UPDATE {fridges} SET status = ? WHERE stream = ?",
+            [(status, stream) for stream, status in sorted(self._statuses.items())],
+        )
+        self._batches_before.clear()
+        self._holds_before.clear()
+        self._reported.clear()
+        self._statuses.clear()
+        if len(self._shelves) > MAX_CACHED_FRIDGES:
+            self._shelves.clear()
+
+    def _write(
+        self,
+        tx: Tx,
+        short: str,
+        key: tuple[str, str, str],
+        changed: list[tuple[tuple[str, str, str], int | None]],
+    ) -> None:
+        if not changed:
+            return
+        changed.sort()
+        gone = [row_key for row_key, units in changed if units is None]
+        kept = [(*row_key, units) for row_key, units in changed if units is not None]
+        table = self.t[short]
+        if gone:
+            tx.delete_rows(table, key, gone)
+        if kept:
+            tx.insert_rows(
+                table,
+                (*key, "units"),
+                kept,
+                f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET units = excluded.units",
+            )
 
 
 def availability(
