@@ -23,6 +23,7 @@ from interfaces.http.catalogue import Catalogue
 from interfaces.http.errors import to_problem
 from interfaces.http.fridges import Fridges
 from interfaces.http.logs import request_log
+from interfaces.http.menu_cache import MenuCache, VenueMenus
 from interfaces.http.menus import Kitchen, Menus
 from interfaces.http.operations import CONFLICTS, LAG, Health, Metrics
 from interfaces.http.orders import Customers, Orders
@@ -37,6 +38,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     """The API over `side` and the read models (opened from `settings` unless given); the
     app owns both from now on and closes them at shutdown."""
     reading = read or ReadSide.open(settings)
+    menus = VenueMenus(side, reading, MenuCache())
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -65,8 +67,9 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
         dependencies={
             "side": Provide(lambda: side, use_cache=True, sync_to_thread=False),
             "read": Provide(lambda: reading, use_cache=True, sync_to_thread=False),
+            "menus": Provide(lambda: menus, use_cache=True, sync_to_thread=False),
         },
-        state=_state(side, settings),
+        state=State({"side": side, "settings": settings, "menus": menus}),
         lifespan=[lifespan],
         middleware=[request_log, metrics.middleware],
         on_app_init=[jwt_auth(settings.secret).on_app_init],
@@ -78,10 +81,6 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             render_plugins=[ScalarRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
         ),
     )
-
-
-def _state(side: WriteSide, settings: Settings) -> State:
-    return State({"side": side, "settings": settings})
 
 
 def app_from_env() -> Litestar:  # pragma: no cover - exercised by `farmacy api`

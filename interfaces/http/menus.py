@@ -12,20 +12,22 @@ import hashlib
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar, cast
 
+import anyio.to_thread
 import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Controller, MediaType, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from interfaces.http import schemas
 from interfaces.http.auth import Role, allow
 from interfaces.http.errors import problem
-from interfaces.http.reading import Fresh, city_known, city_venues, decode_cursor, page, venue_known
+from interfaces.http.menu_cache import CachedMenu, EncodedVenueMenu, MenuReading
+from interfaces.http.reading import Fresh, city_known, city_venues, decode_cursor, page
 from interfaces.http.schemas import After, Limit, MinPosition, Read, Side
 from projections.city_catalogue import CityCatalogue, city_meals
 from projections.fridge_stock import FridgeStock, fridge_report
 from projections.refill_plan import RefillPlan, plan_lines
-from projections.venue_menu import VenueMenu, menu_items
+from projections.venue_menu import VenueMenu
 
 EVERYONE = allow(*Role)
 Days = Annotated[int, QueryParameter(ge=1, le=28, description="recent days of sales to plan from")]
@@ -42,16 +44,36 @@ def read_headers(answer: Fresh) -> dict[str, str]:
 
 
 def conditional(
-    request: Request[Any, Any, Any], body: S, answer: Fresh, *tagged: Any
+    request: Request[Any, Any, Any], body: S, answer: Fresh, *tagged_by: Any
 ) -> Response[S]:
-    """The answer with a weak ETag over `tagged` (what is on sale), or 304 if the client has it."""
-    digest = hashlib.blake2b(msgspec.json.encode(tagged), digest_size=16).hexdigest()
-    etag = f'W/"{digest}"'
-    headers = {**read_headers(answer), "ETag": etag}
-    wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
-    if etag in wanted or digest in {tag.strip('W/"') for tag in wanted} or "*" in wanted:
-        return cast(Response[S], Response(content=None, status_code=304, headers=headers))
+    """The answer with a weak ETag over `tagged_by` (what is on sale), or 304 if the client
+    has it."""
+    digest = hashlib.blake2b(msgspec.json.encode(tagged_by), digest_size=16).hexdigest()
+    headers = tagged(request, answer, digest)
+    if headers is None:
+        return cast(Response[S], not_modified(answer, digest))
     return Response(body, headers=headers)
+
+
+def etag(digest: str) -> str:
+    return f'W/"{digest}"'
+
+
+def tagged(request: Request[Any, Any, Any], answer: Fresh, digest: str) -> dict[str, str] | None:
+    """The headers of an answer whose ETag digest is `digest`, or None if the client has it
+    (its `If-None-Match` names that tag, strong or weak, or `*`)."""
+    wanted = request.headers.get("if-none-match")
+    if wanted:
+        tags = {tag.strip() for tag in wanted.split(",")}
+        if etag(digest) in tags or digest in {tag.strip('W/"') for tag in tags} or "*" in tags:
+            return None
+    return {**read_headers(answer), "ETag": etag(digest)}
+
+
+def not_modified(answer: Fresh, digest: str) -> Response[None]:
+    return Response(
+        content=None, status_code=304, headers={**read_headers(answer), "ETag": etag(digest)}
+    )
 
 
 def check_exists(side: Any, kind: str, natural_id: str) -> None:
@@ -64,31 +86,32 @@ class Menus(Controller):
     tags = ["menus"]
     guards = [EVERYONE]
 
-    @get("/venues/{venue_id:str}/menu", sync_to_thread=True, responses=NOT_MODIFIED)
-    def venue_menu(
+    @get("/venues/{venue_id:str}/menu", responses=NOT_MODIFIED)
+    async def venue_menu(
         self,
         request: Request[Any, Any, Any],
         venue_id: schemas.VenueInPath,
-        side: Side,
-        read: Read,
+        menus: MenuReading,
         min_position: MinPosition = None,
     ) -> Response[schemas.VenueMenu]:
         """Every meal at the venue with the units a customer can order there now."""
-        now = side.clock()
-        answer = read.read(
+        now = menus.side.clock()
+        answer = await menus.read.read_async(
             VenueMenu,
-            lambda tx, view: (menu_items(tx, view, venue_id, now), venue_known(tx, view, venue_id)),
+            lambda tx, view, state: menus.cache.menu(tx, view, state, venue_id, now),
             min_position,
         )
-        items, known = answer.value
-        if not known and not items:
-            check_exists(side, "venue", venue_id)
-        entries = [
-            schemas.MenuEntry(i.meal_id, i.name, i.price, i.currency, i.details, i.available)
-            for i in items
-        ]
-        body = schemas.VenueMenu(venue_id=venue_id, items=entries, **fresh(answer))
-        return conditional(request, body, answer, entries)
+        menu: CachedMenu = answer.value
+        if not menu.known:  # no fridge there: the store says whether the venue exists (404)
+            await anyio.to_thread.run_sync(check_exists, menus.side, "venue", venue_id)
+        headers = tagged(request, answer, menu.digest)
+        if headers is None:
+            return cast(Response[schemas.VenueMenu], not_modified(answer, menu.digest))
+        body = EncodedVenueMenu(venue_id=venue_id, items=msgspec.Raw(menu.items), **fresh(answer))
+        return cast(
+            Response[schemas.VenueMenu],
+            Response(msgspec.json.encode(body), media_type=MediaType.JSON, headers=headers),
+        )
 
     @get("/cities/{city_id:str}/menu", sync_to_thread=True, responses=NOT_MODIFIED)
     def city_menu(

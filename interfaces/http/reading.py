@@ -18,20 +18,23 @@ API processes only read here; the workers that write these models run elsewhere
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import anyio.to_thread
 import psycopg
 
 from ops.settings import Settings
 from projections.city_catalogue import CityCatalogue
 from projections.database import Database, Tx
-from projections.freshness import answer
+from projections.freshness import ReadModelBehind
 from projections.models import PROJECTIONS, open_database
 from projections.projection import Projection
 
@@ -70,6 +73,44 @@ class Fresh:
         return round(max(0.0, (datetime.now(UTC) - self.as_of).total_seconds()), 3)
 
 
+@dataclass(frozen=True)
+class ReadState:
+    """Where a read model stands, read in one statement inside a query's snapshot.
+
+    `position` is what every shard of the active generation reached (what answers report),
+    `event_at` the oldest of their newest events' times (an answer's `as_of`), and `key` names
+    the exact state of the model's tables: a worker moves its shard's checkpoint in the same
+    transaction as the rows it wrote, and a rebuild switches the generation in one, so two
+    reads with the same key see the same rows (whatever `now` they compute with).
+    """
+
+    generation: int
+    position: int
+    event_at: str | None
+    key: tuple[Any, ...]
+
+
+STATE_QUERY = (
+    "SELECT a.generation, c.shard, c.position, c.event_at FROM (SELECT COALESCE("
+    "(SELECT g.active FROM projection_generations g WHERE g.name = ?), 1) AS generation) a "
+    "LEFT JOIN projection_checkpoints c ON c.name = ? AND c.generation = a.generation"
+)
+
+
+def read_state(tx: Tx, name: str) -> ReadState:
+    """The active generation and its checkpoints: one statement instead of three."""
+    rows = tx.rows(STATE_QUERY, (name, name))
+    generation = int(rows[0][0])
+    shards = sorted((str(shard), int(position)) for _, shard, position, _ in rows if shard)
+    moments = [event_at for *_, event_at in rows if event_at is not None]
+    return ReadState(
+        generation,
+        min((position for _, position in shards), default=0),
+        min(moments) if moments else None,
+        (generation, tuple(shards)),
+    )
+
+
 @dataclass
 class ReadSide:
     """A database per read model for this API process (closed by the app's lifespan)."""
@@ -95,27 +136,75 @@ class ReadSide:
         read: Callable[[Tx, P], T],
         min_position: int | None,
     ) -> Fresh:
-        """`read` on the model's active generation once it reached `min_position` (bounded)."""
+        """`read` on the model's active generation once it reached `min_position` (bounded);
+        blocks its thread while it waits."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        delay = 0.005
+        while True:
+            found = self.attempt(projection, lambda tx, view, _: read(tx, view), min_position)
+            if isinstance(found, Fresh):
+                return found
+            time.sleep(pause(deadline, delay, projection, found, min_position))
+            delay = min(delay * 2, 0.05)
 
-        def stamped(tx: Tx, view: P) -> tuple[T, str | None]:
-            row = tx.one(
-                "SELECT MIN(event_at) FROM projection_checkpoints WHERE name = ? "
-                "AND generation = ?",
-                (projection.name, view.generation),
-            )
-            return read(tx, view), (row[0] if row else None)
+    async def read_async(
+        self,
+        projection: type[P],
+        read: Callable[[Tx, P, ReadState], T],
+        min_position: int | None,
+    ) -> Fresh:
+        """`read` (which also gets the model's `ReadState`) once the model reached
+        `min_position` (bounded), waiting without holding the event loop.
 
+        On SQLite a read is a few in-process calls that never wait for the worker's writes
+        (WAL: readers see the last commit and take no lock), so it runs right here on the
+        event loop: handing it to a thread would cost more than the read (a thread hop, and
+        the GIL passed back and forth under load). On PostgreSQL every statement is a round
+        trip, so it runs in a worker thread.
+        """
+        inline = self.dbs[projection.name].kind == "sqlite"
+        deadline = time.monotonic() + WAIT_SECONDS
+        delay = 0.005
+        while True:
+            if inline:
+                found = self.attempt(projection, read, min_position)
+            else:
+                found = await anyio.to_thread.run_sync(self.attempt, projection, read, min_position)
+            if isinstance(found, Fresh):
+                return found
+            await asyncio.sleep(pause(deadline, delay, projection, found, min_position))
+            delay = min(delay * 2, 0.05)
+
+    def attempt(
+        self,
+        projection: type[P],
+        read: Callable[[Tx, P, ReadState], T],
+        min_position: int | None,
+    ) -> Fresh | int:
+        """One snapshot: `read`'s answer stamped with the model's position and time, or only
+        the position if it has not reached `min_position` yet."""
         try:
-            found = answer(
-                self.dbs[projection.name], projection, stamped, min_position, WAIT_SECONDS
-            )
+            with self.dbs[projection.name].snapshot() as tx:
+                state = read_state(tx, projection.name)
+                if min_position is not None and state.position < min_position:
+                    return state.position
+                value = read(tx, projection(state.generation), state)
         except (sqlite3.OperationalError, psycopg.errors.UndefinedTable) as error:
             if "no such table" in str(error) or isinstance(error, psycopg.errors.UndefinedTable):
                 raise ReadModelNotBuilt(projection.name) from error
             raise
-        value, event_at = found.value
-        as_of = datetime.fromisoformat(event_at) if event_at else None
-        return Fresh(value, found.position, as_of)
+        as_of = datetime.fromisoformat(state.event_at) if state.event_at else None
+        return Fresh(value, state.position, as_of)
+
+
+def pause(
+    deadline: float, delay: float, projection: type[Projection], position: int, wanted: int | None
+) -> float:
+    """How long to sleep before reading again, or ReadModelBehind once the wait is over."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ReadModelBehind(projection.name, position, wanted if wanted is not None else 0)
+    return min(delay, left)
 
 
 # ---- cursors: opaque to clients, the last item's sort key to us ------------------------------

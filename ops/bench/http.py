@@ -15,8 +15,11 @@ p50 and p99, and the ratio to /healthz at the same concurrency. Targets (at the 
 where each kind's throughput peaks): order p99 < 100 ms, menu p99 < 20 ms. Finally the
 server is topped up to 100,000 requests and its RSS is read from /proc (target < 250 MB).
 
+With `--api-workers N` the server is `farmacy api --workers N` (uvicorn's supervisor and N
+processes sharing the port); the RSS reported is then the largest of its processes.
+
     .venv/bin/python -m ops.bench.http [--store sqlite|postgres] [--concurrency 1,8,32,64]
-        [--seconds 3]
+        [--seconds 3] [--api-workers 1]
 """
 
 from __future__ import annotations
@@ -184,7 +187,9 @@ def environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start(settings: Settings, port: int) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+def start(
+    settings: Settings, port: int, api_workers: int = 1
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
     env = environment(settings)
 
     def spawn(*args: str) -> subprocess.Popen[bytes]:
@@ -197,9 +202,11 @@ def start(settings: Settings, port: int) -> tuple[subprocess.Popen[bytes], subpr
         )
 
     workers = spawn("-m", "interfaces.cli.projections", "worker")
-    # exactly what `farmacy api --port PORT` runs
+    # exactly what `farmacy api --port PORT --workers N` runs
     api = spawn(
-        "-c", f"from interfaces.cli.http import api_command; api_command('127.0.0.1', {port}, 1)"
+        "-c",
+        "from interfaces.cli.http import api_command; "
+        f"api_command('127.0.0.1', {port}, {api_workers})",
     )
     deadline = time.monotonic() + 60
     while True:
@@ -214,10 +221,20 @@ def start(settings: Settings, port: int) -> tuple[subprocess.Popen[bytes], subpr
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The process's RSS, or with `--workers N` the largest of it and its descendants."""
+    sizes = []
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(int(line.split()[1]) / 1024)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return max(sizes, default=float("nan"))
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -228,14 +245,18 @@ def main() -> None:
     parser.add_argument("--store", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--concurrency", default="1,8,32,64")
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--api-workers", type=int, default=1, help="farmacy api --workers N")
     args = parser.parse_args()
     levels = [int(n) for n in args.concurrency.split(",")]
     settings, cleanup = settings_for(args.store)
     began = time.monotonic()
     venues, fridges = seed(settings)
     port = free_port()
-    workers, api = start(settings, port)
-    print(f"store {args.store}; API pid {api.pid} on port {port}; load {os.getloadavg()}")
+    workers, api = start(settings, port, args.api_workers)
+    print(
+        f"store {args.store}; API pid {api.pid} ({args.api_workers} worker processes) on port "
+        f"{port}; load {os.getloadavg()}"
+    )
     try:
         results = asyncio.run(measure(port, settings, venues, fridges, levels, args.seconds))
         served = sum(len(r.latencies) for r in results)
