@@ -116,14 +116,16 @@ class ReadSide:
     """A database per read model for this API process (closed by the app's lifespan)."""
 
     dbs: dict[str, Database]
+    wait_seconds: float = WAIT_SECONDS  # how long a `min_position` read may wait
 
     @classmethod
-    def open(cls, settings: Settings) -> ReadSide:
+    def open(cls, settings: Settings, wait_seconds: float = WAIT_SECONDS) -> ReadSide:
         return cls(
             {
                 name: open_database(settings, name, pool_size=POOL_SIZES.get(name, 2))
                 for name in PROJECTIONS
-            }
+            },
+            wait_seconds,
         )
 
     def close(self) -> None:
@@ -138,7 +140,7 @@ class ReadSide:
     ) -> Fresh:
         """`read` on the model's active generation once it reached `min_position` (bounded);
         blocks its thread while it waits."""
-        deadline = time.monotonic() + WAIT_SECONDS
+        deadline = time.monotonic() + self.wait_seconds
         delay = 0.005
         while True:
             found = self.attempt(projection, lambda tx, view, _: read(tx, view), min_position)
@@ -163,7 +165,7 @@ class ReadSide:
         trip, so it runs in a worker thread.
         """
         inline = self.dbs[projection.name].kind == "sqlite"
-        deadline = time.monotonic() + WAIT_SECONDS
+        deadline = time.monotonic() + self.wait_seconds
         delay = 0.005
         while True:
             if inline:

@@ -39,7 +39,12 @@ def live_api(api: Api) -> Iterator[Api]:
     thread = threading.Thread(target=work, name="workers", daemon=True)
     thread.start()
     try:
-        wait_ready(api)
+        try:
+            wait_ready(api)
+        except AssertionError as not_ready:
+            stop.set()
+            thread.join(timeout=30)
+            raise AssertionError(f"{not_ready}; the workers said {errors!r}") from not_ready
         yield api
     finally:
         stop.set()

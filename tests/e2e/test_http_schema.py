@@ -10,9 +10,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from interfaces.http import reading
 from interfaces.http.app import create_app
 from interfaces.http.auth import Role, issue_token
+from interfaces.http.reading import ReadSide
 from ops.bootstrap import build_write_side
 from ops.settings import Settings
 from projections.models import PROJECTIONS, open_database
@@ -30,10 +30,11 @@ def _app() -> Any:
         db = open_database(config, name)
         Runner(side.store, db, projection).catch_up()
         db.close()
-    reading.WAIT_SECONDS = 0.05  # generated min_positions are mostly out of reach: fail fast
     # schemathesis runs the app's lifespan around every call; keep the store open throughout
     side.close = lambda: None  # type: ignore[method-assign]
-    return create_app(side, config)
+    # Generated min_positions are mostly out of reach: this app (only this one) fails fast.
+    # Never change the module's default here: this runs at import, before every other test.
+    return create_app(side, config, ReadSide.open(config, wait_seconds=0.05))
 
 
 schema = schemathesis.openapi.from_asgi("/schema/openapi.json", _app())
