@@ -19,7 +19,7 @@ from application.store import EventStore
 from ops.settings import Settings
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
 from projections.projection import Projection, Shard
-from projections.runner import Runner
+from projections.runner import TRANSIENT, Patience, Runner
 from projections.worker import POLL_INTERVAL, STANDBY_RETRY, shard_lock
 
 log = structlog.get_logger(__name__)
@@ -63,11 +63,15 @@ def follow(
             return
         log.info("trail_active", trail=name)
         runner = Runner(store, trail, make, batch_size=batch_size)
+        patience = Patience(name)
         next_tick = 0.0
         while not stop.is_set():
-            read = runner.step()
+            read = patience.step(runner, stop)
             if tick is not None and time.monotonic() >= next_tick:
-                tick[1]()
+                try:
+                    tick[1]()
+                except TRANSIENT as failure:  # the next tick tries again
+                    log.warning("trail_tick_failed", trail=name, error=str(failure))
                 next_tick = time.monotonic() + tick[0]
             if read < batch_size:
                 stop.wait(POLL_INTERVAL)

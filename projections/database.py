@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -162,6 +163,21 @@ class _SQLiteTx(Tx):
         return [name for (name,) in found]
 
 
+def use_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+    """Put the file in WAL mode. Switching takes a lock without waiting for the busy timeout,
+    so two processes opening a new file at once can see "database is locked": the switch is
+    made only when needed, and retried for up to about two seconds."""
+    for attempt in range(attempts):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.02)  # another connection is switching the same file right now
+
+
 class SQLiteDatabase(Database):
     """One SQLite file (WAL) per projection; a connection per thread."""
 
@@ -180,7 +196,7 @@ class SQLiteDatabase(Database):
             conn = sqlite3.connect(
                 self.path, isolation_level=None, timeout=30, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(conn)
             # With WAL, NORMAL survives a killed process; only a power cut may lose the
             # newest batch, and then its checkpoint goes with it.
             conn.execute("PRAGMA synchronous=NORMAL")

@@ -15,12 +15,19 @@ shard stops with an error naming the event and its position; under "park" the ev
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
+from eventsourcing import persistence as es_persistence
 from eventsourcing.persistence import Notification
 
+from application.errors import TooBusy
 from application.store import EventStore
 from projections.database import Database, Tx
 from projections.projection import (
@@ -36,6 +43,9 @@ from projections.projection import (
 BATCH_SIZE = 500
 
 
+log = logging.getLogger("farmacy.projections")
+
+
 class ProjectionFailed(Exception):
     """A shard stopped on an event its view cannot apply."""
 
@@ -46,6 +56,23 @@ class CheckpointMoved(Exception):
 
 class GenerationSwitched(Exception):
     """A side-by-side rebuild switched the model to a new generation under this runner."""
+
+
+class StoreHiccup(Exception):
+    """The event store or the read-model database failed (unreachable, locked, pool empty).
+
+    Nothing of the batch was applied; the same batch is tried again later. Such a failure is
+    never mistaken for an event the view cannot apply.
+    """
+
+
+TRANSIENT: tuple[type[Exception], ...] = (
+    sqlite3.OperationalError,
+    psycopg.OperationalError,  # includes psycopg_pool.PoolTimeout
+    es_persistence.OperationalError,  # includes the library's pool timeouts
+    es_persistence.InterfaceError,
+    TooBusy,  # a trail's command lost to conflicts for its whole budget: try again later
+)
 
 
 def prepare(db: Database, projection: Projection) -> None:
@@ -110,12 +137,18 @@ class Runner:
         return newest or 0
 
     def step(self) -> int:
-        """Apply the next batch, if any. Returns how many notifications it covered."""
-        notifications: Sequence[Notification] = self.store.recorder.select_notifications(
-            start=self.position or None,
-            limit=self.batch_size,
-            inclusive_of_start=False,
-        )
+        """Apply the next batch, if any. Returns how many notifications it covered.
+
+        Raises StoreHiccup when a store failed; the position is then unchanged.
+        """
+        try:
+            notifications: Sequence[Notification] = self.store.recorder.select_notifications(
+                start=self.position or None,
+                limit=self.batch_size,
+                inclusive_of_start=False,
+            )
+        except TRANSIENT as failure:
+            raise StoreHiccup(f"{self.name}: reading the event store: {failure}") from failure
         if not notifications:
             return 0
         try:
@@ -128,6 +161,9 @@ class Runner:
         except (CheckpointMoved, GenerationSwitched):
             self.projection.forget()
             raise
+        except TRANSIENT as failure:
+            self.projection.forget()
+            raise StoreHiccup(f"{self.name}: applying a batch: {failure}") from failure
         except Exception:
             self.projection.forget()
             self._apply_one_by_one(notifications)
@@ -200,6 +236,8 @@ class Runner:
                         self.projection.flush(tx)
                 except Exception as error:
                     self.projection.forget()  # memory goes back with the savepoint
+                    if isinstance(error, TRANSIENT):  # the database failed, not the event
+                        raise StoreHiccup(f"{self.name}: applying: {error}") from error
                     why = (
                         f"{self.name} shard {self.shard}: cannot apply {notification.topic} "
                         f"at position {notification.id}: {error!r}"
@@ -236,3 +274,36 @@ class Runner:
                 now_iso(),
             ),
         )
+
+
+class Patience:
+    """How a worker rides out a failing store: back off and retry the same batch, and give up
+    (ProjectionFailed, naming the failure) only when it has failed for `seconds` on end."""
+
+    def __init__(self, name: str, seconds: float = 60.0) -> None:
+        self.name = name
+        self.seconds = seconds
+        self.failing_since: float | None = None
+        self.pause = 0.05
+
+    def step(self, runner: Runner, stop: threading.Event) -> int:
+        """`runner.step()`, or 0 after waiting out a hiccup."""
+        try:
+            read = runner.step()
+        except StoreHiccup as hiccup:
+            self.wait_out(hiccup, stop)
+            return 0
+        self.failing_since, self.pause = None, 0.05
+        return read
+
+    def wait_out(self, failure: Exception, stop: threading.Event) -> None:
+        """Back off after a store failure, or raise ProjectionFailed if it has lasted."""
+        now = time.monotonic()
+        self.failing_since = self.failing_since or now
+        if now - self.failing_since > self.seconds:
+            raise ProjectionFailed(
+                f"{self.name}: stores failing for over {self.seconds:.0f} s: {failure}"
+            ) from failure
+        log.warning("%s: store hiccup, retrying in %.2f s: %s", self.name, self.pause, failure)
+        stop.wait(self.pause)
+        self.pause = min(self.pause * 2, 2.0)

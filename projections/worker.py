@@ -29,7 +29,14 @@ from ops.settings import Settings
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
 from projections.models import open_database, projection_named
 from projections.projection import Shard, create_bookkeeping, now_iso
-from projections.runner import BATCH_SIZE, GenerationSwitched, ProjectionFailed, Runner
+from projections.runner import (
+    BATCH_SIZE,
+    TRANSIENT,
+    GenerationSwitched,
+    Patience,
+    ProjectionFailed,
+    Runner,
+)
 
 log = logging.getLogger("farmacy.projections")
 
@@ -113,8 +120,14 @@ class Worker:
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self._beat_at = 0.0
         self._role = ""
-        with self.db.transaction() as tx:
-            create_bookkeeping(tx)
+        self.patience = Patience(f"{name} shard {shard}")
+        while not stop.is_set():
+            try:
+                with self.db.transaction() as tx:
+                    create_bookkeeping(tx)
+                break
+            except TRANSIENT as failure:  # another process is setting the file up right now
+                self.patience.wait_out(failure, stop)
 
     def run(self) -> None:
         """Wait to become active, then keep the shard up to date. Raises ProjectionFailed."""
@@ -135,13 +148,14 @@ class Worker:
                 self.store.close()
 
     def _run_active(self) -> None:
-        runner = self._runner()
-        while not self.stop.is_set():
+        patience = self.patience
+        runner = self._runner(patience)
+        while runner is not None and not self.stop.is_set():
             self._heartbeat("running")
             try:
-                read = runner.step()
+                read = patience.step(runner, self.stop)
             except GenerationSwitched:
-                runner = self._runner()
+                runner = self._runner(patience)
                 continue
             except ProjectionFailed:
                 self._heartbeat("failed", force=True)
@@ -149,14 +163,28 @@ class Worker:
             if read < self.batch_size:
                 self.stop.wait(POLL_INTERVAL)
 
-    def _runner(self) -> Runner:
-        return Runner(self.store, self.db, self.projection, self.shard, batch_size=self.batch_size)
+    def _runner(self, patience: Patience) -> Runner | None:
+        """A runner on the active generation (None if stopped while the stores were down)."""
+        while not self.stop.is_set():
+            try:
+                return Runner(
+                    self.store, self.db, self.projection, self.shard, batch_size=self.batch_size
+                )
+            except TRANSIENT as failure:
+                patience.wait_out(failure, self.stop)
+        return None
 
     def _heartbeat(self, role: str, *, force: bool = False) -> None:
         now = time.monotonic()
         if not force and role == self._role and now - self._beat_at < HEARTBEAT_EVERY:
             return
         self._beat_at, self._role = now, role
+        try:
+            self._write_heartbeat(role)
+        except TRANSIENT as failure:  # a missed heartbeat is not worth stopping for
+            log.warning("%s shard %s: heartbeat not recorded: %s", self.name, self.shard, failure)
+
+    def _write_heartbeat(self, role: str) -> None:
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO projection_workers (name, shard, worker, role, seen_at) "

@@ -95,7 +95,25 @@ def test_the_worker_expires_orders_nobody_paid_for(
 
     with running(reservations), running(fulfil):
         clock.advance(minutes=11)
-        eventually(side, placed.order_id, OrderStatus.EXPIRED)
+        try:
+            eventually(side, placed.order_id, OrderStatus.EXPIRED)
+        except AssertionError as late:
+            status = shard_statuses_of(store_settings)
+            raise AssertionError(f"{late}; reservations model: {status}") from late
     side.writer.forget(world.fridge_id)
     fridge = side.catalogue.fridge(world.fridge_id)
     assert fridge.available(world.soup, fridge.today(clock.now)) == 2
+
+
+def shard_statuses_of(settings: Settings) -> object:
+    """What `farmacy projections status` would say of the reservations model (diagnostics)."""
+    from ops.bootstrap import open_event_store
+    from projections.models import open_database
+    from projections.status import shard_statuses
+
+    store, db = open_event_store(settings), open_database(settings, "reservations")
+    try:
+        return shard_statuses(store, db, "reservations")
+    finally:
+        db.close()
+        store.close()
