@@ -40,12 +40,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from application.orders import fingerprint
 from domain.order import Order, OrderLine
 from domain.values import PAYMENT_WINDOW
+from ops.bench.common import bench_database, parse_list
 from ops.bootstrap import WriteSide, build_write_side
 from ops.logging import configure_logging
 from ops.settings import Settings
@@ -314,19 +314,6 @@ def bench_plain_row(bench: Bench, dsn: str, count: int, tag: str) -> None:
         bench.measure("postgres", "plain row", count, op)
 
 
-@contextmanager
-def bench_database(admin_dsn: str) -> Iterator[str]:
-    """A fresh database of this run's own, dropped at the end whatever happens. Its DSN."""
-    name = f"farmacy_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_conninfo(admin_dsn, dbname=name)
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # ---- the report ---------------------------------------------------------------------------
 
 
@@ -395,10 +382,6 @@ def report(bench: Bench, callers: list[int], spread: int) -> None:
         print()
         for result in errors:
             print(f"errors in {result.store} {result.path} x{result.callers}: {result.first_error}")
-
-
-def parse_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:

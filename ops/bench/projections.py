@@ -50,13 +50,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
 from application.orders import fingerprint
 from domain.errors import AlreadyExists, DomainError
 from domain.fridge import Fridge
 from domain.order import Order, OrderLine
 from domain.values import PAYMENT_WINDOW, ReleaseReason, order_id_for
+from ops.bench.common import bench_database, parse_list
 from ops.bootstrap import WriteSide, build_write_side, open_event_store
 from ops.logging import configure_logging
 from ops.settings import Settings
@@ -685,27 +685,6 @@ def write_side(settings: Settings) -> Iterator[WriteSide]:
         side.close()
 
 
-@contextmanager
-def bench_database(admin_dsn: str) -> Iterator[str]:
-    """A fresh database of this run's own, dropped at the end whatever happens. Its DSN."""
-    name = f"farmacy_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_conninfo(admin_dsn, dbname=name)
-    finally:
-        for attempt in range(10):  # a busy server ("too many clients") must not keep it
-            try:
-                with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                break
-            except psycopg.OperationalError:
-                if attempt == 9:
-                    note(f"could not drop database {name}: drop it by hand")
-                    raise
-                time.sleep(3)
-
-
 # ---- the report ---------------------------------------------------------------------------
 
 
@@ -774,10 +753,6 @@ def report(run: Run) -> None:
         )
     for store, events, seconds in run.fills:
         print(f"  (filled {store}: {events:,} events in {seconds:.0f} s)")
-
-
-def parse_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
