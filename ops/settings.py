@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 SETTINGS_HELP = {
@@ -15,9 +16,20 @@ SETTINGS_HELP = {
     "KURRENTDB_URI": "KurrentDB/EventStoreDB, e.g. kurrentdb://127.0.0.1:2113?tls=false",
     "FARMACY_SECRET": "signs bearer tokens and verifies payment webhooks",
     "FARMACY_LOG_FORMAT": "console or json (default: console on a terminal, else json)",
+    "FARMACY_COMMAND_CONCURRENCY": "commands one API process runs at once (default by store: "
+    "sqlite 2, postgres 4, kurrentdb 16)",
+    "FARMACY_COMMAND_QUEUE": "commands that may wait for a turn before the next gets 503 "
+    "(default 256)",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")
+
+# How many commands one API process runs against each store at once (interfaces/http/
+# commands.py). SQLite and eventsourcing's PostgreSQL recorder each take one write lock per
+# append, so past a few callers more threads only hold that lock longer; measured in
+# docs/benchmarks.md. KurrentDB takes appends to different streams in parallel over gRPC:
+# 16 is a starting point, not a measurement (no server here).
+COMMAND_CONCURRENCY = {"sqlite": 2, "postgres": 4, "kurrentdb": 16}
 
 
 class SettingsError(Exception):
@@ -32,9 +44,15 @@ class Settings:
     postgres_schema: str = ""
     kurrentdb_uri: str | None = None
     secret: str = "farmacy-local-development-secret"  # noqa: S105 - overridden in any deployment
+    command_concurrency: int | None = None  # None: COMMAND_CONCURRENCY[store]
+    command_queue: int = 256
+
+    @property
+    def command_lane_size(self) -> int:
+        return self.command_concurrency or COMMAND_CONCURRENCY[self.store]
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         store = env.get("FARMACY_STORE", "sqlite").strip().lower()
         if store not in STORES:
@@ -46,9 +64,27 @@ class Settings:
             postgres_schema=env.get("FARMACY_POSTGRES_SCHEMA", ""),
             kurrentdb_uri=env.get("KURRENTDB_URI") or None,
             secret=env.get("FARMACY_SECRET") or cls.secret,
+            command_concurrency=_whole(env, "FARMACY_COMMAND_CONCURRENCY", minimum=1),
         )
+        queue = _whole(env, "FARMACY_COMMAND_QUEUE", minimum=0)
+        if queue is not None:
+            settings = replace(settings, command_queue=queue)
         if store == "postgres" and not settings.postgres_dsn:
             raise SettingsError("FARMACY_STORE=postgres needs FARMACY_POSTGRES_DSN")
         if store == "kurrentdb" and not settings.kurrentdb_uri:
             raise SettingsError("FARMACY_STORE=kurrentdb needs KURRENTDB_URI")
         return settings
+
+
+def _whole(env: Mapping[str, str], name: str, *, minimum: int) -> int | None:
+    """The whole number in `name`, or None when it is not set."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise SettingsError(f"{name}={text!r}: a whole number of at least {minimum}")
+    return value

@@ -7,7 +7,7 @@ from litestar import Controller, Response, post
 from application.catalogue import Registered
 from interfaces.http import schemas
 from interfaces.http.auth import Role, allow
-from interfaces.http.schemas import JSONBody, Side
+from interfaces.http.schemas import JSONBody, Lane, Side
 
 
 def answer(natural_id: str, done: Registered) -> Response[schemas.Registered]:
@@ -19,25 +19,37 @@ class Catalogue(Controller):
     tags = ["catalogue"]
     guards = [allow(Role.OPERATOR)]
 
-    @post("/cities", sync_to_thread=True)
-    def city(self, data: JSONBody[schemas.NewCity], side: Side) -> Response[schemas.Registered]:
-        return answer(
-            data.city_id, side.catalogue.register_city(data.city_id, data.name, data.timezone)
-        )
+    @post("/cities")
+    async def city(
+        self, data: JSONBody[schemas.NewCity], side: Side, lane: Lane
+    ) -> Response[schemas.Registered]:
+        done = await lane.run(side.catalogue.register_city, data.city_id, data.name, data.timezone)
+        return answer(data.city_id, done)
 
-    @post("/venues", sync_to_thread=True)
-    def venue(self, data: JSONBody[schemas.NewVenue], side: Side) -> Response[schemas.Registered]:
-        return answer(
-            data.venue_id, side.catalogue.register_venue(data.venue_id, data.city_id, data.name)
-        )
+    @post("/venues")
+    async def venue(
+        self, data: JSONBody[schemas.NewVenue], side: Side, lane: Lane
+    ) -> Response[schemas.Registered]:
+        done = await lane.run(side.catalogue.register_venue, data.venue_id, data.city_id, data.name)
+        return answer(data.venue_id, done)
 
-    @post("/fridges", sync_to_thread=True)
-    def fridge(self, data: JSONBody[schemas.NewFridge], side: Side) -> Response[schemas.Registered]:
-        return answer(data.fridge_id, side.catalogue.install_fridge(data.fridge_id, data.venue_id))
+    @post("/fridges")
+    async def fridge(
+        self, data: JSONBody[schemas.NewFridge], side: Side, lane: Lane
+    ) -> Response[schemas.Registered]:
+        done = await lane.run(side.catalogue.install_fridge, data.fridge_id, data.venue_id)
+        return answer(data.fridge_id, done)
 
-    @post("/meals", sync_to_thread=True)
-    def meal(self, data: JSONBody[schemas.NewMeal], side: Side) -> Response[schemas.Registered]:
-        done = side.catalogue.register_meal(
-            data.meal_id, data.name, data.price, data.currency, dict(data.details)
+    @post("/meals")
+    async def meal(
+        self, data: JSONBody[schemas.NewMeal], side: Side, lane: Lane
+    ) -> Response[schemas.Registered]:
+        done = await lane.run(
+            side.catalogue.register_meal,
+            data.meal_id,
+            data.name,
+            data.price,
+            data.currency,
+            dict(data.details),
         )
         return answer(data.meal_id, done)

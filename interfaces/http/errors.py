@@ -23,6 +23,7 @@ from application.errors import (
     TooBusy,
 )
 from domain.errors import AlreadyExists, DomainError, InvalidRequest, SoldOut
+from interfaces.http.commands import CommandQueueFull
 from interfaces.http.reading import BadCursor, ReadModelNotBuilt
 from projections.freshness import ReadModelBehind
 
@@ -72,6 +73,11 @@ def conflict(error: DomainError) -> ProblemDetailsException:
 
 def too_busy(error: TooBusy) -> ProblemDetailsException:
     return problem(503, "too busy", str(error), retry_after=TooBusy.retry_after_seconds)
+
+
+def queue_full(error: CommandQueueFull) -> ProblemDetailsException:
+    log.warning("commands_shed", waiting=error.waiting)
+    return problem(503, "too busy", str(error), retry_after=CommandQueueFull.retry_after_seconds)
 
 
 def store_down(error: Exception) -> ProblemDetailsException:
@@ -136,6 +142,7 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
     IdempotencyKeyReused: invalid,
     DomainError: conflict,
     TooBusy: too_busy,
+    CommandQueueFull: queue_full,
     ReadModelBehind: behind,
     ReadModelNotBuilt: not_built,
     BadCursor: bad_cursor,

@@ -14,7 +14,7 @@ from interfaces.http.auth import Caller, Role, allow, customer_scope
 from interfaces.http.logs import note
 from interfaces.http.operations import ORDERS_PLACED, ORDERS_SOLD_OUT
 from interfaces.http.reading import decode_cursor, encode_cursor
-from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, Side
+from interfaces.http.schemas import After, JSONBody, Lane, Limit, MinPosition, Read, Side
 from projections.orders import Orders as OrdersView
 from projections.orders import OrderView, orders_of_customer
 
@@ -35,20 +35,20 @@ class Orders(Controller):
 
     @post(
         guards=[allow(Role.CUSTOMER)],
-        sync_to_thread=True,
         description="201 for a new order; 200 with the same order when the key and body repeat.",
     )
-    def place(
+    async def place(
         self,
         request: Request[Caller, Any, Any],
         data: JSONBody[schemas.PlaceOrder],
         idempotency_key: IdempotencyKey,
         side: Side,
+        lane: Lane,
     ) -> Response[schemas.OrderPlaced]:
         lines = schemas.lines_of(data.lines)
         try:
-            placed = side.ordering.place(
-                request.user.subject, idempotency_key, data.fridge_id, lines
+            placed = await lane.run(
+                side.ordering.place, request.user.subject, idempotency_key, data.fridge_id, lines
             )
         except SoldOut:
             ORDERS_SOLD_OUT.inc()
@@ -74,13 +74,16 @@ class Orders(Controller):
     @post(
         "/{order_id:str}/cancel",
         guards=[allow(Role.CUSTOMER, Role.OPERATOR)],
-        sync_to_thread=True,
         status_code=200,
     )
-    def cancel(
-        self, request: Request[Caller, Any, Any], order_id: schemas.OrderInPath, side: Side
+    async def cancel(
+        self,
+        request: Request[Caller, Any, Any],
+        order_id: schemas.OrderInPath,
+        side: Side,
+        lane: Lane,
     ) -> schemas.OrderMoved:
-        moved = side.ordering.cancel(order_id, customer_scope(request.user))
+        moved = await lane.run(side.ordering.cancel, order_id, customer_scope(request.user))
         return schemas.OrderMoved(moved.order_id, moved.status, moved.position)
 
 

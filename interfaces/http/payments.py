@@ -17,7 +17,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
 from interfaces.http import schemas
-from interfaces.http.schemas import JSONBody, Side
+from interfaces.http.schemas import JSONBody, Lane, Side
 
 SIGNATURE_HEADER = "X-Farmacy-Signature"
 
@@ -42,13 +42,15 @@ class Payments(Controller):
         "/webhook",
         opt={"public": True},
         guards=[signed],
-        sync_to_thread=True,
         status_code=200,
         description=f"Signed: `{SIGNATURE_HEADER}` is hex HMAC-SHA256 of the raw body.",
     )
-    def webhook(self, data: JSONBody[schemas.PaymentEvent], side: Side) -> schemas.OrderMoved:
+    async def webhook(
+        self, data: JSONBody[schemas.PaymentEvent], side: Side, lane: Lane
+    ) -> schemas.OrderMoved:
         if data.outcome == "authorised":
-            moved = side.ordering.authorise_payment(data.order_id, data.payment_ref)
+            moved = await lane.run(side.ordering.authorise_payment, data.order_id, data.payment_ref)
         else:
-            moved = side.ordering.fail_payment(data.order_id, f"declined ({data.payment_ref})")
+            reason = f"declined ({data.payment_ref})"
+            moved = await lane.run(side.ordering.fail_payment, data.order_id, reason)
         return schemas.OrderMoved(moved.order_id, moved.status, moved.position)

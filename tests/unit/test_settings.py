@@ -61,3 +61,25 @@ def test_passwords_never_reach_a_message() -> None:
     assert "hunter2" not in redacted("postgresql://app:hunter2@db:5432/farmacy")
     assert "hunter2" not in redacted("host=db password=hunter2 dbname=farmacy")
     assert "kurrentdb://admin:***@node1:2113" in redacted("kurrentdb://admin:hunter2@node1:2113")
+
+
+def test_commands_run_a_few_at_a_time_sized_to_the_store_unless_told() -> None:
+    assert Settings.from_env({}).command_lane_size == 2
+    postgres = {"FARMACY_STORE": "postgres", "FARMACY_POSTGRES_DSN": "postgresql://db/x"}
+    assert Settings.from_env(postgres).command_lane_size == 4
+    told = Settings.from_env({"FARMACY_COMMAND_CONCURRENCY": "7", "FARMACY_COMMAND_QUEUE": "0"})
+    assert (told.command_lane_size, told.command_queue) == (7, 0)
+    assert Settings.from_env({}).command_queue == 256
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FARMACY_COMMAND_CONCURRENCY", "0"),
+        ("FARMACY_COMMAND_CONCURRENCY", "many"),
+        ("FARMACY_COMMAND_QUEUE", "-1"),
+    ],
+)
+def test_a_command_lane_setting_that_is_not_a_count_is_named(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
