@@ -12,13 +12,15 @@ from asyncio (a minimal client, so the load generator costs the shared 2 cores l
 
 Each at several concurrencies (connections), for a few seconds each. Reported: requests/s,
 p50 and p99, and the ratio to /healthz at the same concurrency. Targets (at the concurrency
-where each kind's throughput peaks): order p99 < 100 ms, menu p99 < 20 ms. Finally the
+where each kind's throughput peaks): order p99 < 100 ms, menu p99 < 20 ms. The peak is taken
+two ways, each with its verdict: the knee (the fewest connections reaching 90 % of the best
+rate) and the single fastest row. Finally the
 server is topped up to 100,000 requests and its RSS is read from /proc (target < 250 MB).
 
 With `--api-workers N` the server is `farmacy api --workers N` (uvicorn's supervisor and N
 processes sharing the port); the RSS reported is then the largest of its processes.
 
-    .venv/bin/python -m ops.bench.http [--store sqlite|postgres] [--concurrency 1,8,32,64]
+    .venv/bin/python -m ops.bench.http [--store sqlite|postgres] [--concurrency 1,4,8,16,32,64]
         [--seconds 3] [--api-workers 1]
 """
 
@@ -56,6 +58,11 @@ BIG_STOCK = 10_000_000
 RSS_AFTER = 100_000
 TARGETS_MS = {"spread": 100.0, "hot": 100.0, "menu": 20.0}
 RSS_TARGET_MB = 250.0
+# Where throughput peaks: the fewest connections that reach KNEE of the best rate measured.
+# Past that point the rate is flat within the run's noise and more connections only queue
+# (closed loop: latency ~ connections / rate), so the single fastest row is whichever flat
+# row the noise favoured; both are printed, with a verdict each.
+KNEE = 0.9
 
 
 @dataclass
@@ -243,7 +250,7 @@ def rss_mb(pid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default="sqlite", choices=["sqlite", "postgres"])
-    parser.add_argument("--concurrency", default="1,8,32,64")
+    parser.add_argument("--concurrency", default="1,4,8,16,32,64")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--api-workers", type=int, default=1, help="farmacy api --workers N")
     args = parser.parse_args()
@@ -332,13 +339,16 @@ def report(results: list[Result], served: int, rss_before: float, rss: float, to
         )
     print()
     for kind, target in TARGETS_MS.items():
-        peak = max((r for r in results if r.kind == kind), key=lambda r: r.rate)
-        p99 = peak.percentile(0.99)
-        verdict = "PASS" if p99 < target else "MISS"
-        print(
-            f"{verdict}: {kind} p99 {p99:.1f} ms < {target:.0f} ms at its peak "
-            f"({peak.rate:,.0f}/s with {peak.concurrency} connections)"
-        )
+        rows = sorted((r for r in results if r.kind == kind), key=lambda r: r.concurrency)
+        fastest = max(rows, key=lambda r: r.rate)
+        knee = next(r for r in rows if r.rate >= KNEE * fastest.rate)
+        for name, row in (("knee", knee), ("fastest row", fastest)):
+            p99 = row.percentile(0.99)
+            verdict = "PASS" if p99 < target else "MISS"
+            print(
+                f"{verdict}: {kind} p99 {p99:.1f} ms < {target:.0f} ms at its {name} "
+                f"({row.rate:,.0f}/s with {row.concurrency} connections)"
+            )
     verdict = "PASS" if rss < RSS_TARGET_MB else "MISS"
     print(
         f"{verdict}: API RSS {rss:.0f} MB < {RSS_TARGET_MB:.0f} MB after {served:,} requests "
