@@ -50,6 +50,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             yield
         finally:
             LAG.source = None
+            lane.close()
             reading.close()
             side.close()
 

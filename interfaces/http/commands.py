@@ -6,7 +6,7 @@ writer; PostgreSQL's table lock in eventsourcing's recorder). With dozens of the
 in one process, the one holding that lock keeps losing the interpreter to the others, so
 the lock is held longer and every command waits longer: on SQLite 32 threads placed fewer
 orders per second than 1 or 2 (docs/benchmarks.md). So commands wait their turn here, in
-arrival order, and only `size` of them run at once, sized to what the store can use.
+arrival order, and only `size` of them run at once, each in one of the lane's own threads.
 
 The queue is bounded too: at a holiday peak a request that would wait behind `queue` others
 is answered at once with 503 and `Retry-After`, instead of after seconds in a queue the
@@ -15,11 +15,13 @@ client has long given up on. Queries never take this lane.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, TypeVarTuple
 
-import anyio
-import anyio.to_thread
 from prometheus_client import Counter, Gauge
 
 T = TypeVar("T")
@@ -28,8 +30,8 @@ Args = TypeVarTuple("Args")
 COMMANDS_SHED = Counter(
     "farmacy_commands_shed", "Commands answered 503 because too many were waiting their turn"
 )
-COMMANDS_WAITING = Gauge(
-    "farmacy_commands_waiting", "Commands waiting for their turn in this process", ["lane"]
+COMMANDS_IN_LANE = Gauge(
+    "farmacy_commands_in_lane", "Commands running or waiting for their turn in this process"
 )
 
 
@@ -44,36 +46,51 @@ class CommandQueueFull(Exception):
 
 
 class CommandLane:
-    """At most `size` commands at once, up to `queue` more waiting in arrival order."""
+    """At most `size` commands at once, up to `queue` more waiting.
 
-    def __init__(self, size: int, queue: int, name: str = "commands") -> None:
+    Turns are taken in arrival order: the lane's threads take submitted commands first in,
+    first out. The counts are only touched on the event loop, so they need no lock.
+    """
+
+    def __init__(self, size: int, queue: int) -> None:
         if size < 1 or queue < 0:
             raise ValueError(f"a command lane needs size >= 1 and queue >= 0, not {size}, {queue}")
         self.size = size
         self.queue = queue
-        self._limiter = anyio.CapacityLimiter(size)
-        self._waiting = COMMANDS_WAITING.labels(name)
+        self._inside = 0  # running or waiting
+        self._threads: ThreadPoolExecutor | None = None  # started by the first command
 
     @property
     def running(self) -> int:
-        return int(self._limiter.borrowed_tokens)
+        return min(self._inside, self.size)
 
     @property
     def waiting(self) -> int:
-        return self._limiter.statistics().tasks_waiting
+        return max(self._inside - self.size, 0)
 
     async def run(self, command: Callable[[*Args], T], *args: *Args) -> T:
-        """Run the blocking `command(*args)` in a worker thread when its turn comes."""
-        waiting = self.waiting
-        if self.running >= self.size and waiting >= self.queue:
+        """Run the blocking `command(*args)` in one of the lane's threads when its turn comes.
+
+        The command sees the request's context (its log fields) as if it ran inline.
+        """
+        if self._inside >= self.size + self.queue:
             COMMANDS_SHED.inc()
-            raise CommandQueueFull(waiting)
-        self._waiting.inc()
+            raise CommandQueueFull(self.waiting)
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, command, *args)
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.size, thread_name_prefix="farmacy-command")
+        self._inside += 1
+        COMMANDS_IN_LANE.inc()
         try:
-            await self._limiter.acquire()
+            return await asyncio.get_running_loop().run_in_executor(self._threads, call)
         finally:
-            self._waiting.dec()
-        try:
-            return await anyio.to_thread.run_sync(command, *args)
-        finally:
-            self._limiter.release()
+            self._inside -= 1
+            COMMANDS_IN_LANE.dec()
+
+    def close(self) -> None:
+        """Let the commands already taken finish and stop the threads (the app's shutdown;
+        an app started again starts new ones)."""
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=True, cancel_futures=True)

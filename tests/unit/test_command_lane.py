@@ -116,3 +116,11 @@ def test_a_lane_without_a_queue_still_runs_a_command_when_a_turn_is_free() -> No
 def test_a_lane_needs_a_turn_and_a_queue_that_is_not_negative(size: int, queue: int) -> None:
     with pytest.raises(ValueError, match="size >= 1"):
         CommandLane(size, queue)
+
+
+def test_a_closed_lane_lets_its_commands_finish_and_serves_again_when_the_app_restarts() -> None:
+    lane = CommandLane(size=1, queue=1)
+    assert anyio.run(lane.run, lambda x: x + 1, 1) == 2
+    lane.close()
+    assert anyio.run(lane.run, lambda x: x + 1, 2) == 3
+    lane.close()
