@@ -20,7 +20,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from interfaces.http.auth import jwt_auth
 from interfaces.http.catalogue import Catalogue
-from interfaces.http.commands import CommandLane
+from interfaces.http.commands import CommandLane, Commands
 from interfaces.http.errors import to_problem
 from interfaces.http.fridges import Fridges
 from interfaces.http.logs import request_log
@@ -41,6 +41,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     reading = read or ReadSide.open(settings)
     menus = VenueMenus(side, reading, MenuCache())
     lane = CommandLane(settings.command_lane_size, settings.command_queue)
+    commands = Commands(side, lane)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -71,7 +72,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             "side": Provide(lambda: side, use_cache=True, sync_to_thread=False),
             "read": Provide(lambda: reading, use_cache=True, sync_to_thread=False),
             "menus": Provide(lambda: menus, use_cache=True, sync_to_thread=False),
-            "lane": Provide(lambda: lane, use_cache=True, sync_to_thread=False),
+            "write": Provide(lambda: commands, use_cache=True, sync_to_thread=False),
         },
         state=State({"side": side, "settings": settings, "menus": menus}),
         lifespan=[lifespan],

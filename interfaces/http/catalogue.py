@@ -7,7 +7,7 @@ from litestar import Controller, Response, post
 from application.catalogue import Registered
 from interfaces.http import schemas
 from interfaces.http.auth import Role, allow
-from interfaces.http.schemas import JSONBody, Lane, Side
+from interfaces.http.schemas import JSONBody, Write
 
 
 def answer(natural_id: str, done: Registered) -> Response[schemas.Registered]:
@@ -21,31 +21,35 @@ class Catalogue(Controller):
 
     @post("/cities")
     async def city(
-        self, data: JSONBody[schemas.NewCity], side: Side, lane: Lane
+        self, data: JSONBody[schemas.NewCity], write: Write
     ) -> Response[schemas.Registered]:
-        done = await lane.run(side.catalogue.register_city, data.city_id, data.name, data.timezone)
+        done = await write.run(
+            write.side.catalogue.register_city, data.city_id, data.name, data.timezone
+        )
         return answer(data.city_id, done)
 
     @post("/venues")
     async def venue(
-        self, data: JSONBody[schemas.NewVenue], side: Side, lane: Lane
+        self, data: JSONBody[schemas.NewVenue], write: Write
     ) -> Response[schemas.Registered]:
-        done = await lane.run(side.catalogue.register_venue, data.venue_id, data.city_id, data.name)
+        done = await write.run(
+            write.side.catalogue.register_venue, data.venue_id, data.city_id, data.name
+        )
         return answer(data.venue_id, done)
 
     @post("/fridges")
     async def fridge(
-        self, data: JSONBody[schemas.NewFridge], side: Side, lane: Lane
+        self, data: JSONBody[schemas.NewFridge], write: Write
     ) -> Response[schemas.Registered]:
-        done = await lane.run(side.catalogue.install_fridge, data.fridge_id, data.venue_id)
+        done = await write.run(write.side.catalogue.install_fridge, data.fridge_id, data.venue_id)
         return answer(data.fridge_id, done)
 
     @post("/meals")
     async def meal(
-        self, data: JSONBody[schemas.NewMeal], side: Side, lane: Lane
+        self, data: JSONBody[schemas.NewMeal], write: Write
     ) -> Response[schemas.Registered]:
-        done = await lane.run(
-            side.catalogue.register_meal,
+        done = await write.run(
+            write.side.catalogue.register_meal,
             data.meal_id,
             data.name,
             data.price,

@@ -6,7 +6,7 @@ from litestar import Controller, post
 
 from interfaces.http import schemas
 from interfaces.http.auth import Role, allow
-from interfaces.http.schemas import JSONBody, Lane, Side
+from interfaces.http.schemas import JSONBody, Write
 
 
 class Fridges(Controller):
@@ -18,12 +18,11 @@ class Fridges(Controller):
         self,
         fridge_id: schemas.FridgeInPath,
         data: JSONBody[schemas.Delivery],
-        side: Side,
-        lane: Lane,
+        write: Write,
     ) -> schemas.Recorded:
         lines = schemas.lines_of(data.lines)
-        done = await lane.run(
-            side.stock.deliver, fridge_id, data.delivery_id, lines, data.best_before
+        done = await write.run(
+            write.side.stock.deliver, fridge_id, data.delivery_id, lines, data.best_before
         )
         return schemas.Recorded(bool(done.value), done.position)
 
@@ -32,11 +31,10 @@ class Fridges(Controller):
         self,
         fridge_id: schemas.FridgeInPath,
         data: JSONBody[schemas.CountReport],
-        side: Side,
-        lane: Lane,
+        write: Write,
     ) -> schemas.Recorded:
-        done = await lane.run(
-            side.stock.report_counts, fridge_id, data.report_id, data.taken_at, data.counts
+        done = await write.run(
+            write.side.stock.report_counts, fridge_id, data.report_id, data.taken_at, data.counts
         )
         return schemas.Recorded(bool(done.value), done.position)
 
@@ -45,8 +43,7 @@ class Fridges(Controller):
         self,
         fridge_id: schemas.FridgeInPath,
         data: JSONBody[schemas.Pickup],
-        side: Side,
-        lane: Lane,
+        write: Write,
     ) -> schemas.OrderMoved:
-        moved = await lane.run(side.ordering.pick_up, fridge_id, data.order_id)
+        moved = await write.run(write.side.ordering.pick_up, fridge_id, data.order_id)
         return schemas.OrderMoved(moved.order_id, moved.status, moved.position)

@@ -14,7 +14,7 @@ from interfaces.http.auth import Caller, Role, allow, customer_scope
 from interfaces.http.logs import note
 from interfaces.http.operations import ORDERS_PLACED, ORDERS_SOLD_OUT
 from interfaces.http.reading import decode_cursor, encode_cursor
-from interfaces.http.schemas import After, JSONBody, Lane, Limit, MinPosition, Read, Side
+from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, Side, Write
 from projections.orders import Orders as OrdersView
 from projections.orders import OrderView, orders_of_customer
 
@@ -42,13 +42,16 @@ class Orders(Controller):
         request: Request[Caller, Any, Any],
         data: JSONBody[schemas.PlaceOrder],
         idempotency_key: IdempotencyKey,
-        side: Side,
-        lane: Lane,
+        write: Write,
     ) -> Response[schemas.OrderPlaced]:
         lines = schemas.lines_of(data.lines)
         try:
-            placed = await lane.run(
-                side.ordering.place, request.user.subject, idempotency_key, data.fridge_id, lines
+            placed = await write.run(
+                write.side.ordering.place,
+                request.user.subject,
+                idempotency_key,
+                data.fridge_id,
+                lines,
             )
         except SoldOut:
             ORDERS_SOLD_OUT.inc()
@@ -80,10 +83,9 @@ class Orders(Controller):
         self,
         request: Request[Caller, Any, Any],
         order_id: schemas.OrderInPath,
-        side: Side,
-        lane: Lane,
+        write: Write,
     ) -> schemas.OrderMoved:
-        moved = await lane.run(side.ordering.cancel, order_id, customer_scope(request.user))
+        moved = await write.run(write.side.ordering.cancel, order_id, customer_scope(request.user))
         return schemas.OrderMoved(moved.order_id, moved.status, moved.position)
 
 

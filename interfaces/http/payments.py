@@ -17,7 +17,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
 from interfaces.http import schemas
-from interfaces.http.schemas import JSONBody, Lane, Side
+from interfaces.http.schemas import JSONBody, Write
 
 SIGNATURE_HEADER = "X-Farmacy-Signature"
 
@@ -46,11 +46,13 @@ class Payments(Controller):
         description=f"Signed: `{SIGNATURE_HEADER}` is hex HMAC-SHA256 of the raw body.",
     )
     async def webhook(
-        self, data: JSONBody[schemas.PaymentEvent], side: Side, lane: Lane
+        self, data: JSONBody[schemas.PaymentEvent], write: Write
     ) -> schemas.OrderMoved:
         if data.outcome == "authorised":
-            moved = await lane.run(side.ordering.authorise_payment, data.order_id, data.payment_ref)
+            moved = await write.run(
+                write.side.ordering.authorise_payment, data.order_id, data.payment_ref
+            )
         else:
             reason = f"declined ({data.payment_ref})"
-            moved = await lane.run(side.ordering.fail_payment, data.order_id, reason)
+            moved = await write.run(write.side.ordering.fail_payment, data.order_id, reason)
         return schemas.OrderMoved(moved.order_id, moved.status, moved.position)

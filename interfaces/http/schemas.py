@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from msgspec import Meta, Struct
 
-from interfaces.http.commands import CommandLane
+from interfaces.http.commands import Commands
 from interfaces.http.reading import ReadSide
 from ops.bootstrap import WriteSide
 
@@ -17,15 +17,15 @@ Side = NamedDependency[WriteSide]
 """The write side, provided from the app (a parameter named `side`)."""
 Read = NamedDependency[ReadSide]
 """The read models' databases, provided from the app (a parameter named `read`)."""
-Lane = NamedDependency[CommandLane]
-"""Where commands wait for their turn at the write side (a parameter named `lane`)."""
+Write = NamedDependency[Commands]
+"""The write side behind the command lane, for command routes (a parameter named `write`)."""
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 FridgeInPath = Annotated[str, PathParameter(pattern=ID_PATTERN, description="the fridge's id")]
 VenueInPath = Annotated[str, PathParameter(pattern=ID_PATTERN, description="the venue's id")]
 CityInPath = Annotated[str, PathParameter(pattern=ID_PATTERN, description="the city's id")]
 OrderInPath = Annotated[str, PathParameter(pattern=r"^[0-9a-f-]{36}$", description="order id")]
-__all__ = ["JSONBody", "Lane", "Side"]
+__all__ = ["JSONBody", "Side", "Write"]
 
 NaturalId = Annotated[
     str,
