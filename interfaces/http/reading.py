@@ -24,11 +24,11 @@ import binascii
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import anyio.to_thread
 import psycopg
 
 from ops.settings import Settings
@@ -117,6 +117,7 @@ class ReadSide:
 
     dbs: dict[str, Database]
     wait_seconds: float = WAIT_SECONDS  # how long a `min_position` read may wait
+    _threads: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, wait_seconds: float = WAIT_SECONDS) -> ReadSide:
@@ -129,8 +130,20 @@ class ReadSide:
         )
 
     def close(self) -> None:
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=True)
         for db in self.dbs.values():
             db.close()
+
+    def _readers(self) -> ThreadPoolExecutor:
+        """Threads for reads that wait on a server: as many as the largest read model's pool
+        has connections (POOL_SIZES). More would only queue for a connection, taking turns
+        at the interpreter while they wait."""
+        if self._threads is None:
+            size = max(POOL_SIZES.values())
+            self._threads = ThreadPoolExecutor(size, thread_name_prefix="farmacy-read")
+        return self._threads
 
     def read(
         self,
@@ -165,13 +178,16 @@ class ReadSide:
         trip, so it runs in a worker thread.
         """
         inline = self.dbs[projection.name].kind == "sqlite"
+        loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.wait_seconds
         delay = 0.005
         while True:
             if inline:
                 found = self.attempt(projection, read, min_position)
             else:
-                found = await anyio.to_thread.run_sync(self.attempt, projection, read, min_position)
+                found = await loop.run_in_executor(
+                    self._readers(), self.attempt, projection, read, min_position
+                )
             if isinstance(found, Fresh):
                 return found
             await asyncio.sleep(pause(deadline, delay, projection, found, min_position))
