@@ -118,6 +118,12 @@ class Database(ABC):
         """A read-only transaction that sees one consistent state across statements."""
 
     @abstractmethod
+    @contextmanager
+    def statement(self) -> Iterator[Tx]:
+        """A connection outside any transaction, for reads of one statement each: a single
+        statement sees one consistent state by itself, without a transaction's round trips."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
 
@@ -224,6 +230,10 @@ class SQLiteDatabase(Database):
             yield _SQLiteTx(conn)
         finally:
             conn.execute("COMMIT")
+
+    @contextmanager
+    def statement(self) -> Iterator[Tx]:
+        yield _SQLiteTx(self._conn())
 
     def close(self) -> None:
         with self._guard:
@@ -348,6 +358,11 @@ class PostgresDatabase(Database):
                 yield _PostgresTx(conn, self.schema)
             finally:
                 conn.execute("COMMIT")
+
+    @contextmanager
+    def statement(self) -> Iterator[Tx]:
+        with self.pool.connection() as conn:  # autocommit: each statement on its own
+            yield _PostgresTx(conn, self.schema)
 
     def lock_key(self, name: str) -> int:
         """A 63-bit advisory lock key for `name` in this schema (schemas never share locks)."""

@@ -114,16 +114,23 @@ class MenuCache:
     def __len__(self) -> int:
         return len(self._menus)
 
-    def menu(
-        self, tx: Tx, view: VenueMenu, state: ReadState, venue_id: str, now: datetime
-    ) -> CachedMenu:
-        """The venue's menu at `state` (read in `tx`'s snapshot unless kept from before)."""
+    def kept(self, state: ReadState, venue_id: str, now: datetime) -> CachedMenu | None:
+        """The venue's menu if it was read at exactly `state` and on the same local days."""
         with self._lock:
             found = self._menus.get(venue_id)
             if found is not None and found.fits(state.key, now):
                 self._menus.move_to_end(venue_id)
                 self.hits += 1
                 return found
+        return None
+
+    def menu(
+        self, tx: Tx, view: VenueMenu, state: ReadState, venue_id: str, now: datetime
+    ) -> CachedMenu:
+        """The venue's menu at `state` (read in `tx`'s snapshot unless kept from before)."""
+        found = self.kept(state, venue_id, now)
+        if found is not None:
+            return found
         menu = read_menu(tx, view, state.key, venue_id, now)
         with self._lock:
             self.misses += 1

@@ -100,6 +100,7 @@ class Menus(Controller):
             VenueMenu,
             lambda tx, view, state: menus.cache.menu(tx, view, state, venue_id, now),
             min_position,
+            kept=lambda state: menus.cache.kept(state, venue_id, now),
         )
         menu: CachedMenu = answer.value
         if not menu.known:  # no fridge there: the store says whether the venue exists (404)

@@ -7,9 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import msgspec
 import pytest
@@ -20,7 +23,7 @@ from interfaces.http import schemas
 from interfaces.http.auth import Caller, Role, VerifiedTokens, issue_token
 from interfaces.http.menu_cache import EncodedVenueMenu, MenuCache, VenueMenus, etag_digest
 from interfaces.http.reading import read_state
-from projections.database import SQLiteDatabase
+from projections.database import SQLiteDatabase, Tx
 from projections.projection import create_bookkeeping
 from projections.venue_menu import VenueMenu
 from tests.conftest import FakeClock, unique
@@ -57,6 +60,35 @@ def test_a_repeated_menu_is_kept_and_an_order_is_never_hidden_by_it(live_api: Ap
     assert cache.misses > misses
     # and the newer menu is what is kept now
     assert available(menu(api)) == {world.soup: 7, world.salad: 5}
+
+
+def test_a_kept_menu_is_answered_from_the_state_alone_without_a_snapshot(
+    live_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a snapshot is three round trips (BEGIN, the reads, COMMIT); a menu kept
+    for the model's exact state needs only the one statement that reads that state."""
+    api, world = live_api, live_api.world
+    db = menus_of(api).read.dbs["venue_menu"]
+    opened = 0
+    snapshot = db.snapshot
+
+    @contextmanager
+    def counted() -> Iterator[Tx]:
+        nonlocal opened
+        opened += 1
+        with snapshot() as tx:
+            yield tx
+
+    monkeypatch.setattr(db, "snapshot", counted)
+    first = menu(api, api.side.store.position())
+    assert opened == 1  # nothing kept yet: read in a snapshot
+    again = menu(api)
+    assert opened == 1 and again.json() == {**first.json(), "age_seconds": ANY}
+
+    placed = api.order("ana", "k1", {world.soup: 3})
+    after = menu(api, placed.json()["position"])
+    assert opened == 2  # the state moved on: what was kept does not fit it
+    assert available(after) == {world.soup: 7, world.salad: 5}
 
 
 def test_every_answer_shows_exactly_the_state_at_its_position(live_api: Api) -> None:

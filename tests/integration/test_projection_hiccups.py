@@ -48,6 +48,11 @@ class Flaky(Database):
         with self.inner.snapshot() as tx:
             yield tx
 
+    @contextmanager
+    def statement(self) -> Iterator[Tx]:
+        with self.inner.statement() as tx:
+            yield tx
+
     def close(self) -> None:
         self.inner.close()
 
