@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from application.errors import NotFound
 from application.orders import PlacedOrder
+from domain.values import order_id_for
 from interfaces.http.app import create_app
 from ops.bootstrap import build_write_side
 from ops.settings import Settings
@@ -69,3 +71,64 @@ def shed(api: Api) -> float:
         if line.startswith("farmacy_commands_shed_total "):
             return float(line.split()[1])
     raise AssertionError("/metrics has no farmacy_commands_shed_total")
+
+
+@pytest.fixture
+def narrow_lane(store_settings: Settings) -> Iterator[Api]:
+    """An API whose lane runs one command and lets two wait."""
+    settings = replace(store_settings, command_concurrency=1, command_queue=2)
+    side = build_write_side(settings, clock=FakeClock())
+    world = make_world(side)
+    with TestClient(create_app(side, settings), raise_server_exceptions=False) as client:
+        yield Api(client, side, world, settings.secret)
+
+
+def test_a_rush_past_the_lane_loses_no_order_and_places_none_it_refused(
+    narrow_lane: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """24 customers at once while the first order is held: the lane takes 1 and queues 2,
+    the other 21 are refused at once. Every 201 is an order with its meals reserved; no 503
+    left an order or a reservation behind, and each can be placed when tried again."""
+    api, rush = narrow_lane, 24
+    place = api.side.ordering.place
+    opened = threading.Event()
+
+    def held_place(*args: Any) -> PlacedOrder:
+        assert opened.wait(timeout=10)
+        return place(*args)
+
+    monkeypatch.setattr(api.side.ordering, "place", held_place)
+    answered = threading.Condition()
+    finished = 0
+
+    def one(n: int) -> int:
+        nonlocal finished
+        status = api.order(f"cust-{n}", f"key-{n}", {api.world.soup: 1}).status_code
+        with answered:
+            finished += 1
+            answered.notify_all()
+        return status
+
+    with ThreadPoolExecutor(rush) as pool:
+        answers = [pool.submit(one, n) for n in range(rush)]
+        with answered:  # the refusals come back while the first order is still held
+            assert answered.wait_for(lambda: finished == rush - 3, timeout=10)
+        opened.set()
+        statuses = [answer.result(timeout=10) for answer in answers]
+
+    assert sorted(statuses) == [201] * 3 + [503] * (rush - 3)
+    placed = {n for n, status in enumerate(statuses) if status == 201}
+    for n in range(rush):
+        order_id = order_id_for(f"cust-{n}", f"key-{n}")
+        if n in placed:
+            assert api.side.ordering.order(order_id).status == "placed"
+        else:
+            with pytest.raises(NotFound):
+                api.side.ordering.order(order_id)
+    fridge = api.side.catalogue.fridge(api.world.fridge_id)
+    assert fridge.held(api.world.soup) == 3  # only the placed orders hold meals
+
+    monkeypatch.setattr(api.side.ordering, "place", place)
+    refused = next(n for n in range(rush) if n not in placed)
+    again = api.order(f"cust-{refused}", f"key-{refused}", {api.world.soup: 1})
+    assert again.status_code == 201
