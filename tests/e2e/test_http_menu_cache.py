@@ -22,8 +22,8 @@ from litestar.security.jwt import Token
 from interfaces.http import schemas
 from interfaces.http.auth import Caller, Role, VerifiedTokens, issue_token
 from interfaces.http.menu_cache import EncodedVenueMenu, MenuCache, VenueMenus, etag_digest
-from interfaces.http.reading import read_state
 from projections.database import SQLiteDatabase, Tx
+from projections.freshness import read_state
 from projections.projection import create_bookkeeping
 from projections.venue_menu import VenueMenu
 from tests.conftest import FakeClock, unique
