@@ -22,14 +22,18 @@ from tests.e2e.http_client import Api, is_problem
 from tests.integration.world import make_world
 
 
-@pytest.fixture
-def one_at_a_time(store_settings: Settings) -> Iterator[Api]:
-    """An API whose lane runs one command and lets none wait."""
-    settings = replace(store_settings, command_concurrency=1, command_queue=0)
+def api_with_lane(store_settings: Settings, size: int, queue: int) -> Iterator[Api]:
+    settings = replace(store_settings, command_concurrency=size, command_queue=queue)
     side = build_write_side(settings, clock=FakeClock())
     world = make_world(side)
     with TestClient(create_app(side, settings), raise_server_exceptions=False) as client:
         yield Api(client, side, world, settings.secret)
+
+
+@pytest.fixture
+def one_at_a_time(store_settings: Settings) -> Iterator[Api]:
+    """An API whose lane runs one command and lets none wait."""
+    yield from api_with_lane(store_settings, size=1, queue=0)
 
 
 def test_an_order_beyond_a_full_lane_is_503_with_retry_after_and_the_first_is_placed(
@@ -76,11 +80,7 @@ def shed(api: Api) -> float:
 @pytest.fixture
 def narrow_lane(store_settings: Settings) -> Iterator[Api]:
     """An API whose lane runs one command and lets two wait."""
-    settings = replace(store_settings, command_concurrency=1, command_queue=2)
-    side = build_write_side(settings, clock=FakeClock())
-    world = make_world(side)
-    with TestClient(create_app(side, settings), raise_server_exceptions=False) as client:
-        yield Api(client, side, world, settings.secret)
+    yield from api_with_lane(store_settings, size=1, queue=2)
 
 
 def test_a_rush_past_the_lane_loses_no_order_and_places_none_it_refused(
