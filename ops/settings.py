@@ -75,6 +75,22 @@ class Settings:
             raise SettingsError("FARMACY_STORE=kurrentdb needs KURRENTDB_URI")
         return settings
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as the environment `from_env` reads: for a child process (a
+        worker, an API server) that must see the same stores as its parent."""
+        env = {
+            "FARMACY_STORE": self.store,
+            "FARMACY_DATA_DIR": str(self.data_dir),
+            "FARMACY_POSTGRES_DSN": self.postgres_dsn or "",
+            "FARMACY_POSTGRES_SCHEMA": self.postgres_schema,
+            "KURRENTDB_URI": self.kurrentdb_uri or "",
+            "FARMACY_SECRET": self.secret,
+            "FARMACY_COMMAND_QUEUE": str(self.command_queue),
+        }
+        if self.command_concurrency is not None:
+            env["FARMACY_COMMAND_CONCURRENCY"] = str(self.command_concurrency)
+        return env
+
 
 def _whole(env: Mapping[str, str], name: str, *, minimum: int) -> int | None:
     """The whole number in `name`, or None when it is not set."""

@@ -182,16 +182,7 @@ def seed(settings: Settings) -> tuple[list[str], list[str]]:
 
 
 def environment(settings: Settings) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "FARMACY_STORE": settings.store,
-        "FARMACY_DATA_DIR": str(settings.data_dir),
-        "FARMACY_LOG_FORMAT": "json",
-    }
-    if settings.postgres_dsn:
-        env["FARMACY_POSTGRES_DSN"] = settings.postgres_dsn
-        env["FARMACY_POSTGRES_SCHEMA"] = settings.postgres_schema
-    return env
+    return {**os.environ, **settings.as_env(), "FARMACY_LOG_FORMAT": "json"}
 
 
 def start(

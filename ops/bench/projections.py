@@ -487,14 +487,7 @@ class CheckpointPoller:
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "FARMACY_STORE": settings.store,
-        "FARMACY_DATA_DIR": str(settings.data_dir),
-    }
-    if settings.postgres_dsn:
-        env["FARMACY_POSTGRES_DSN"] = settings.postgres_dsn
-    return env
+    return {**os.environ, **settings.as_env()}
 
 
 def wait_for(condition: Any, timeout: float, what: str) -> None:

@@ -18,15 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "FARMACY_STORE": settings.store,
-        "FARMACY_DATA_DIR": str(settings.data_dir),
-    }
-    if settings.postgres_dsn:
-        env["FARMACY_POSTGRES_DSN"] = settings.postgres_dsn
-        env["FARMACY_POSTGRES_SCHEMA"] = settings.postgres_schema
-    return env
+    return {**os.environ, **settings.as_env()}
 
 
 def start_worker(

@@ -83,3 +83,16 @@ def test_commands_run_a_few_at_a_time_sized_to_the_store_unless_told() -> None:
 def test_a_command_lane_setting_that_is_not_a_count_is_named(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        Settings(),
+        Settings(store="postgres", postgres_dsn="postgresql://db/x", postgres_schema="s1"),
+        Settings(store="kurrentdb", kurrentdb_uri="kurrentdb://h:2113", secret="s3cret"),
+        Settings(data_dir=Path("/tmp/f"), command_concurrency=3, command_queue=0),
+    ],
+)
+def test_a_child_process_reads_back_exactly_the_settings_it_was_given(settings: Settings) -> None:
+    assert Settings.from_env(settings.as_env()) == settings
