@@ -10,9 +10,12 @@ from ops.settings import Settings
 from projections.database import Database
 from projections.models import open_database
 
+OpenModels = Callable[[str], Database]
+"""What the `models` fixture gives: open a read-model database by projection name."""
+
 
 @pytest.fixture
-def models(store_settings: Settings) -> Iterator[Callable[[str], Database]]:
+def models(store_settings: Settings) -> Iterator[OpenModels]:
     """Open read-model databases by projection name; all closed after the test."""
     opened: list[Database] = []
 

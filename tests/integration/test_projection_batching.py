@@ -4,7 +4,7 @@ must never change (on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from ops.bootstrap import WriteSide
 from projections.database import Database, Tx
 from projections.venue_menu import VenueMenu
-from tests.integration.projection_fixtures import models
+from tests.integration.projection_fixtures import OpenModels, models
 from tests.integration.projection_world import (
     catch_up,
     run_workload,
@@ -24,8 +24,6 @@ from tests.integration.projection_world import (
 from tests.integration.world import make_world
 
 __all__ = ["models"]
-
-OpenModels = Callable[[str], Database]
 
 
 def spy_on_writes(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:

@@ -19,13 +19,11 @@ from ops.bootstrap import WriteSide
 from projections.database import Database, SQLiteDatabase, Tx
 from projections.projection import Shard, checkpoint, create_bookkeeping
 from projections.runner import Patience, ProjectionFailed
-from tests.integration.projection_fixtures import models
+from tests.integration.projection_fixtures import OpenModels, models
 from tests.integration.projection_world import runner_for, table_contents
 from tests.integration.world import make_world
 
 __all__ = ["models"]
-
-OpenModels = Callable[[str], Database]
 
 
 class Flaky(Database):

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
 from ops.bootstrap import WriteSide
-from projections.database import Database
 from projections.freshness import ReadModelBehind
 from projections.fridge_stock import FridgeStockQueries
 from projections.venue_menu import VenueMenuQueries
-from tests.integration.projection_fixtures import models
+from tests.integration.projection_fixtures import OpenModels, models
 from tests.integration.projection_world import catch_up
 from tests.integration.world import make_world
 
 __all__ = ["models"]
-
-OpenModels = Callable[[str], Database]
 
 
 def test_venue_menu_sums_the_venues_fridges_less_what_is_held(

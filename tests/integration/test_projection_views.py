@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 
 from ops.bootstrap import WriteSide
 from projections.city_catalogue import CityCatalogueQueries
-from projections.database import Database
 from projections.orders import OrdersQueries
 from projections.projection import Shard
 from projections.rebuild import rebuild
@@ -21,7 +19,7 @@ from projections.refill_plan import RefillPlanQueries
 from projections.reservations import ReservationQueries
 from projections.runner import ProjectionFailed
 from projections.venue_menu import VenueMenu, VenueMenuQueries
-from tests.integration.projection_fixtures import models
+from tests.integration.projection_fixtures import OpenModels, models
 from tests.integration.projection_world import (
     catch_up,
     run_workload,
@@ -32,8 +30,6 @@ from tests.integration.projection_world import (
 from tests.integration.world import make_world
 
 __all__ = ["models"]
-
-OpenModels = Callable[[str], Database]
 
 
 def test_orders_show_status_and_history_per_order_and_customer(
