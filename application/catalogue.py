@@ -11,7 +11,6 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from application.errors import NotFound
 from application.retry import on_conflict_retry
 from application.store import EventStore
 from domain.catalogue import City, Meal, Venue
@@ -82,22 +81,6 @@ class Catalogue:
 
     def meal(self, meal_id: str) -> Meal:
         return self.store.load(Meal, "meal", meal_id, Meal.create_id(meal_id))
-
-    def meal_for_pricing(self, meal_id: str) -> Meal:
-        """The meal, without waiting if another thread is fast-forwarding it right now.
-
-        Popular meals are priced by many callers at once; the cached copy is at most a few
-        milliseconds behind the one being refreshed, which is fine for a price.
-        """
-        try:
-            meal: Aggregate = self.store.repository.get(
-                Meal.create_id(meal_id), fastforward_skipping=True
-            )
-        except AggregateNotFoundError:
-            raise NotFound("meal", meal_id) from None
-        if not isinstance(meal, Meal):
-            raise NotFound("meal", meal_id)
-        return meal
 
     def fridge(self, fridge_id: str) -> Fridge:
         return self.store.load(Fridge, "fridge", fridge_id, Fridge.create_id(fridge_id))

@@ -14,16 +14,6 @@ class NotFound(ApplicationError):
         super().__init__(f"no {kind} {natural_id}")
 
 
-class IdempotencyKeyReused(ApplicationError):
-    """The same Idempotency-Key came back with a different request."""
-
-    def __init__(self, order_id: str) -> None:
-        self.order_id = order_id
-        super().__init__(
-            f"this Idempotency-Key already placed order {order_id} with a different request"
-        )
-
-
 class NotYourOrder(ApplicationError):
     def __init__(self, order_id: str) -> None:
         self.order_id = order_id

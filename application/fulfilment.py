@@ -5,6 +5,7 @@ an event in, the steps it calls for out. `Fulfilment.carry_out` performs a step 
 services, every one of which is idempotent on the order id, so replaying an event after a
 crash repeats nothing that matters.
 
+  meals reserved          -> open the order from the reservation (the order's birth)
   order placed            -> ask the processor; authorised -> pay, confirm, ready;
                              declined -> payment failed (meals released)
   payment authorised      -> confirm the reservation, order ready for pickup
@@ -27,13 +28,21 @@ from uuid import UUID
 import structlog
 
 from application.errors import NotFound
-from application.orders import Ordering
+from application.orders import Ordering, Reserved
 from application.payments import PaymentOutcome, PaymentProcessor
 from domain.errors import DomainError
-from domain.order import OrderStatus
+from domain.order import OrderStatus, OrderTerms
 from domain.values import ReleaseReason
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    """A fridge reserved meals for an order: create the `Order` it promised."""
+
+    order_id: str
+    reserved: Reserved
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,7 @@ class RecordPickup:
     order_id: str
 
 
-Step = RequestPayment | MakeReady | ReleaseMeals | ReturnMoney | GiveUp | RecordPickup
+Step = OpenOrder | RequestPayment | MakeReady | ReleaseMeals | ReturnMoney | GiveUp | RecordPickup
 
 ENDINGS = {
     "Cancelled": ReleaseReason.CANCELLED,
@@ -87,6 +96,9 @@ def react(event: object) -> list[Step]:
     """The steps an event calls for. Events that call for none are ignored."""
     kind = type(event).__qualname__
     stream = str(getattr(event, "originator_id", ""))
+    if kind == "Fridge.MealsReserved":
+        reserved = reservation_of(event)
+        return [] if reserved is None else [OpenOrder(reserved.order_id, reserved)]
     if kind == "Order.Placed":
         return [
             RequestPayment(
@@ -111,6 +123,26 @@ def react(event: object) -> list[Step]:
 def event_attr(event: object, name: str) -> Any:
     """An event's payload attribute (event classes are made by the @event decorator)."""
     return getattr(event, name)
+
+
+def reservation_of(event: Any) -> Reserved | None:
+    """The order a reservation event gave birth to; None for reservations recorded before
+    orders were born in the fridge (the API appended their `Order` itself)."""
+    if getattr(event, "priced_lines", None) is None or getattr(event, "total", None) is None:
+        return None
+    return Reserved(
+        order_id=event.order_id,
+        fridge_stream=event.originator_id,
+        terms=OrderTerms(
+            customer_id=event.customer_id,
+            lines=event.priced_lines,
+            total=event.total,
+            currency=event.currency,
+            fingerprint=event.fingerprint,
+        ),
+        placed_at=event.reserved_at,
+        payment_due_by=event.expires_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -145,8 +177,10 @@ class Fulfilment:
         expired = 0
         for reservation in overdue:
             try:
+                # Opened here if the flow has not reached the reservation event yet.
+                self.ordering.ensure_order(reservation.order_id, reservation.fridge_id)
                 self.ordering.expire(reservation.order_id)
-            except NotFound:  # a crash between reserving and recording the order
+            except NotFound:  # reserved before orders were born in the fridge, never recorded
                 self.ordering.stock_expiry(reservation.fridge_id)
             except DomainError as moved_on:
                 log.info("expiry_moot", order_id=reservation.order_id, why=str(moved_on))
@@ -156,6 +190,8 @@ class Fulfilment:
 
     def _carry_out(self, step: Step) -> None:
         match step:
+            case OpenOrder(order_id, reserved):
+                self._open(reserved)
             case RequestPayment(order_id, amount, currency):
                 if self.ordering.order(order_id).status != OrderStatus.PLACED:
                     return  # replayed after the order moved on: do not ask for money again
@@ -187,11 +223,20 @@ class Fulfilment:
             self.payments.void(order_id, payment_ref)
             raise
 
+    def _open(self, reserved: Reserved) -> None:
+        order = self.ordering.open_order(reserved)
+        fridge_id, _, _ = self.ordering.fridge_of(reserved.fridge_stream)
+        if order.fridge_id != fridge_id:
+            # The same key was sent to two fridges at once: each fridge decides only its own
+            # repeats. The order is the reservation the log saw first; this one is let go.
+            log.warning("order_key_reused_across_fridges", order_id=reserved.order_id)
+            self.ordering.release_reservation(fridge_id, reserved.order_id, ReleaseReason.CANCELLED)
+
     def _give_up(self, order_id: str, fridge_stream: str) -> None:
+        fridge_id, _, _ = self.ordering.fridge_of(UUID(fridge_stream))
         try:
-            order = self.ordering.order(order_id)
-        except NotFound:  # a reservation whose order was never recorded
-            fridge_id = self.ordering.catalogue.fridge_of_stream(UUID(fridge_stream)).fridge_id
+            order = self.ordering.ensure_order(order_id, fridge_id)
+        except NotFound:  # reserved before orders were born in the fridge, never recorded
             self.ordering.release_reservation(fridge_id, order_id, ReleaseReason.CANCELLED)
             return
         if order.status == OrderStatus.PLACED:

@@ -1,7 +1,10 @@
-"""Ordering: place an order (reserve on the fridge, then create the order) and move it on.
+"""Ordering: place an order (the fridge's reservation is its birth) and move it on.
 
-Each step appends to one aggregate. Steps that touch the order and then the fridge are
-idempotent on the order id, so the fulfilment flow can repeat any of them after a crash.
+Placing appends once, to the fridge: the reservation event carries everything the order
+needs (customer, priced lines, total, currency, payment deadline, the request's
+fingerprint). The fulfilment flow then creates the `Order` from that event (`open_order`),
+idempotently, and every later step appends to one aggregate and is idempotent on the order
+id, so the flow can repeat any of them after a crash.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
@@ -19,12 +23,14 @@ from eventsourcing.persistence import IntegrityError
 
 from application.catalogue import Catalogue
 from application.clock import Clock
-from application.errors import IdempotencyKeyReused, NotFound, NotYourOrder
+from application.errors import NotFound, NotYourOrder
 from application.fridge_writer import FridgeWriter
+from application.prices import PriceList
 from application.retry import on_conflict_retry
 from application.store import EventStore
 from domain.errors import InvalidRequest, ReservationClosed
-from domain.order import Order, OrderLine, OrderStatus
+from domain.fridge import Promised
+from domain.order import Order, OrderLine, OrderStatus, OrderTerms, priced
 from domain.values import PAYMENT_WINDOW, ReleaseReason, meal_lines, natural_id, order_id_for
 
 
@@ -49,6 +55,17 @@ class OrderMoved:
     position: int | None
 
 
+@dataclass(frozen=True)
+class Reserved:
+    """What a fridge's reservation says of its order (from the reservation event)."""
+
+    order_id: str
+    fridge_stream: UUID  # fridge events name their fridge by its stream id
+    terms: OrderTerms
+    placed_at: datetime
+    payment_due_by: datetime
+
+
 def fingerprint(fridge_id: str, lines: Mapping[str, int]) -> str:
     body = json.dumps({"fridge_id": fridge_id, "lines": sorted(lines.items())})
     return hashlib.sha256(body.encode()).hexdigest()
@@ -56,59 +73,116 @@ def fingerprint(fridge_id: str, lines: Mapping[str, int]) -> str:
 
 class Ordering:
     def __init__(
-        self, store: EventStore, writer: FridgeWriter, catalogue: Catalogue, clock: Clock
+        self,
+        store: EventStore,
+        writer: FridgeWriter,
+        catalogue: Catalogue,
+        clock: Clock,
+        prices: PriceList | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
         self.catalogue = catalogue
         self.clock = clock
+        self.prices = prices or PriceList(store)
+        self._fridges: dict[UUID, tuple[str, str, str]] = {}  # fridge, venue, city: fixed
 
     def place(
         self, customer_id: str, idempotency_key: str, fridge_id: str, lines: Mapping[str, int]
     ) -> PlacedOrder:
-        """Reserve the meals on the fridge, then record the order. 409 (SoldOut) if they don't fit.
+        """Reserve the meals on the fridge, in one append that is the order's birth.
 
-        A crash between the two appends leaves a reservation without an order; it expires
-        like any unpaid one. Repeating the request finds the order, or reserves once more.
+        SoldOut (409) if they don't fit. The fridge decides repeats inside its turn: the same
+        key and lines are the same order (created False), the same key with other lines is
+        IdempotencyKeyReused and reserves nothing.
         """
         natural_id("fridge_id", fridge_id)
         checked = meal_lines(lines)
         order_id = order_id_for(customer_id, idempotency_key)
-        request = fingerprint(fridge_id, checked)
-        existing = self._existing(order_id)
-        if existing is not None:
-            return self._repeat(existing, customer_id, request)
-
-        priced, currency = self._price(checked)
+        priced_lines, currency = self.prices.price(checked)
+        terms = OrderTerms(
+            customer_id=customer_id,
+            lines=priced_lines,
+            total=priced(priced_lines),
+            currency=currency,
+            fingerprint=fingerprint(fridge_id, checked),
+        )
         now = self.clock()
         due = now + PAYMENT_WINDOW
         reserved = self.writer.execute(
             fridge_id,
             lambda fridge: (
-                fridge.reserve(order_id, checked, due, now),
+                fridge.reserve(order_id, checked, due, now, terms),
                 fridge.venue_id,
-                fridge.city_id,
+                fridge.promised(order_id),
             ),
         )
-        _, venue_id, city_id = reserved.value
+        created, venue_id, promised = reserved.value
+        if created:
+            return PlacedOrder(
+                order_id=order_id,
+                status=OrderStatus.PLACED,
+                fridge_id=fridge_id,
+                venue_id=venue_id,
+                lines=priced_lines,
+                total=terms["total"],
+                currency=currency,
+                payment_due_by=due,
+                position=reserved.position,
+                created=True,
+            )
+        return self._repeat(order_id, fridge_id, venue_id, promised, reserved.position)
+
+    def open_order(self, reserved: Reserved) -> Order:
+        """Create the `Order` from its reservation event: once, however often it is asked.
+
+        The append is the check: a second open conflicts on the order's first version."""
+        fridge_id, venue_id, city_id = self.fridge_of(reserved.fridge_stream)
         order = Order(
-            order_id=order_id,
-            customer_id=customer_id,
+            order_id=reserved.order_id,
+            customer_id=reserved.terms["customer_id"],
             fridge_id=fridge_id,
             venue_id=venue_id,
             city_id=city_id,
-            lines=priced,
-            total=sum((line["unit_price"] * line["quantity"] for line in priced), Decimal("0.00")),
-            currency=currency,
-            placed_at=now,
-            payment_due_by=due,
-            request_fingerprint=request,
+            lines=reserved.terms["lines"],
+            total=reserved.terms["total"],
+            currency=reserved.terms["currency"],
+            placed_at=reserved.placed_at,
+            payment_due_by=reserved.payment_due_by,
+            request_fingerprint=reserved.terms["fingerprint"],
         )
         try:
-            position = self.store.append(order)
-        except IntegrityError:  # the same request raced us; both reserved the same order id
-            return self._repeat(self.order(order_id), customer_id, request)
-        return _placed(order, position, created=True)
+            self.store.append(order)
+        except IntegrityError:  # opened meanwhile by another step or process: theirs stands
+            return self.order(reserved.order_id)
+        return order
+
+    def ensure_order(self, order_id: str, fridge_id: str) -> Order:
+        """The order; if the flow has not opened it yet, open it from the fridge's reservation."""
+        existing = self._existing(order_id)
+        if existing is not None:
+            return existing
+        fridge = self.catalogue.fridge(fridge_id)
+        promised = fridge.promised(order_id)
+        if promised is None:
+            raise NotFound("order", order_id)
+        return self.open_order(
+            Reserved(
+                order_id=order_id,
+                fridge_stream=fridge.id,
+                terms=promised.terms,
+                placed_at=promised.placed_at,
+                payment_due_by=promised.payment_due_by,
+            )
+        )
+
+    def fridge_of(self, stream: UUID) -> tuple[str, str, str]:
+        """A fridge's id, venue and city by its stream id (they never change once installed)."""
+        known = self._fridges.get(stream)
+        if known is None:
+            fridge = self.catalogue.fridge_of_stream(stream)
+            known = self._fridges[stream] = (fridge.fridge_id, fridge.venue_id, fridge.city_id)
+        return known
 
     def order(self, order_id: str, customer_id: str | None = None) -> Order:
         """The order; with `customer_id`, only if it is theirs."""
@@ -120,8 +194,16 @@ class Ordering:
         return order
 
     def cancel(
-        self, order_id: str, customer_id: str | None = None, reason: str = "customer"
+        self,
+        order_id: str,
+        customer_id: str | None = None,
+        reason: str = "customer",
+        fridge_id: str | None = None,
     ) -> OrderMoved:
+        """Cancel before pickup. With `fridge_id`, an order the flow has not opened yet is
+        opened from its reservation first, so a customer may cancel right after the 201."""
+        if fridge_id is not None:
+            self.ensure_order(order_id, fridge_id)
         self.order(order_id, customer_id)
         moved = self._move(order_id, lambda order: order.cancel(reason))
         return self._release(moved, ReleaseReason.CANCELLED)
@@ -211,22 +293,32 @@ class Ordering:
             return None
         return order if isinstance(order, Order) else None
 
-    def _repeat(self, order: Order, customer_id: str, request: str) -> PlacedOrder:
-        if order.customer_id != customer_id or order.request_fingerprint != request:
-            raise IdempotencyKeyReused(order.order_id)
-        return _placed(order, self.store.position(), created=False)
-
-    def _price(self, lines: Mapping[str, int]) -> tuple[list[OrderLine], str]:
-        """Unit prices at ordering time, from the catalogue."""
-        priced: list[OrderLine] = []
-        currencies = set()
-        for meal_id, quantity in lines.items():
-            meal = self.catalogue.meal_for_pricing(natural_id("meal_id", meal_id))
-            currencies.add(meal.currency)
-            priced.append(OrderLine(meal_id=meal_id, quantity=quantity, unit_price=meal.price))
-        if len(currencies) != 1:
-            raise InvalidRequest("an order's meals must share one currency")
-        return priced, currencies.pop()
+    def _repeat(
+        self,
+        order_id: str,
+        fridge_id: str,
+        venue_id: str,
+        promised: Promised | None,
+        position: int | None,
+    ) -> PlacedOrder:
+        """The same request again: the order as it was placed, with its status if opened."""
+        order = self._existing(order_id)
+        if order is not None:
+            return _placed(order, position, created=False)
+        if promised is None:  # reserved before orders were born in the fridge, and never opened
+            raise NotFound("order", order_id)
+        return PlacedOrder(
+            order_id=order_id,
+            status=OrderStatus.PLACED,
+            fridge_id=fridge_id,
+            venue_id=venue_id,
+            lines=promised.terms["lines"],
+            total=promised.terms["total"],
+            currency=promised.terms["currency"],
+            payment_due_by=promised.payment_due_by,
+            position=position,
+            created=False,
+        )
 
 
 def _placed(order: Order, position: int | None, *, created: bool) -> PlacedOrder:

@@ -49,6 +49,16 @@ class ReservationClosed(DomainError):
         super().__init__(f"reservation for order {order_id} at {fridge_id} is already {outcome}")
 
 
+class IdempotencyKeyReused(DomainError):
+    """The same Idempotency-Key (so the same order id) came back with a different request."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(
+            f"this Idempotency-Key already placed order {order_id} with a different request"
+        )
+
+
 class NotPaidYet(DomainError):
     def __init__(self, order_id: str) -> None:
         self.order_id = order_id

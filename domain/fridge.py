@@ -7,7 +7,9 @@ only change state, because they are replayed when the fridge is loaded.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import TypedDict
 from uuid import UUID
@@ -17,12 +19,14 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import (
     FridgeUnavailable,
+    IdempotencyKeyReused,
     InvalidRequest,
     NotPaidYet,
     ReservationClosed,
     ReservationNotFound,
     SoldOut,
 )
+from domain.order import OrderLine, OrderTerms
 from domain.values import (
     CLOSED_ORDERS_KEPT_FOR,
     MealLines,
@@ -48,6 +52,8 @@ class Reservation(TypedDict):
     expires_at: datetime
     confirmed: bool
     missing: bool  # a count showed its meals gone; the order flow must act
+    reserved_at: datetime
+    order: OrderTerms | None  # None for reservations recorded before orders were born here
 
 
 class ExpiredBatch(TypedDict):
@@ -59,6 +65,20 @@ class ExpiredBatch(TypedDict):
 class ClosedOrder(TypedDict):
     outcome: str  # picked_up, or a ReleaseReason
     at: datetime
+    lines: MealLines  # what it held, so a late repeat is told from a reused key
+    reserved_at: datetime
+    expires_at: datetime
+    order: OrderTerms | None
+
+
+@dataclass(frozen=True)
+class Promised:
+    """What an order reserved at this fridge was promised, as its reservation event said."""
+
+    terms: OrderTerms
+    placed_at: datetime
+    payment_due_by: datetime
+    open: bool  # still held; False once released or picked up
 
 
 class Fridge(Aggregate):
@@ -183,23 +203,62 @@ class Fridge(Aggregate):
     # ---- orders --------------------------------------------------------------------------
 
     def reserve(
-        self, order_id: str, lines: Mapping[str, int], expires_at: datetime, now: datetime
+        self,
+        order_id: str,
+        lines: Mapping[str, int],
+        expires_at: datetime,
+        now: datetime,
+        order: OrderTerms | None = None,
     ) -> bool:
-        """Hold meals for an order, whole or not at all. Repeating an order id is a no-op."""
+        """Hold meals for an order, whole or not at all: the order's birth.
+
+        `order` is what the customer was promised (priced lines, total, currency); it goes
+        into the reservation event, from which the order flow creates the `Order`. The fridge
+        decides repeats inside its turn: an order id it knows (open or settled) with the same
+        lines is the same request and changes nothing (False); with other lines the key was
+        reused for another request, which is refused whole.
+        """
         checked = meal_lines(lines)
         aware(expires_at)
-        if order_id in self.reservations:
+        if order is not None and _lines_of(order) != checked:
+            raise InvalidRequest(f"order {order_id}: priced lines differ from the lines held")
+        known = self.reservations.get(order_id) or self.closed_orders.get(order_id)
+        if known is not None:
+            if known["lines"] != checked:
+                raise IdempotencyKeyReused(order_id)
             return False
-        closed = self.closed_orders.get(order_id)
-        if closed is not None and closed["outcome"] != ReleaseReason.EXPIRED:
-            raise ReservationClosed(self.fridge_id, order_id, closed["outcome"])
         if self.status != FridgeStatus.ACTIVE:
             raise FridgeUnavailable(self.fridge_id, self.status)
         today = self.today(now)
         if any(self.available(meal_id, today) < units for meal_id, units in checked.items()):
             raise SoldOut(self.fridge_id, {m: self.available(m, today) for m in checked})
-        self._reserved(order_id=order_id, lines=checked, expires_at=expires_at, reserved_at=now)
+        if order is None:
+            self._reserved(order_id=order_id, lines=checked, expires_at=expires_at, reserved_at=now)
+        else:
+            self._reserved(
+                order_id=order_id,
+                lines=checked,
+                expires_at=expires_at,
+                reserved_at=now,
+                customer_id=order["customer_id"],
+                priced_lines=order["lines"],
+                total=order["total"],
+                currency=order["currency"],
+                fingerprint=order["fingerprint"],
+            )
         return True
+
+    def promised(self, order_id: str) -> Promised | None:
+        """What the order reserved here was promised, open or settled, if the fridge knows."""
+        known = self.reservations.get(order_id) or self.closed_orders.get(order_id)
+        if known is None or known["order"] is None:
+            return None
+        return Promised(
+            terms=known["order"],
+            placed_at=known["reserved_at"],
+            payment_due_by=known["expires_at"],
+            open=order_id in self.reservations,
+        )
 
     def confirm(self, order_id: str) -> bool:
         """Payment arrived: the reservation stays held until pickup and no longer expires."""
@@ -355,10 +414,35 @@ class Fridge(Aggregate):
 
     @event("MealsReserved")
     def _reserved(
-        self, order_id: str, lines: MealLines, expires_at: datetime, reserved_at: datetime
+        self,
+        order_id: str,
+        lines: MealLines,
+        expires_at: datetime,
+        reserved_at: datetime,
+        # What the order was promised. Absent from reservations recorded before orders were
+        # born in the fridge (their `Order` was appended by the API), hence the defaults.
+        customer_id: str = "",
+        priced_lines: list[OrderLine] | None = None,
+        total: Decimal | None = None,
+        currency: str = "",
+        fingerprint: str = "",
     ) -> None:
+        order: OrderTerms | None = None
+        if priced_lines is not None and total is not None:
+            order = OrderTerms(
+                customer_id=customer_id,
+                lines=priced_lines,
+                total=total,
+                currency=currency,
+                fingerprint=fingerprint,
+            )
         self.reservations[order_id] = Reservation(
-            lines=lines, expires_at=expires_at, confirmed=False, missing=False
+            lines=lines,
+            expires_at=expires_at,
+            confirmed=False,
+            missing=False,
+            reserved_at=reserved_at,
+            order=order,
         )
         for meal_id, units in lines.items():
             self.holds[meal_id] = self.holds.get(meal_id, 0) + units
@@ -404,7 +488,14 @@ class Fridge(Aggregate):
                 self.holds[meal_id] = left
             else:
                 self.holds.pop(meal_id, None)
-        self.closed_orders[order_id] = ClosedOrder(outcome=outcome, at=at)
+        self.closed_orders[order_id] = ClosedOrder(
+            outcome=outcome,
+            at=at,
+            lines=reservation["lines"],
+            reserved_at=reservation["reserved_at"],
+            expires_at=reservation["expires_at"],
+            order=reservation["order"],
+        )
 
     def _take(self, meal_id: str, units: int, fresh_from: str = "") -> None:
         """Remove units oldest batch first (fridges are stocked front to back); never below 0.
@@ -423,3 +514,7 @@ class Fridge(Aggregate):
                 break
         if not batches:
             self.batches.pop(meal_id, None)
+
+
+def _lines_of(order: OrderTerms) -> MealLines:
+    return {line["meal_id"]: line["quantity"] for line in order["lines"]}

@@ -60,6 +60,24 @@ class OrderLine(TypedDict):
     unit_price: Decimal
 
 
+class OrderTerms(TypedDict):
+    """What a customer was promised when the fridge reserved their meals: the order's birth.
+
+    The fridge's reservation event carries these; the `Order` is created from them.
+    """
+
+    customer_id: str
+    lines: list[OrderLine]
+    total: Decimal
+    currency: str
+    fingerprint: str  # of the request (fridge and lines): a repeat is told from a reused key
+
+
+def priced(lines: list[OrderLine]) -> Decimal:
+    """An order's total: the sum of its lines at the prices charged."""
+    return sum((line["unit_price"] * line["quantity"] for line in lines), Decimal("0.00"))
+
+
 class Order(Aggregate):
     INITIAL_VERSION = 0
 

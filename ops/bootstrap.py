@@ -9,6 +9,7 @@ from application.clock import Clock, utc_now
 from application.errors import StoreUnavailable
 from application.fridge_writer import FridgeWriter
 from application.orders import Ordering
+from application.prices import PriceList
 from application.stock import Stock
 from application.store import EventStore
 from ops.settings import Settings
@@ -23,6 +24,7 @@ class WriteSide:
     store: EventStore
     writer: FridgeWriter
     catalogue: Catalogue
+    prices: PriceList
     stock: Stock
     ordering: Ordering
     clock: Clock = field(default=utc_now)
@@ -50,12 +52,14 @@ def build_write_side(
     store = open_event_store(settings, extra_env)
     writer = FridgeWriter(store)
     catalogue = Catalogue(store)
+    prices = PriceList(store)
     return WriteSide(
         settings=settings,
         store=store,
         writer=writer,
         catalogue=catalogue,
+        prices=prices,
         stock=Stock(writer, catalogue, clock),
-        ordering=Ordering(store, writer, catalogue, clock),
+        ordering=Ordering(store, writer, catalogue, clock, prices),
         clock=clock,
     )

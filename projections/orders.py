@@ -1,4 +1,11 @@
-"""Orders: each order's status and history, per order and per customer. Sharded by order."""
+"""Orders: each order's status and history, per order and per customer. Sharded by order.
+
+An order's row is born with the fridge's reservation event, which carries everything the
+order was promised, so an order is readable as soon as its 201 is (through its position),
+before the fulfilment flow has opened its `Order`. The `Order`'s own `Placed` event then
+finds the row there. Reservations recorded before orders were born in the fridge carry no
+terms; their row comes from `Placed`, as it always did.
+"""
 
 # ruff: noqa: S608 - table names come from code, never from input; values are bound.
 
@@ -37,41 +44,94 @@ class Orders(Projection):
             "order_id TEXT, version BIGINT, status TEXT NOT NULL, at TEXT NOT NULL, "
             "detail TEXT, PRIMARY KEY (order_id, version)"
         ),
+        # Fridge events name their fridge by stream: every shard keeps every fridge's names.
+        "fridges": (
+            "stream TEXT PRIMARY KEY, fridge_id TEXT NOT NULL, venue_id TEXT NOT NULL, "
+            "city_id TEXT NOT NULL"
+        ),
     }
     indexes: ClassVar[dict[str, str]] = {"by_customer": "orders(customer_id, placed_at)"}
+
+    @handles(e.FridgeInstalled)
+    def _installed(self, event: Any, tx: Tx, position: int) -> None:
+        tx.execute(
+            f"INSERT INTO {self.t['fridges']} (stream, fridge_id, venue_id, city_id) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (stream) DO NOTHING",
+            (str(event.originator_id), event.fridge_id, event.venue_id, event.city_id),
+        )
+
+    @handles(e.MealsReserved)
+    def _reserved(self, event: Any, tx: Tx, position: int) -> None:
+        if getattr(event, "priced_lines", None) is None or not self.shard.owns(event.order_id):
+            return
+        fridge = tx.one(
+            f"SELECT fridge_id, venue_id, city_id FROM {self.t['fridges']} WHERE stream = ?",
+            (str(event.originator_id),),
+        )
+        if fridge is None:  # a model built before it kept fridges: `Placed` makes the row
+            return
+        self._born(
+            tx,
+            (event.order_id, event.customer_id, *fridge),
+            event.priced_lines,
+            event.total,
+            event.currency,
+            event.reserved_at,
+            event.expires_at,
+            event.timestamp,
+        )
 
     @handles(e.OrderPlaced)
     def _placed(self, event: Any, tx: Tx, position: int) -> None:
         if not self.shard.owns(event.order_id):
             return
-        lines = [
+        self._born(
+            tx,
+            (event.order_id, event.customer_id, event.fridge_id, event.venue_id, event.city_id),
+            event.lines,
+            event.total,
+            event.currency,
+            event.placed_at,
+            event.payment_due_by,
+            event.timestamp,
+        )
+
+    def _born(
+        self,
+        tx: Tx,
+        who: tuple[str, str, str, str, str],  # order, customer, fridge, venue, city
+        lines: list[dict[str, Any]],
+        total: Any,
+        currency: str,
+        placed_at: Any,
+        payment_due_by: Any,
+        at: Any,
+    ) -> None:
+        """An order's row and its first step, once: whichever of its births comes first."""
+        rows = [
             {
                 "meal_id": line["meal_id"],
                 "quantity": line["quantity"],
                 "unit_price": str(line["unit_price"]),
             }
-            for line in event.lines
+            for line in lines
         ]
-        at = utc_iso(event.timestamp)
         tx.execute(
             f"INSERT INTO {self.t['orders']} (order_id, customer_id, fridge_id, venue_id, "
             "city_id, status, lines, total, currency, placed_at, payment_due_by, updated_at) "
             "VALUES (?, ?, ?, ?, ?, 'placed', ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
             (
-                event.order_id,
-                event.customer_id,
-                event.fridge_id,
-                event.venue_id,
-                event.city_id,
-                json.dumps(lines),
-                str(event.total),
-                event.currency,
-                utc_iso(event.placed_at),
-                utc_iso(event.payment_due_by),
-                at,
+                *who,
+                json.dumps(rows),
+                str(total),
+                currency,
+                utc_iso(placed_at),
+                utc_iso(payment_due_by),
+                utc_iso(at),
             ),
         )
-        self._history(tx, event, "placed", None)
+        # The order's own stream starts at version 0 with `Placed`: that is its first step.
+        self._step(tx, who[0], 0, "placed", at, None)
 
     @handles(*STATUS_AFTER)
     def _moved(self, event: Any, tx: Tx, position: int) -> None:
@@ -87,16 +147,16 @@ class Orders(Projection):
         self._history(tx, event, status, detail)
 
     def _history(self, tx: Tx, event: Any, status: str, detail: str | None) -> None:
+        order_id = str(event.originator_id)
+        self._step(tx, order_id, event.originator_version, status, event.timestamp, detail)
+
+    def _step(
+        self, tx: Tx, order_id: str, version: int, status: str, at: Any, detail: str | None
+    ) -> None:
         tx.execute(
             f"INSERT INTO {self.t['history']} (order_id, version, status, at, detail) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (order_id, version) DO NOTHING",
-            (
-                str(event.originator_id),
-                event.originator_version,
-                status,
-                utc_iso(event.timestamp),
-                detail,
-            ),
+            (order_id, version, status, utc_iso(at), detail),
         )
 
 
@@ -159,14 +219,13 @@ class OrdersQueries:
     ) -> Answer[OrderView | None]:
         """GET /orders/{order_id} (the caller checks the customer)."""
 
-        def read(tx: Tx, view: Orders) -> OrderView | None:
-            rows = tx.rows(
-                f"SELECT {_COLUMNS} FROM {view.t['orders']} WHERE order_id = ?", (order_id,)
-            )
-            found = _order_views(tx, view, rows)
-            return found[0] if found else None
-
-        return answer(self.db, Orders, read, min_position, timeout)
+        return answer(
+            self.db,
+            Orders,
+            lambda tx, view: order_by_id(tx, view, order_id),
+            min_position,
+            timeout,
+        )
 
     def customer_orders(
         self,
@@ -184,6 +243,12 @@ class OrdersQueries:
             min_position,
             timeout,
         )
+
+
+def order_by_id(tx: Tx, view: Orders, order_id: str) -> OrderView | None:
+    rows = tx.rows(f"SELECT {_COLUMNS} FROM {view.t['orders']} WHERE order_id = ?", (order_id,))
+    found = _order_views(tx, view, rows)
+    return found[0] if found else None
 
 
 def orders_of_customer(

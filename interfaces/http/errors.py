@@ -16,13 +16,18 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
 from application.errors import (
-    IdempotencyKeyReused,
     NotFound,
     NotYourOrder,
     StoreUnavailable,
     TooBusy,
 )
-from domain.errors import AlreadyExists, DomainError, InvalidRequest, SoldOut
+from domain.errors import (
+    AlreadyExists,
+    DomainError,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    SoldOut,
+)
 from interfaces.http.commands import CommandQueueFull
 from interfaces.http.reading import BadCursor, ReadModelNotBuilt
 from projections.freshness import ReadModelBehind

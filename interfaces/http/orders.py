@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
+import anyio.to_thread
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import HeaderParameter
 
+from application.errors import NotFound
 from domain.errors import SoldOut
-from domain.order import Order
 from interfaces.http import schemas
 from interfaces.http.auth import Caller, Role, allow, customer_scope
 from interfaces.http.logs import note
 from interfaces.http.operations import ORDERS_PLACED, ORDERS_SOLD_OUT
-from interfaces.http.reading import decode_cursor, encode_cursor
+from interfaces.http.reading import ReadSide, decode_cursor, encode_cursor
 from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, Side, Write
+from ops.bootstrap import WriteSide
+from projections.freshness import Answer
 from projections.orders import Orders as OrdersView
-from projections.orders import OrderView, orders_of_customer
+from projections.orders import OrderView, order_by_id, orders_of_customer
 
 IdempotencyKey = Annotated[
     str,
@@ -70,9 +75,24 @@ class Orders(Controller):
 
     @get("/{order_id:str}", guards=[allow(Role.CUSTOMER, Role.OPERATOR)], sync_to_thread=True)
     def show(
-        self, request: Request[Caller, Any, Any], order_id: schemas.OrderInPath, side: Side
-    ) -> schemas.OrderDetails:
-        return details(side.ordering.order(order_id, customer_scope(request.user)))
+        self,
+        request: Request[Caller, Any, Any],
+        order_id: schemas.OrderInPath,
+        read: Read,
+        side: Side,
+        min_position: MinPosition = None,
+    ) -> Response[schemas.OrderDetails]:
+        """The order as the orders model has it; readable as soon as its 201 was answered."""
+        answer = found_order(read, side, order_id, customer_scope(request.user), min_position)
+        order = summary(answer.value)
+        body = schemas.OrderDetails(
+            **msgspec.structs.asdict(order),
+            position=answer.position,
+            as_of=answer.as_of,
+            age_seconds=answer.age_seconds,
+        )
+        headers = {"X-Read-Position": str(answer.position), "Cache-Control": "private, no-cache"}
+        return Response(body, headers=headers)
 
     @post(
         "/{order_id:str}/cancel",
@@ -84,26 +104,45 @@ class Orders(Controller):
         request: Request[Caller, Any, Any],
         order_id: schemas.OrderInPath,
         write: Write,
+        read: Read,
     ) -> schemas.OrderMoved:
-        moved = await write.run(write.side.ordering.cancel, order_id, customer_scope(request.user))
+        customer = customer_scope(request.user)
+        try:
+            moved = await write.run(write.side.ordering.cancel, order_id, customer)
+        except NotFound:
+            # Placed a moment ago, its `Order` not opened yet: the model names its fridge, and
+            # cancelling opens the order from the fridge's reservation first.
+            placed = await anyio.to_thread.run_sync(
+                partial(found_order, read, write.side, order_id, customer, None)
+            )
+            moved = await write.run(
+                partial(write.side.ordering.cancel, fridge_id=placed.value.fridge_id),
+                order_id,
+                customer,
+            )
         return schemas.OrderMoved(moved.order_id, moved.status, moved.position)
 
 
-def details(order: Order) -> schemas.OrderDetails:
-    return schemas.OrderDetails(
-        order_id=order.order_id,
-        status=str(order.status),
-        fridge_id=order.fridge_id,
-        venue_id=order.venue_id,
-        lines=[
-            schemas.PricedLine(line["meal_id"], line["quantity"], str(line["unit_price"]))
-            for line in order.lines
-        ],
-        total=str(order.total),
-        currency=order.currency,
-        placed_at=order.placed_at,
-        payment_due_by=order.payment_due_by,
-    )
+def found_order(
+    read: ReadSide,
+    side: WriteSide,
+    order_id: str,
+    customer_id: str | None,
+    min_position: int | None,
+) -> Answer[OrderView]:
+    """The order from the orders model, or NotFound (another customer's order included).
+
+    Without `min_position`, a miss waits (bounded) for the model to reach everything the
+    store holds before it is believed: an order acknowledged a moment ago is never a 404.
+    """
+    answer = read.read(OrdersView, lambda tx, view: order_by_id(tx, view, order_id), min_position)
+    if answer.value is None and min_position is None:
+        head = side.store.position()
+        answer = read.read(OrdersView, lambda tx, view: order_by_id(tx, view, order_id), head)
+    order = answer.value
+    if order is None or (customer_id is not None and order.customer_id != customer_id):
+        raise NotFound("order", order_id)
+    return Answer(order, answer.position, answer.as_of)
 
 
 class Customers(Controller):

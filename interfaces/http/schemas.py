@@ -84,18 +84,6 @@ class PricedLine(Struct):
     unit_price: str
 
 
-class OrderDetails(Struct):
-    order_id: str
-    status: str
-    fridge_id: str
-    venue_id: str
-    lines: list[PricedLine]
-    total: str
-    currency: str
-    placed_at: datetime
-    payment_due_by: datetime
-
-
 class OrderMoved(Struct):
     order_id: str
     status: str
@@ -298,6 +286,14 @@ class OrderSummary(Struct):
     placed_at: str
     payment_due_by: str
     history: list[OrderStep]
+
+
+class OrderDetails(OrderSummary, kw_only=True):
+    """One order as the orders model has it, with how fresh that is (as in `Freshness`)."""
+
+    position: int
+    as_of: datetime | None
+    age_seconds: float | None
 
 
 class CustomerOrders(Freshness, kw_only=True):

@@ -2,8 +2,10 @@
 
 Measured on every chosen store, at each caller count (threads), on ONE fridge:
 
-- place:   `side.ordering.place(...)`: price, reserve on the fridge (the per-fridge writer),
-           append the Order. Two appends per call.
+- place:   `side.ordering.place(...)`: price from the in-memory price list, reserve on the
+           fridge through the per-fridge writer: the reservation is the order's birth, one
+           append per batch of queued orders (the `Order` stream is opened later by
+           fulfilment, off the customer's path).
 - reserve: `side.writer.execute(fridge, lambda f: f.reserve(...))`: the reservation path alone.
 
 and, on PostgreSQL, the plain-row alternative at the same caller counts: one row per fridge
@@ -12,8 +14,8 @@ size of the caller count (autocommit). Our rate divided by the plain row's is th
 targets speak about: at 32 callers on PostgreSQL, ratio >= 1.0 and p99 <= 50 ms.
 
 Then orders spread over 1,000 fridges (callers pick one at random) next to the store's raw
-save rate of equally-sized single-event appends (a fresh Order aggregate per save, the same
-event `place` appends), with the same callers, as a ratio.
+save rate of equally-sized single-event appends (a fresh Order aggregate per save, one
+small event per append), with the same callers, as a ratio.
 
 Absolute figures drift from run to run; ratios against a baseline measured in the same run
 are the point. Every measurement is bounded by time (--seconds) and by a number of operations.

@@ -46,6 +46,11 @@ class Api:
         headers = {**self.headers(Role.CUSTOMER, customer), "Idempotency-Key": key}
         return self.client.post("/orders", json=body, headers=headers)
 
+    def opened(self, order_id: str) -> str:
+        """Given the fulfilment flow has opened the order (it asks for payment only then)."""
+        self.side.ordering.ensure_order(order_id, self.world.fridge_id)
+        return order_id
+
     def webhook(self, body: dict[str, Any], secret: str | None = None) -> httpx.Response:
         raw = json.dumps(body).encode()
         signature = sign(secret or self.secret, raw)

@@ -7,11 +7,13 @@ from datetime import timedelta
 from interfaces.http.auth import Role
 from tests.conftest import unique
 from tests.e2e.http_client import Api, api, is_problem
+from tests.e2e.http_reading import live_api
 
-__all__ = ["api"]
+__all__ = ["api", "live_api"]
 
 
-def test_a_customer_orders_sees_the_order_and_cancels(api: Api) -> None:
+def test_a_customer_orders_sees_the_order_and_cancels(live_api: Api) -> None:
+    api = live_api
     placed = api.order("ana", "k1", {api.world.soup: 2})
     assert placed.status_code == 201, placed.text
     body = placed.json()
@@ -33,7 +35,8 @@ def test_a_customer_orders_sees_the_order_and_cancels(api: Api) -> None:
     assert api.order("ana", "k2", {api.world.soup: 10}).status_code == 201
 
 
-def test_another_customers_order_is_not_found(api: Api) -> None:
+def test_another_customers_order_is_not_found(live_api: Api) -> None:
+    api = live_api
     order_id = api.order("ana", "k1", {api.world.soup: 1}).json()["order_id"]
     for path in (f"/orders/{order_id}",):
         answer = api.client.get(path, headers=api.as_(Role.CUSTOMER, "bob"))
@@ -104,7 +107,7 @@ def test_a_fridge_count_reconciles_what_is_on_sale(api: Api) -> None:
 
 def test_paid_order_is_picked_up_at_its_fridge(api: Api) -> None:
     fridge = api.world.fridge_id
-    order_id = api.order("ana", "k1", {api.world.soup: 1}).json()["order_id"]
+    order_id = api.opened(api.order("ana", "k1", {api.world.soup: 1}).json()["order_id"])
     paid = api.webhook({"order_id": order_id, "outcome": "authorised", "payment_ref": "p-1"})
     assert paid.status_code == 200 and paid.json()["status"] == "ready_for_pickup"
     taken = api.client.post(
@@ -116,13 +119,14 @@ def test_paid_order_is_picked_up_at_its_fridge(api: Api) -> None:
 
 
 def test_a_declined_payment_releases_the_meals(api: Api) -> None:
-    order_id = api.order("ana", "k1", {api.world.salad: 5}).json()["order_id"]
+    order_id = api.opened(api.order("ana", "k1", {api.world.salad: 5}).json()["order_id"])
     declined = api.webhook({"order_id": order_id, "outcome": "declined", "payment_ref": "p-1"})
     assert declined.status_code == 200 and declined.json()["status"] == "payment_failed"
     assert api.order("ana", "k2", {api.world.salad: 5}).status_code == 201
 
 
-def test_a_webhook_with_a_bad_signature_is_401_and_changes_nothing(api: Api) -> None:
+def test_a_webhook_with_a_bad_signature_is_401_and_changes_nothing(live_api: Api) -> None:
+    api = live_api
     order_id = api.order("ana", "k1", {api.world.soup: 1}).json()["order_id"]
     body = {"order_id": order_id, "outcome": "authorised", "payment_ref": "p-1"}
     forged = api.webhook(body, secret="not-the-secret-but-long-enough-for-hs256")

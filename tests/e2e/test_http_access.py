@@ -163,7 +163,7 @@ def test_a_token_without_a_known_role_is_401(api: Api) -> None:
 
 
 def test_the_webhook_is_guarded_by_its_signature_not_a_role(api: Api) -> None:
-    order_id = api.order("ana", "k1", {api.world.soup: 1}).json()["order_id"]
+    order_id = api.opened(api.order("ana", "k1", {api.world.soup: 1}).json()["order_id"])
     body = {"order_id": order_id, "outcome": "declined", "payment_ref": "p-9"}
     assert api.webhook(body).status_code == 200
     token = api.as_(OP)

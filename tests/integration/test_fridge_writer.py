@@ -74,7 +74,7 @@ def test_a_process_with_a_stale_fridge_does_not_refuse_what_another_process_allo
         except SoldOut:
             pass
         # Elsewhere, alice cancels; here still remembers her reservation.
-        there.ordering.cancel(kept.order_id, "alice")
+        there.ordering.cancel(kept.order_id, "alice", fridge_id=world.fridge_id)
         assert here.ordering.place("carol", "k3", world.fridge_id, with_soup).created
         # And a reservation made elsewhere can be confirmed here.
         dave = there.ordering.place("dave", "k4", world.fridge_id, {world.salad: 1})

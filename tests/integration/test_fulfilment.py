@@ -12,7 +12,7 @@ from application.payments import PaymentAnswer, PaymentOutcome
 from domain.order import OrderStatus
 from ops.bootstrap import WriteSide
 from tests.conftest import FakeClock
-from tests.integration.world import World, make_world
+from tests.integration.world import World, make_world, place_and_open
 
 
 @dataclass
@@ -113,7 +113,7 @@ def test_money_authorised_for_an_order_cancelled_meanwhile_is_voided(
     side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor
 ) -> None:
     world = make_world(side, soup_units=2)
-    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 1})
+    placed = place_and_open(side, "alice", "k", world.fridge_id, {world.soup: 1})
     order_placed = next(side.store.events.get(side.ordering.order(placed.order_id).id))
     side.ordering.cancel(placed.order_id, "alice")
     # The processor's answer arrives for the placed order only after the customer cancelled.

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
+from application.errors import NotFound
 from application.payments import AlwaysAuthorise, PaymentAnswer
 from domain.order import OrderStatus
 from ops.bootstrap import WriteSide
@@ -59,7 +60,12 @@ def running(target: Callable[[threading.Event], None], count: int = 1) -> Iterat
 
 def eventually(side: WriteSide, order_id: str, status: str, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
-    while side.ordering.order(order_id).status != status:
+    while True:
+        try:
+            if side.ordering.order(order_id).status == status:
+                return
+        except NotFound:  # the worker has not opened the order from its reservation yet
+            pass
         assert time.monotonic() < deadline, f"order {order_id} never became {status}"
         time.sleep(0.01)
 

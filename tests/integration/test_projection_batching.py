@@ -21,7 +21,7 @@ from tests.integration.projection_world import (
     seed_world,
     table_contents,
 )
-from tests.integration.world import make_world
+from tests.integration.world import make_world, place_and_open
 
 __all__ = ["models"]
 
@@ -60,9 +60,9 @@ def test_a_hold_reserved_and_released_in_one_batch_is_never_written(
     runner = catch_up(side, db, "venue_menu")
     writes = spy_on_writes(db, monkeypatch)
 
-    cancelled = side.ordering.place("gus", "k1", world.fridge_id, {world.soup: 2})
+    cancelled = place_and_open(side, "gus", "k1", world.fridge_id, {world.soup: 2})
     side.ordering.cancel(cancelled.order_id)
-    kept = side.ordering.place("gus", "k2", world.fridge_id, {world.salad: 1})
+    kept = place_and_open(side, "gus", "k2", world.fridge_id, {world.salad: 1})
     runner.catch_up()
 
     holds = VenueMenu(1).t["holds"]

@@ -12,7 +12,7 @@ from projections.fridge_stock import FridgeStockQueries
 from projections.venue_menu import VenueMenuQueries
 from tests.integration.projection_fixtures import OpenModels, models
 from tests.integration.projection_world import catch_up
-from tests.integration.world import make_world
+from tests.integration.world import make_world, place_and_open
 
 __all__ = ["models"]
 
@@ -24,7 +24,7 @@ def test_venue_menu_sums_the_venues_fridges_less_what_is_held(
     second = world.fridge_id + "-b"
     side.catalogue.install_fridge(second, world.venue_id)
     side.stock.deliver(second, "d-2", {world.soup: 3}, (side.clock() + timedelta(days=1)).date())
-    placed = side.ordering.place("alice", "k1", world.fridge_id, {world.soup: 2})
+    placed = place_and_open(side, "alice", "k1", world.fridge_id, {world.soup: 2})
 
     db = models("venue_menu")
     catch_up(side, db, "venue_menu")
@@ -52,10 +52,10 @@ def test_fridge_stock_follows_counts_pickups_and_expiry(
 ) -> None:
     world = make_world(side, soup_units=10, salad_units=5)
     side.stock.report_counts(world.fridge_id, "r-1", side.clock(), {world.soup: 7})
-    placed = side.ordering.place("bob", "k2", world.fridge_id, {world.soup: 3})
+    placed = place_and_open(side, "bob", "k2", world.fridge_id, {world.soup: 3})
     side.ordering.authorise_payment(placed.order_id, "pay-1")
     side.ordering.pick_up(world.fridge_id, placed.order_id)
-    side.ordering.place("bob", "k3", world.fridge_id, {world.salad: 1})
+    place_and_open(side, "bob", "k3", world.fridge_id, {world.salad: 1})
 
     db = models("fridge_stock")
     catch_up(side, db, "fridge_stock")
@@ -100,7 +100,7 @@ def test_a_pickup_beside_an_expired_batch_takes_fresh_units_in_the_view_as_in_th
     today = side.clock().date()
     side.stock.deliver(world.fridge_id, "d-old", {world.soup: 2}, today)
     side.stock.deliver(world.fridge_id, "d-new", {world.soup: 2}, today + timedelta(days=3))
-    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 1})
+    placed = place_and_open(side, "alice", "k", world.fridge_id, {world.soup: 1})
     side.ordering.authorise_payment(placed.order_id, "pay-1")
     side.clock.advance(days=1)  # type: ignore[attr-defined]
     side.ordering.pick_up(world.fridge_id, placed.order_id)

@@ -27,7 +27,7 @@ from tests.integration.projection_world import (
     seed_world,
     table_contents,
 )
-from tests.integration.world import make_world
+from tests.integration.world import make_world, place_and_open
 
 __all__ = ["models"]
 
@@ -36,9 +36,9 @@ def test_orders_show_status_and_history_per_order_and_customer(
     side: WriteSide, models: OpenModels
 ) -> None:
     world = make_world(side)
-    paid = side.ordering.place("carol", "k1", world.fridge_id, {world.soup: 1})
+    paid = place_and_open(side, "carol", "k1", world.fridge_id, {world.soup: 1})
     side.ordering.authorise_payment(paid.order_id, "pay-1")
-    cancelled = side.ordering.place("carol", "k2", world.fridge_id, {world.salad: 1})
+    cancelled = place_and_open(side, "carol", "k2", world.fridge_id, {world.salad: 1})
     side.ordering.cancel(cancelled.order_id)
     db = models("orders")
     catch_up(side, db, "orders")
@@ -53,12 +53,41 @@ def test_orders_show_status_and_history_per_order_and_customer(
     }
 
 
+def test_an_order_is_in_the_model_from_its_reservation_before_the_flow_opens_it(
+    side: WriteSide, models: OpenModels
+) -> None:
+    world = make_world(side)
+    placed = side.ordering.place("carol", "k1", world.fridge_id, {world.soup: 2})
+    db = models("orders")
+    catch_up(side, db, "orders")
+    order = OrdersQueries(db).order(placed.order_id, min_position=placed.position).value
+    assert order is not None
+    assert (order.status, order.customer_id, order.fridge_id) == (
+        "placed",
+        "carol",
+        world.fridge_id,
+    )
+    assert (order.total, order.currency) == ("13.00", "EUR")
+    assert order.lines == [{"meal_id": world.soup, "quantity": 2, "unit_price": "6.50"}]
+    assert [status for status, _, _ in order.history] == ["placed"]
+    # Opened by the flow afterwards: still one order, one "placed" step, then it moves on.
+    side.ordering.ensure_order(placed.order_id, world.fridge_id)
+    side.ordering.authorise_payment(placed.order_id, "pay-1")
+    catch_up(side, db, "orders")
+    order = OrdersQueries(db).order(placed.order_id).value
+    assert order is not None
+    assert [s for s, _, _ in order.history] == ["placed", "paid", "ready_for_pickup"]
+    assert [o.order_id for o in OrdersQueries(db).customer_orders("carol").value] == [
+        placed.order_id
+    ]
+
+
 def test_open_reservations_are_read_by_deadline(side: WriteSide, models: OpenModels) -> None:
     world = make_world(side)
-    first = side.ordering.place("dan", "k1", world.fridge_id, {world.soup: 1})
+    first = place_and_open(side, "dan", "k1", world.fridge_id, {world.soup: 1})
     side.clock.advance(minutes=1)  # type: ignore[attr-defined]
-    second = side.ordering.place("dan", "k2", world.fridge_id, {world.soup: 1})
-    paid = side.ordering.place("dan", "k3", world.fridge_id, {world.salad: 1})
+    second = place_and_open(side, "dan", "k2", world.fridge_id, {world.soup: 1})
+    paid = place_and_open(side, "dan", "k3", world.fridge_id, {world.salad: 1})
     side.ordering.authorise_payment(paid.order_id, "pay")
     db = models("reservations")
     catch_up(side, db, "reservations")
@@ -86,7 +115,7 @@ def test_city_catalogue_lists_meals_and_the_venues_that_have_them(
 def test_refill_plan_tops_up_what_sold(side: WriteSide, models: OpenModels) -> None:
     world = make_world(side, soup_units=10, salad_units=0)
     for n in range(7):
-        placed = side.ordering.place("erin", f"k{n}", world.fridge_id, {world.soup: 1})
+        placed = place_and_open(side, "erin", f"k{n}", world.fridge_id, {world.soup: 1})
         side.ordering.authorise_payment(placed.order_id, f"p{n}")
         side.ordering.pick_up(world.fridge_id, placed.order_id)
     db = models("refill_plan")
@@ -154,7 +183,7 @@ def test_a_poison_event_stops_the_shard_naming_it_after_committing_what_came_bef
 ) -> None:
     world = make_world(side)
     repriced = side.catalogue.reprice_meal(world.soup, "9.00").position
-    side.ordering.place("fay", "k1", world.fridge_id, {world.soup: 1})
+    place_and_open(side, "fay", "k1", world.fridge_id, {world.soup: 1})
     db = models("venue_menu")
     runner = runner_for(side, db, "venue_menu")
     runner.factory = lambda g, s: Poisoned(g, s)

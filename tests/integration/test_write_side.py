@@ -7,14 +7,20 @@ from decimal import Decimal
 
 import pytest
 
-from application.errors import IdempotencyKeyReused, NotFound, NotYourOrder, StoreUnavailable
-from domain.errors import AlreadyExists, IllegalTransition, InvalidRequest, SoldOut
+from application.errors import NotFound, NotYourOrder, StoreUnavailable
+from domain.errors import (
+    AlreadyExists,
+    IdempotencyKeyReused,
+    IllegalTransition,
+    InvalidRequest,
+    SoldOut,
+)
 from domain.fridge import Fridge
 from domain.order import OrderStatus
 from ops.bootstrap import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock, unique
-from tests.integration.world import make_world
+from tests.integration.world import make_world, place_and_open
 
 
 def fridge_now(side: WriteSide, fridge_id: str) -> Fridge:
@@ -96,8 +102,11 @@ def test_cancelling_puts_the_meals_back_and_a_second_cancel_changes_nothing(
     world = make_world(side, soup_units=2)
     placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
     with pytest.raises(NotYourOrder):
-        side.ordering.cancel(placed.order_id, customer_id="mallory")
-    cancelled = side.ordering.cancel(placed.order_id, customer_id="alice")
+        side.ordering.cancel(placed.order_id, customer_id="mallory", fridge_id=world.fridge_id)
+    # Cancelled before the flow opened the order: cancelling opens it from the reservation.
+    cancelled = side.ordering.cancel(
+        placed.order_id, customer_id="alice", fridge_id=world.fridge_id
+    )
     assert cancelled.status == OrderStatus.CANCELLED
     assert available(side, world.fridge_id, world.soup) == 2
     assert side.ordering.cancel(placed.order_id, customer_id="alice").status == "cancelled"
@@ -106,7 +115,7 @@ def test_cancelling_puts_the_meals_back_and_a_second_cancel_changes_nothing(
 
 def test_paid_orders_are_ready_then_picked_up_and_leave_the_fridge(side: WriteSide) -> None:
     world = make_world(side, soup_units=3)
-    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
+    placed = place_and_open(side, "alice", "k", world.fridge_id, {world.soup: 2})
     ready = side.ordering.authorise_payment(placed.order_id, "psp-123")
     assert ready.status == OrderStatus.READY_FOR_PICKUP
     with pytest.raises(IllegalTransition):
@@ -121,7 +130,7 @@ def test_unpaid_orders_expire_after_the_deadline_and_release_their_meals(
     side: WriteSide, clock: FakeClock
 ) -> None:
     world = make_world(side, soup_units=2)
-    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
+    placed = place_and_open(side, "alice", "k", world.fridge_id, {world.soup: 2})
     with pytest.raises(IllegalTransition):
         side.ordering.expire(placed.order_id)
     clock.advance(minutes=11)
@@ -145,7 +154,7 @@ def test_payment_after_the_reservation_expired_refunds_the_order(
     side: WriteSide, clock: FakeClock
 ) -> None:
     world = make_world(side, soup_units=1)
-    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 1})
+    placed = place_and_open(side, "alice", "k", world.fridge_id, {world.soup: 1})
     clock.advance(minutes=11)
     side.stock.expire_reservations(world.fridge_id)
     assert side.ordering.authorise_payment(placed.order_id, "psp-late").status == "refunded"
@@ -175,7 +184,9 @@ def test_state_survives_a_restart(store_settings: Settings, clock: FakeClock) ->
     first.close()
     second = build_write_side(store_settings, clock=clock)
     try:
-        assert second.ordering.order(placed.order_id).status == OrderStatus.PLACED
+        # The order is opened from the stored reservation, whichever process does it.
+        opened = second.ordering.ensure_order(placed.order_id, world.fridge_id)
+        assert (opened.status, opened.total) == (OrderStatus.PLACED, placed.total)
         assert available(second, world.fridge_id, world.soup) == 1
     finally:
         second.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from application.orders import PlacedOrder
 from ops.bootstrap import WriteSide
 from tests.conftest import unique
 
@@ -31,3 +32,12 @@ def make_world(side: WriteSide, *, soup_units: int = 10, salad_units: int = 5) -
         best_before = (side.clock() + timedelta(days=2)).date()
         side.stock.deliver(fridge, unique("delivery"), lines, best_before)
     return World(city, venue, fridge, soup, salad)
+
+
+def place_and_open(
+    side: WriteSide, customer: str, key: str, fridge_id: str, lines: dict[str, int]
+) -> PlacedOrder:
+    """Given an order placed and opened by the fulfilment flow (as it opens every one)."""
+    placed = side.ordering.place(customer, key, fridge_id, lines)
+    side.ordering.ensure_order(placed.order_id, fridge_id)
+    return placed

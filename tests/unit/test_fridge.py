@@ -6,12 +6,14 @@ The fridge is in Berlin (UTC+2 in June), so "today" at the fridge is not always 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from domain.errors import (
     FridgeUnavailable,
+    IdempotencyKeyReused,
     InvalidRequest,
     NotPaidYet,
     ReservationClosed,
@@ -19,6 +21,7 @@ from domain.errors import (
     SoldOut,
 )
 from domain.fridge import Fridge, FridgeStatus
+from domain.order import OrderLine, OrderTerms
 from domain.values import CLOSED_ORDERS_KEPT_FOR, ReleaseReason
 
 NOW = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)  # 12:00 in Berlin
@@ -516,7 +519,7 @@ def test_releasing_puts_held_meals_back_on_sale() -> None:
     assert (event.order_id, event.lines, event.reason) == ("o-1", {"soup": 2}, "payment_failed")
     assert fridge.holds == {"soup": 1}
     assert fridge.available("soup", TODAY) == 2
-    assert fridge.closed_orders["o-1"] == {"outcome": "payment_failed", "at": NOW}
+    assert fridge.release("o-1", ReleaseReason.PAYMENT_FAILED, NOW) is False  # settled
 
 
 def test_releasing_twice_is_a_no_op() -> None:
@@ -599,42 +602,135 @@ def test_expire_reservations_with_a_naive_now_is_refused() -> None:
 # ---- closed orders -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reason", [r for r in ReleaseReason if r != ReleaseReason.EXPIRED])
-def test_reserving_a_released_order_again_is_refused(reason: ReleaseReason) -> None:
+@pytest.mark.parametrize("reason", list(ReleaseReason))
+def test_the_same_request_for_a_released_order_is_a_repeat(reason: ReleaseReason) -> None:
     fridge = with_reservations(("o-1", {"soup": 1}))
     fridge.release("o-1", reason, NOW)
     fridge.collect_events()
 
-    with pytest.raises(ReservationClosed) as refused:
-        fridge.reserve("o-1", {"soup": 1}, DEADLINE, NOW)
+    assert fridge.reserve("o-1", {"soup": 1}, DEADLINE, NOW) is False
 
-    assert refused.value.outcome == reason.value
     no_events(fridge)
+    assert fridge.held("soup") == 0
 
 
-def test_reserving_a_picked_up_order_again_is_refused() -> None:
+@pytest.mark.parametrize("reason", list(ReleaseReason))
+def test_another_request_for_a_released_order_is_refused(reason: ReleaseReason) -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+    fridge.release("o-1", reason, NOW)
+    fridge.collect_events()
+
+    with pytest.raises(IdempotencyKeyReused):
+        fridge.reserve("o-1", {"soup": 2}, DEADLINE, NOW)
+
+    no_events(fridge)
+    assert fridge.held("soup") == 0
+
+
+def test_the_same_request_for_a_picked_up_order_is_a_repeat() -> None:
     fridge = paid("o-1")
     fridge.pick_up("o-1", NOW)
     fridge.collect_events()
 
-    with pytest.raises(ReservationClosed) as refused:
-        fridge.reserve("o-1", {"soup": 1}, DEADLINE, NOW)
+    assert fridge.reserve("o-1", {"soup": 1}, DEADLINE, NOW) is False
 
-    assert refused.value.outcome == "picked_up"
+    no_events(fridge)
+    assert fridge.on_hand("soup") == 2
+
+
+def test_another_request_for_an_open_reservation_is_refused_and_holds_nothing_more() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        fridge.reserve("o-1", {"soup": 3}, DEADLINE, NOW)
+
+    assert refused.value.order_id == "o-1"
+    no_events(fridge)
+    assert fridge.held("soup") == 1
+    assert fridge.available("soup", TODAY) == 2
+
+
+def test_another_request_for_an_order_is_refused_even_when_it_would_not_fit() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+
+    with pytest.raises(IdempotencyKeyReused):
+        fridge.reserve("o-1", {"soup": 99}, DEADLINE, NOW)
+
     no_events(fridge)
 
 
-def test_reserving_an_expired_order_again_is_allowed() -> None:
-    fridge = with_reservations(("o-1", {"soup": 1}))
-    fridge.expire_reservations(DEADLINE)
-    fridge.collect_events()
-    later = DEADLINE + timedelta(minutes=1)
+# ---- the order's birth ---------------------------------------------------------------------
 
-    assert fridge.reserve("o-1", {"soup": 1}, later + timedelta(minutes=10), later) is True
 
-    assert names(fridge) == ["MealsReserved"]
-    assert "o-1" not in fridge.closed_orders
-    assert fridge.held("soup") == 1
+def terms(**lines: int) -> OrderTerms:
+    priced = [
+        OrderLine(meal_id=meal, quantity=units, unit_price=Decimal("4.50"))
+        for meal, units in lines.items()
+    ]
+    return OrderTerms(
+        customer_id="c-1",
+        lines=priced,
+        total=Decimal("4.50") * sum(lines.values()),
+        currency="EUR",
+        fingerprint="f-1",
+    )
+
+
+def test_a_reservation_carries_what_its_order_was_promised() -> None:
+    fridge = stocked()
+
+    assert fridge.reserve("o-1", {"soup": 2}, DEADLINE, NOW, terms(soup=2)) is True
+
+    event = only_event(fridge, "MealsReserved")
+    assert event.order_id == "o-1"
+    assert event.customer_id == "c-1"
+    assert event.priced_lines == [{"meal_id": "soup", "quantity": 2, "unit_price": Decimal("4.50")}]
+    assert (event.total, event.currency, event.fingerprint) == (Decimal("9.00"), "EUR", "f-1")
+    assert (event.expires_at, event.reserved_at) == (DEADLINE, NOW)
+
+
+def test_what_an_order_was_promised_is_known_while_open_and_once_settled() -> None:
+    fridge = stocked()
+    fridge.reserve("o-1", {"soup": 2}, DEADLINE, NOW, terms(soup=2))
+
+    promised = fridge.promised("o-1")
+    assert promised is not None and promised.open
+    assert (promised.terms["total"], promised.placed_at, promised.payment_due_by) == (
+        Decimal("9.00"),
+        NOW,
+        DEADLINE,
+    )
+
+    fridge.release("o-1", ReleaseReason.CANCELLED, NOW)
+    settled = fridge.promised("o-1")
+    assert settled is not None and not settled.open
+    assert settled.terms == promised.terms
+    assert fridge.promised("o-2") is None
+
+
+def test_priced_lines_that_differ_from_the_lines_held_are_refused() -> None:
+    fridge = stocked()
+
+    with pytest.raises(InvalidRequest):
+        fridge.reserve("o-1", {"soup": 1}, DEADLINE, NOW, terms(soup=2))
+
+    no_events(fridge)
+
+
+def test_a_reservation_replays_to_the_same_promise() -> None:
+    fridge = Fridge(
+        fridge_id="gym-1", venue_id="kreuzberg-gym", city_id="berlin", timezone="Europe/Berlin"
+    )
+    fridge.deliver("d-1", {"soup": 3}, TOMORROW, NOW)
+    fridge.reserve("o-1", {"soup": 2}, DEADLINE, NOW, terms(soup=2))
+
+    replayed: Fridge | None = None
+    for event in fridge.collect_events():
+        replayed = event.mutate(replayed)
+
+    assert replayed is not None
+    assert replayed.promised("o-1") == fridge.promised("o-1")
+    assert replayed.held("soup") == 2
 
 
 def test_closed_orders_are_forgotten_after_two_days() -> None:

@@ -1,0 +1,114 @@
+"""The price list: every meal on sale and its price, kept in memory by following the store.
+
+Placing an order prices its lines here, with no read of the store per line or per order.
+The list follows the store's meal events (registered, repriced) through a topic-filtered
+read of the notification log, from the position it has reached:
+
+- at most every `max_age` seconds, by whichever caller finds it older than that (one at a
+  time; callers meanwhile price from the list as it is, never waiting on another's read);
+- at once, when a caller asks for a meal the list does not know (a meal registered a moment
+  ago, on another process).
+
+So a repriced meal applies to orders priced once the list has passed its event's position,
+within `max_age` of it being recorded; an order keeps the price it was placed at, because
+the price goes into its reservation event.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from application.errors import NotFound
+from application.store import EventStore
+from domain.catalogue import Meal
+from domain.errors import InvalidRequest
+from domain.order import OrderLine
+
+_MEAL: Any = Meal  # its event classes are made by `@event`, unseen by mypy
+MEAL_TOPICS = (get_topic(_MEAL.Registered), get_topic(_MEAL.Repriced))
+READ_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Price:
+    meal_id: str
+    amount: Decimal
+    currency: str
+
+
+class PriceList:
+    def __init__(self, store: EventStore, max_age: float = 0.1) -> None:
+        self.store = store
+        self.max_age = max_age
+        self.position = 0  # the last notification the list has taken in
+        self._by_stream: dict[UUID, Price] = {}
+        self._by_meal: dict[str, Price] = {}
+        self._read_at = float("-inf")
+        self._reading = threading.Lock()
+
+    def price(self, lines: Mapping[str, int]) -> tuple[list[OrderLine], str]:
+        """Each line at its meal's price now; one currency per order. NotFound for a meal
+        that is not on sale."""
+        if time.monotonic() - self._read_at > self.max_age:
+            self.refresh(wait=False)
+        priced: list[OrderLine] = []
+        currencies = set()
+        for meal_id, quantity in lines.items():
+            price = self._by_meal.get(meal_id)
+            if price is None:
+                self.refresh(wait=True)
+                price = self._by_meal.get(meal_id)
+            if price is None:
+                raise NotFound("meal", meal_id)
+            currencies.add(price.currency)
+            priced.append(OrderLine(meal_id=meal_id, quantity=quantity, unit_price=price.amount))
+        if len(currencies) != 1:
+            raise InvalidRequest("an order's meals must share one currency")
+        return priced, currencies.pop()
+
+    def refresh(self, *, wait: bool = True) -> int:
+        """Take in the meal events recorded since the list's position; returns that position.
+
+        With `wait=False` a caller that finds another thread reading goes on without waiting.
+        """
+        if not self._reading.acquire(blocking=wait):
+            return self.position
+        try:
+            started = time.monotonic()
+            # Read up to the head as it is now, and move there even where the last events
+            # were not meals: the next read then scans only what came after.
+            head: int = self.store.recorder.max_notification_id() or 0
+            while self.position < head:
+                found = self.store.recorder.select_notifications(
+                    self.position + 1, READ_LIMIT, stop=head, topics=MEAL_TOPICS
+                )
+                for notification in found:
+                    self._take_in(self.store.mapper.to_domain_event(notification))
+                if len(found) < READ_LIMIT:
+                    self.position = head
+                else:
+                    self.position = found[-1].id
+            self._read_at = started
+            return self.position
+        finally:
+            self._reading.release()
+
+    def _take_in(self, event: Any) -> None:
+        # Meal events are made by the `@event` decorator: their fields are not typed.
+        if isinstance(event, _MEAL.Registered):
+            price = Price(event.meal_id, event.price, event.currency)
+        elif isinstance(event, _MEAL.Repriced) and event.originator_id in self._by_stream:
+            known = self._by_stream[event.originator_id]
+            price = Price(known.meal_id, event.price, known.currency)
+        else:
+            return
+        self._by_stream[event.originator_id] = price
+        self._by_meal[price.meal_id] = price
