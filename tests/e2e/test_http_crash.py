@@ -1,0 +1,145 @@
+"""An API process killed with SIGKILL in the middle of a burst of orders, on each store.
+
+Every request that got no answer is sent again, with its key and body, to a new API process.
+Then, on every fridge, the units held are exactly the units of the orders it gave birth to,
+every order was reserved once, and every order a client heard of is one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from domain.fridge import Fridge
+from interfaces.http.auth import Role, issue_token
+from ops.bootstrap import build_write_side
+from ops.settings import Settings
+from tests.conftest import settings_for, unique
+from tests.e2e.test_http_processes import free_port, start_api, wait_listening
+from tests.integration.world import World, make_world
+
+CLIENTS, ORDERS_EACH = 16, 12
+
+
+def requests_for(worlds: list[World]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(customer, key, body): each client orders from the fridges in turn, 1 or 2 soups."""
+    found = []
+    for client in range(CLIENTS):
+        for n in range(ORDERS_EACH):
+            world = worlds[(client + n) % len(worlds)]
+            lines = [{"meal_id": world.soup, "quantity": 1 + (client + n) % 2}]
+            body = {"fridge_id": world.fridge_id, "lines": lines}
+            found.append((f"customer-{client}", f"k-{n}", body))
+    return found
+
+
+async def send_all(
+    url: str,
+    secret: str,
+    requests: list[tuple[str, str, dict[str, Any]]],
+    answered_enough: tuple[int, asyncio.Event] | None = None,
+) -> tuple[dict[tuple[str, str], httpx.Response], list[tuple[str, str, dict[str, Any]]]]:
+    """Send the requests from CLIENTS concurrent clients; with `answered_enough` = (n, event),
+    set the event once n answers have come. Returns the answers and the requests that got
+    none."""
+    answered: dict[tuple[str, str], httpx.Response] = {}
+    unanswered: list[tuple[str, str, dict[str, Any]]] = []
+    by_client: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    for request in requests:
+        by_client.setdefault(request[0], []).append(request)
+
+    async def client(mine: list[tuple[str, str, dict[str, Any]]]) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=15.0) as http:
+            for customer, key, body in mine:
+                token = issue_token(secret, Role.CUSTOMER, customer)
+                headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+                try:
+                    answer = await http.post("/orders", json=body, headers=headers)
+                except httpx.TransportError:
+                    unanswered.append((customer, key, body))
+                    continue
+                answered[customer, key] = answer
+                if answered_enough and len(answered) >= answered_enough[0]:
+                    answered_enough[1].set()
+
+    await asyncio.gather(*(client(mine) for mine in by_client.values()))
+    return answered, unanswered
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_an_api_killed_mid_burst_then_retried_holds_each_order_once(
+    store: str, request: pytest.FixtureRequest, tmp_path: object
+) -> None:
+    settings: Settings = settings_for(store, request, tmp_path)
+    side = build_write_side(settings)
+    worlds = [make_world(side, soup_units=60, salad_units=0)]
+    worlds += [
+        World(worlds[0].city_id, worlds[0].venue_id, unique("fridge"), worlds[0].soup, "")
+        for _ in range(2)
+    ]
+    for world in worlds[1:]:
+        side.catalogue.install_fridge(world.fridge_id, world.venue_id)
+        best_before = (side.clock() + timedelta(days=2)).date()
+        side.stock.deliver(world.fridge_id, unique("delivery"), {world.soup: 60}, best_before)
+    requests = requests_for(worlds)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    api = start_api(settings, port)
+    try:
+        wait_listening(url, api)
+
+        async def burst_and_kill() -> tuple[dict[Any, httpx.Response], list[Any]]:
+            third = asyncio.Event()
+            burst = asyncio.create_task(
+                send_all(url, settings.secret, requests, (len(requests) // 3, third))
+            )
+            await third.wait()
+            api.send_signal(signal.SIGKILL)
+            return await burst
+
+        first, unanswered = asyncio.run(burst_and_kill())
+        api.wait(timeout=30)
+    finally:
+        api.kill()
+    assert first and unanswered, "the kill landed outside the burst"
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    again = start_api(settings, port)
+    try:
+        wait_listening(url, again)
+        retried, still = asyncio.run(send_all(url, settings.secret, unanswered))
+    finally:
+        again.terminate()
+        again.wait(timeout=30)
+    assert still == []
+
+    answers = {**first, **retried}
+    statuses = Counter(answer.status_code for answer in answers.values())
+    assert set(statuses) <= {200, 201, 409}, statuses
+    told = {answer.json()["order_id"] for answer in answers.values() if answer.status_code < 300}
+    held_orders: set[str] = set()
+    for world in worlds:
+        side.writer.forget(world.fridge_id)
+        fridge = side.catalogue.fridge(world.fridge_id)
+        reserved = Counter(
+            event.order_id  # type: ignore[attr-defined]
+            for event in side.store.events.get(Fridge.create_id(world.fridge_id))
+            if type(event).__name__ == "MealsReserved"
+        )
+        assert set(reserved.values()) <= {1}, "an order was reserved twice"
+        promised = [fridge.promised(order_id) for order_id in fridge.reservations]
+        assert all(p is not None for p in promised)
+        units = sum(line["quantity"] for p in promised if p for line in p.terms["lines"])
+        assert fridge.held(world.soup) == units
+        held_orders |= set(fridge.reservations)
+    assert told <= held_orders
+    side.close()
