@@ -17,11 +17,12 @@ import structlog
 from application.clock import Clock, utc_now
 from application.fulfilment import Fulfilment, Overdue
 from application.payments import PaymentProcessor
+from ops import connections
 from ops.bootstrap import build_write_side
 from ops.settings import Settings
 from ops.trails import Trail, follow
 from projections.database import Tx
-from projections.models import open_database
+from projections.models import close_databases, open_databases
 from projections.projection import Shard
 from projections.reservations import ReservationQueries, Reservations
 from projections.runner import prepare
@@ -62,8 +63,11 @@ def run_fulfilment(
     clock: Clock = utc_now,
 ) -> None:
     """Stand by until active, then fulfil orders until `stop` is set."""
-    side = build_write_side(settings, clock=clock)
-    reservations_db = open_database(settings, "reservations", pool_size=2)
+    budget = connections.FULFILMENT
+    side = build_write_side(settings, clock=clock, extra_env=budget.event_store_env())
+    # the trail's checkpoint and the reservations model share one pool (on PostgreSQL)
+    dbs = open_databases(settings, ["fulfilment", "reservations"], pool_size=budget.reads)
+    reservations_db = dbs["reservations"]
     fulfilment = Fulfilment(side.ordering, payments)
     try:
         prepare(reservations_db, Reservations())  # readable before its own worker first runs
@@ -80,7 +84,8 @@ def run_fulfilment(
             lambda generation, shard: FulfilmentTrail(fulfilment, generation, shard),
             stop,
             tick=(EXPIRY_TICK_SECONDS, expire),
+            db=dbs["fulfilment"],
         )
     finally:
-        reservations_db.close()
+        close_databases(dbs)
         side.close()

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from application.store import EventStore
+from ops import connections
 from ops.bootstrap import open_event_store
 from ops.settings import Settings
 from ops.trails import Trail, follow
@@ -43,7 +44,7 @@ class SnapshotTrail(Trail):
 
 def run_snapshots(settings: Settings, stop: threading.Event) -> None:
     """Stand by until active, then snapshot fridges until `stop` is set."""
-    store = open_event_store(settings)
+    store = open_event_store(settings, connections.SNAPSHOTS.event_store_env())
     try:
         follow(
             settings,

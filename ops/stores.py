@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from ops.connections import POOL_TIMEOUT_SECONDS
 from ops.settings import Settings, SettingsError
 
 
@@ -28,9 +29,12 @@ def postgres_env(dsn: str, schema: str = "") -> dict[str, str]:
         "POSTGRES_PORT": str(parts.get("port") or "5432"),
         "POSTGRES_USER": str(parts.get("user") or "postgres"),
         "POSTGRES_PASSWORD": str(parts.get("password") or ""),
-        "POSTGRES_CONNECT_TIMEOUT": "5",
-        "POSTGRES_POOL_SIZE": "10",
-        "POSTGRES_MAX_OVERFLOW": "20",
+        # One connection, more only for concurrent callers (a one-off command, a benchmark);
+        # long-running processes size theirs from what they run (ops/connections.py).
+        # eventsourcing hands the "connect" timeout to the pool as its wait for a connection.
+        "POSTGRES_CONNECT_TIMEOUT": str(POOL_TIMEOUT_SECONDS),
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "19",
         "POSTGRES_LOCK_TIMEOUT": "5",
     }
     if schema:

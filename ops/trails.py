@@ -17,7 +17,8 @@ import structlog
 
 from application.store import EventStore
 from ops.settings import Settings
-from projections.database import Database, PostgresDatabase, SQLiteDatabase
+from projections.database import Database
+from projections.models import open_databases
 from projections.projection import Projection, Shard
 from projections.runner import TRANSIENT, Patience, Runner
 from projections.worker import POLL_INTERVAL, STANDBY_RETRY, shard_lock
@@ -32,12 +33,9 @@ class Trail(Projection):
     policy = "stop"  # an action that keeps failing stops the worker, naming event and position
 
 
-def open_trail_database(settings: Settings, name: str) -> Database:
+def open_trail_database(settings: Settings, name: str, *, pool_size: int = 1) -> Database:
     """Where a trail keeps its checkpoint: beside the read models."""
-    if settings.store == "sqlite":
-        return SQLiteDatabase(settings.data_dir / "projections" / f"{name}.sqlite")
-    assert settings.postgres_dsn, f"{name} needs FARMACY_POSTGRES_DSN on this store profile"
-    return PostgresDatabase(settings.postgres_dsn, settings.postgres_schema, max_size=2)
+    return open_databases(settings, [name], pool_size=pool_size)[name]
 
 
 def follow(
@@ -48,13 +46,15 @@ def follow(
     *,
     batch_size: int = 100,
     tick: tuple[float, Callable[[], None]] | None = None,
+    db: Database | None = None,
 ) -> None:
     """Stand by until active, then apply the event store to the trail until `stop` is set.
 
-    `tick` = (seconds, action): something to do every so often while active.
+    `tick` = (seconds, action): something to do every so often while active. `db`: where the
+    trail's checkpoint lives, if the caller shares its pool (the caller then closes it).
     """
     name = make(1, Shard()).name
-    trail = open_trail_database(settings, name)
+    trail = db or open_trail_database(settings, name)
     lock = shard_lock(trail, name, Shard())
     try:
         while not stop.is_set() and not lock.try_acquire():
@@ -77,4 +77,5 @@ def follow(
                 stop.wait(POLL_INTERVAL)
     finally:
         lock.release()
-        trail.close()
+        if db is None:
+            trail.close()

@@ -30,6 +30,11 @@ Row = tuple[Any, ...]
 SCHEMA_CHANGES_LOCK = 0x46617266
 """Any constant will do, as long as every process creating read-model tables uses it."""
 
+POOL_TIMEOUT_SECONDS = 2
+"""Longest wait for a pooled connection before `PoolTimeout`: a pool that cannot hand one out
+by then is a store that is unavailable (HTTP 503 at once), not a queue to wait half a minute
+in. A whole number: the event store's pool takes the same wait (ops/connections.py)."""
+
 
 class Tx(ABC):
     """One open transaction on a read-model database."""
@@ -325,11 +330,19 @@ def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
 
 
 class PostgresDatabase(Database):
-    """Read models in one PostgreSQL schema, through a small connection pool."""
+    """Read models in one PostgreSQL schema, through a small connection pool. Every read model
+    of a process can share one (ops/connections.py sizes it)."""
 
     kind = "postgres"
 
-    def __init__(self, dsn: str, schema: str = "", *, max_size: int = 4) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        schema: str = "",
+        *,
+        max_size: int = 4,
+        timeout: float = POOL_TIMEOUT_SECONDS,
+    ) -> None:
         self.dsn = dsn
         self.schema = schema or "public"
 
@@ -342,6 +355,7 @@ class PostgresDatabase(Database):
             max_size=max_size,
             kwargs={"autocommit": True, "connect_timeout": 5},
             configure=configure,
+            timeout=timeout,
             open=True,
         )
 

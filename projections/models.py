@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from ops.settings import Settings
 from projections.city_catalogue import CityCatalogue
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
@@ -37,8 +39,27 @@ def open_database(settings: Settings, name: str, *, pool_size: int = 4) -> Datab
     kurrentdb it is FARMACY_POSTGRES_DSN (schema FARMACY_POSTGRES_SCHEMA).
     """
     projection_named(name)
+    return open_databases(settings, [name], pool_size=pool_size)[name]
+
+
+def open_databases(
+    settings: Settings, names: Iterable[str], *, pool_size: int
+) -> dict[str, Database]:
+    """The databases of read models (or trails) `names`, for one process. On SQLite a file
+    each; on PostgreSQL they all live in one schema, so they share one pool of `pool_size`
+    connections. Close them with `close_databases`."""
     if settings.store == "sqlite":
-        return SQLiteDatabase(settings.data_dir / "projections" / f"{name}.sqlite")
+        return {
+            name: SQLiteDatabase(settings.data_dir / "projections" / f"{name}.sqlite")
+            for name in names
+        }
     if not settings.postgres_dsn:
         raise ValueError("read models need FARMACY_POSTGRES_DSN on this store profile")
-    return PostgresDatabase(settings.postgres_dsn, settings.postgres_schema, max_size=pool_size)
+    shared = PostgresDatabase(settings.postgres_dsn, settings.postgres_schema, max_size=pool_size)
+    return dict.fromkeys(names, shared)
+
+
+def close_databases(dbs: Mapping[str, Database]) -> None:
+    """Close each database once, however many names share it."""
+    for db in {id(db): db for db in dbs.values()}.values():
+        db.close()

@@ -24,10 +24,11 @@ import filelock
 import psycopg
 
 from application.store import EventStore
+from ops import connections
 from ops.bootstrap import open_event_store
 from ops.settings import Settings
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
-from projections.models import open_database, projection_named
+from projections.models import close_databases, open_database, open_databases, projection_named
 from projections.projection import Shard, create_bookkeeping, now_iso
 from projections.runner import (
     BATCH_SIZE,
@@ -108,13 +109,15 @@ class Worker:
         *,
         batch_size: int = BATCH_SIZE,
         store: EventStore | None = None,
+        db: Database | None = None,
     ) -> None:
         self.name = name
         self.shard = shard
         self.stop = stop
         self.batch_size = batch_size
         self.projection = projection_named(name)
-        self.db = open_database(settings, name, pool_size=2)
+        self._own_db = db is None
+        self.db = db or open_database(settings, name, pool_size=2)
         self._own_store = store is None
         self.store = store or open_event_store(settings)
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
@@ -143,7 +146,8 @@ class Worker:
         finally:
             self._leave()
             lock.release()
-            self.db.close()
+            if self._own_db:
+                self.db.close()
             if self._own_store:
                 self.store.close()
 
@@ -206,21 +210,43 @@ class Worker:
 
 
 def run_workers(
-    settings: Settings, names: list[str], shard: Shard, stop: threading.Event, **options: Any
+    settings: Settings,
+    names: list[str],
+    shard: Shard,
+    stop: threading.Event,
+    *,
+    store: EventStore | None = None,
+    **options: Any,
 ) -> list[str]:
-    """Run a worker per projection (threads of this process) until `stop`; their errors."""
+    """Run a worker per projection (threads of this process) until `stop`; their errors.
+
+    The threads share one event store (`store`, or one opened here) and one read-model pool,
+    sized for how many they are (ops/connections.py); each holds its shard's lock on a
+    connection of its own.
+    """
+    budget = connections.worker(len(names))
+    try:
+        shared = store or open_event_store(settings, budget.event_store_env())
+    except Exception as error:  # StoreUnavailable: its message names the setting to fix
+        return [str(error)]
+    dbs = open_databases(settings, names, pool_size=budget.reads)
     errors: list[str] = []
 
     def work(name: str) -> None:
         try:
-            Worker(settings, name, shard, stop, **options).run()
+            Worker(settings, name, shard, stop, store=shared, db=dbs[name], **options).run()
         except Exception as error:
             errors.append(str(error))
             log.error("%s shard %s stopped: %s", name, shard, error)
 
     threads = [threading.Thread(target=work, args=(name,), name=name) for name in names]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        close_databases(dbs)
+        if store is None:
+            shared.close()
     return errors

@@ -30,6 +30,7 @@ from interfaces.http.operations import CONFLICTS, LAG, Health, Metrics
 from interfaces.http.orders import Customers, Orders
 from interfaces.http.payments import Payments
 from interfaces.http.reading import ReadSide
+from ops import connections
 from ops.bootstrap import WriteSide, build_write_side
 from ops.logging import configure_logging
 from ops.settings import Settings
@@ -39,6 +40,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     """The API over `side` and the read models (opened from `settings` unless given); the
     app owns both from now on and closes them at shutdown."""
     reading = read or ReadSide.open(settings)
+    connections.answer_promptly(side.store)  # a dry pool is a 503 now, not after ~22 s
     menus = VenueMenus(side, reading, MenuCache())
     lane = CommandLane(settings.command_lane_size, settings.command_queue)
     commands = Commands(side, lane)
@@ -92,4 +94,5 @@ def app_from_env() -> Litestar:  # pragma: no cover - exercised by `farmacy api`
     """One server process: settings from the environment, its own write side."""
     configure_logging()
     settings = Settings.from_env()
-    return create_app(build_write_side(settings), settings)
+    pools = connections.api(settings).event_store_env()  # sized for the command lane
+    return create_app(build_write_side(settings, extra_env=pools), settings)

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
+from psycopg_pool import PoolTimeout
 
 from application.errors import (
     NotFound,
@@ -30,6 +32,7 @@ from domain.errors import (
 )
 from interfaces.http.commands import CommandQueueFull
 from interfaces.http.reading import BadCursor, ReadModelNotBuilt
+from ops.connections import NoConnection
 from projections.freshness import ReadModelBehind
 
 log = structlog.get_logger(__name__)
@@ -86,9 +89,26 @@ def queue_full(error: CommandQueueFull) -> ProblemDetailsException:
 
 
 def store_down(error: Exception) -> ProblemDetailsException:
+    if isinstance(error.__cause__, PoolTimeout):  # eventsourcing wraps its pool's timeout
+        return no_connection(error.__cause__)
     log.error("store_unavailable", error=type(error).__name__, message=str(error)[:200])
     return problem(
         503, "store unavailable", "the event store cannot be reached", retry_after=STORE_RETRY_AFTER
+    )
+
+
+POOL_RETRY_AFTER = 1
+
+
+def no_connection(error: Exception) -> ProblemDetailsException:
+    """Every connection of a pool (event store or read models) stayed busy for the pool's
+    whole wait (ops/connections.py): unavailable now, answered at once, likely free soon."""
+    log.warning("store_pool_exhausted", message=str(error)[:200])
+    return problem(
+        503,
+        "store unavailable",
+        "no database connection was free in time",
+        retry_after=POOL_RETRY_AFTER,
     )
 
 
@@ -152,6 +172,9 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
     ReadModelNotBuilt: not_built,
     BadCursor: bad_cursor,
     StoreUnavailable: store_down,
+    PoolTimeout: no_connection,  # a read model's pool
+    NoConnection: no_connection,  # the event store's pool (ops/connections.py)
+    psycopg.OperationalError: store_down,  # a read model's database
     OperationalError: store_down,
     InterfaceError: store_down,
     HTTPException: http_error,

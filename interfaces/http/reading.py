@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from ops import connections
 from ops.settings import Settings
 from projections.city_catalogue import CityCatalogue
 from projections.database import Database, Tx
@@ -44,13 +45,11 @@ from projections.freshness import (
     attempt,
     pause,
 )
-from projections.models import PROJECTIONS, open_database
+from projections.models import PROJECTIONS, close_databases, open_databases
 from projections.projection import Projection
 
 T = TypeVar("T")
 P = TypeVar("P", bound=Projection)
-
-POOL_SIZES = {"venue_menu": 4, "fridge_stock": 3, "city_catalogue": 3}
 
 
 class ReadModelNotBuilt(Exception):
@@ -71,7 +70,8 @@ Fresh = Answer[Any]
 
 @dataclass
 class ReadSide:
-    """A database per read model for this API process (closed by the app's lifespan)."""
+    """A database per read model for this API process (closed by the app's lifespan); on
+    PostgreSQL they share one pool of `connections.API_READ_POOL` connections."""
 
     dbs: dict[str, Database]
     wait_seconds: float = WAIT_TIMEOUT  # how long a `min_position` read may wait
@@ -80,10 +80,7 @@ class ReadSide:
     @classmethod
     def open(cls, settings: Settings, wait_seconds: float = WAIT_TIMEOUT) -> ReadSide:
         return cls(
-            {
-                name: open_database(settings, name, pool_size=POOL_SIZES.get(name, 2))
-                for name in PROJECTIONS
-            },
+            open_databases(settings, PROJECTIONS, pool_size=connections.API_READ_POOL),
             wait_seconds,
         )
 
@@ -91,15 +88,14 @@ class ReadSide:
         threads, self._threads = self._threads, None
         if threads is not None:
             threads.shutdown(wait=True)
-        for db in self.dbs.values():
-            db.close()
+        close_databases(self.dbs)
 
     def _readers(self) -> ThreadPoolExecutor:
-        """Threads for reads that wait on a server: as many as the largest read model's pool
-        has connections (POOL_SIZES). More would only queue for a connection, taking turns
-        at the interpreter while they wait."""
+        """Threads for reads that wait on a server: as many as the read-model pool has
+        connections. More would only queue for a connection, taking turns at the
+        interpreter while they wait."""
         if self._threads is None:
-            size = max(POOL_SIZES.values())
+            size = connections.API_READ_POOL
             self._threads = ThreadPoolExecutor(size, thread_name_prefix="farmacy-read")
         return self._threads
 

@@ -20,8 +20,15 @@ server is topped up to 100,000 requests and its RSS is read from /proc (target <
 With `--api-workers N` the server is `farmacy api --workers N` (uvicorn's supervisor and N
 processes sharing the port); the RSS reported is then the largest of its processes.
 
+With `--peer` (issue 8; PostgreSQL only) the run measures orders only, against the plain
+service (`ops/bench/plain_service.py`: Litestar and psycopg, one `UPDATE ... WHERE qty >= n`
+and one `INSERT` per order, in one transaction) started beside Farmacy with as many server
+processes (default 2 each): hot (one fridge) and spread (100 fridges), Farmacy then the peer
+at each concurrency, same client. Reported: both rates and p99s and `farmacy ÷ peer`, with
+verdicts at the highest concurrency (>= 1.0 times the peer, aiming for 1.5; p99 < 100 ms).
+
     .venv/bin/python -m ops.bench.http [--store sqlite|postgres] [--concurrency 1,4,8,16,32,64]
-        [--seconds 3] [--api-workers 1]
+        [--seconds 3] [--api-workers 1] [--peer [--peer-pool 16]]
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import httpx
 import psycopg
 
 from interfaces.http.auth import Role, issue_token
+from ops.bench import plain_service
 from ops.bootstrap import build_write_side
 from ops.settings import Settings
 
@@ -63,6 +71,8 @@ RSS_TARGET_MB = 250.0
 # (closed loop: latency ~ connections / rate), so the single fastest row is whichever flat
 # row the noise favoured; both are printed, with a verdict each.
 KNEE = 0.9
+PEER_SPREAD_FRIDGES = 100
+PEER_RATIO_TARGET, PEER_RATIO_AIM, PEER_P99_MS = 1.0, 1.5, 100.0
 
 
 @dataclass
@@ -70,6 +80,7 @@ class Result:
     kind: str
     concurrency: int
     seconds: float
+    target: str = "farmacy"
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
 
@@ -111,9 +122,14 @@ def request(method: str, path: str, token: str, body: bytes = b"", key: str = ""
 
 
 async def drive(
-    port: int, make: Callable[[], bytes], concurrency: int, seconds: float, kind: str
+    port: int,
+    make: Callable[[], bytes],
+    concurrency: int,
+    seconds: float,
+    kind: str,
+    target: str = "farmacy",
 ) -> Result:
-    result = Result(kind, concurrency, seconds)
+    result = Result(kind, concurrency, seconds, target)
     stop_at = time.perf_counter() + seconds
 
     async def connection() -> None:
@@ -218,6 +234,42 @@ def start(
         time.sleep(0.1)
 
 
+def start_peer(
+    settings: Settings, fridges: list[str], port: int, workers: int, pool: int
+) -> tuple[subprocess.Popen[bytes], Callable[[], None]]:
+    """The plain service in a schema of its own, stocked like Farmacy's fridges, served with
+    `workers` processes; the process and how to drop its schema."""
+    schema = f"{settings.postgres_schema}_plain"
+    plain_service.stock(ADMIN_DSN, schema, fridges, MEALS, BIG_STOCK)
+
+    def drop() -> None:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    peer = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "ops.bench.plain_service", "--dsn", ADMIN_DSN),
+            *("--schema", schema, "--port", str(port)),
+            *("--workers", str(workers), "--pool", str(pool)),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)  # any answer: it is serving
+            return peer, drop
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or peer.poll() is not None:
+            peer.kill()
+            drop()
+            raise SystemExit("the plain service did not start within 60 s")
+        time.sleep(0.1)
+
+
 def rss_mb(pid: int) -> float:
     """The process's RSS, or with `--workers N` the largest of it and its descendants."""
     sizes = []
@@ -243,18 +295,32 @@ def main() -> None:
     parser.add_argument("--store", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--concurrency", default="1,4,8,16,32,64")
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--api-workers", type=int, default=1, help="farmacy api --workers N")
+    parser.add_argument(
+        "--api-workers", type=int, help="farmacy api --workers N (default 1; 2 with --peer)"
+    )
+    parser.add_argument("--peer", action="store_true", help="orders against the plain service")
+    parser.add_argument("--peer-pool", type=int, default=plain_service.POOL_SIZE)
     args = parser.parse_args()
+    if args.peer and args.store != "postgres":
+        parser.error("--peer runs on PostgreSQL: add --store postgres")
+    api_workers = args.api_workers or (2 if args.peer else 1)
     levels = [int(n) for n in args.concurrency.split(",")]
     settings, cleanup = settings_for(args.store)
     began = time.monotonic()
     venues, fridges = seed(settings)
     port = free_port()
-    workers, api = start(settings, port, args.api_workers)
+    workers, api = start(settings, port, api_workers)
     print(
-        f"store {args.store}; API pid {api.pid} ({args.api_workers} worker processes) on port "
+        f"store {args.store}; API pid {api.pid} ({api_workers} worker processes) on port "
         f"{port}; load {os.getloadavg()}"
     )
+    if args.peer:
+        try:
+            run_peer(settings, fridges, port, api_workers, args, levels, began)
+        finally:
+            stop([api, workers])
+            cleanup()
+        return
     try:
         results = asyncio.run(measure(port, settings, venues, fridges, levels, args.seconds))
         served = sum(len(r.latencies) for r in results)
@@ -269,14 +335,39 @@ def main() -> None:
         rss = rss_mb(api.pid)
         report(results, served, before_top_up, rss, time.monotonic() - began)
     finally:
-        for process in (api, workers):
-            process.terminate()
-        for process in (api, workers):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop([api, workers])
         cleanup()
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_peer(
+    settings: Settings,
+    fridges: list[str],
+    port: int,
+    workers: int,
+    args: argparse.Namespace,
+    levels: list[int],
+    began: float,
+) -> None:
+    peer_port = free_port()
+    peer, drop = start_peer(settings, fridges, peer_port, workers, args.peer_pool)
+    print(f"plain service pid {peer.pid} ({workers} processes, pool {args.peer_pool} each)")
+    try:
+        ports = {"farmacy": port, "peer": peer_port}
+        results = asyncio.run(measure_peer(ports, settings, fridges, levels, args.seconds))
+    finally:
+        stop([peer])
+        drop()
+    report_peer(results, time.monotonic() - began)
 
 
 async def measure(
@@ -346,6 +437,88 @@ def report(results: list[Result], served: int, rss_before: float, rss: float, to
         f"({rss_before:.0f} MB before the last {served - sum(len(r.latencies) for r in results):,})"
     )
     print(f"whole run {took:.0f} s; load average now {os.getloadavg()}")
+
+
+def order_request(customers: list[str], fridge_of: Callable[[], str]) -> Callable[[], bytes]:
+    """POST /orders of one unit at `fridge_of()`, as a random customer, with a fresh key."""
+
+    def make() -> bytes:
+        body = {"fridge_id": fridge_of(), "lines": [{"meal_id": MEALS[0], "quantity": 1}]}
+        token = random.choice(customers)
+        return request("POST", "/orders", token, json.dumps(body).encode(), uuid.uuid4().hex)
+
+    return make
+
+
+async def measure_peer(
+    ports: dict[str, int],
+    settings: Settings,
+    fridges: list[str],
+    levels: list[int],
+    seconds: float,
+) -> list[Result]:
+    """At each concurrency, each kind: Farmacy, then the peer, with the same requests."""
+    customers = [issue_token(settings.secret, Role.CUSTOMER, f"c-{n}") for n in range(64)]
+    spread = fridges[:PEER_SPREAD_FRIDGES]
+    kinds = {
+        "hot": order_request(customers, lambda: fridges[0]),
+        "spread": order_request(customers, lambda: random.choice(spread)),
+    }
+    results = []
+    for concurrency in levels:
+        for kind, make in kinds.items():
+            for target, port in ports.items():
+                result = await drive(port, make, concurrency, seconds, kind, target)
+                results.append(result)
+                print(
+                    f"  {target:>7} {kind:>6} x{concurrency:<3} {result.rate:8.1f}/s p50 "
+                    f"{result.percentile(0.5):7.2f} ms p99 {result.percentile(0.99):7.2f} ms "
+                    f"{dict(result.statuses)}",
+                    flush=True,
+                )
+    return results
+
+
+def report_peer(results: list[Result], took: float) -> None:
+    rows = {(r.target, r.kind, r.concurrency): r for r in results}
+    print(
+        "\n| kind | connections | farmacy orders/s | p99 ms | peer orders/s | p99 ms "
+        "| farmacy ÷ peer | farmacy statuses | peer statuses |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    levels = sorted({r.concurrency for r in results})
+    for kind in ("hot", "spread"):
+        for concurrency in levels:
+            ours, peer = rows["farmacy", kind, concurrency], rows["peer", kind, concurrency]
+            print(
+                f"| {kind} | {concurrency} | {ours.rate:,.0f} | {ours.percentile(0.99):.1f} | "
+                f"{peer.rate:,.0f} | {peer.percentile(0.99):.1f} | "
+                f"{ours.rate / peer.rate if peer.rate else float('nan'):.2f} | "
+                f"{statuses(ours)} | {statuses(peer)} |"
+            )
+    print()
+    top = levels[-1]
+    for kind in ("hot", "spread"):
+        ours, peer = rows["farmacy", kind, top], rows["peer", kind, top]
+        ratio = ours.rate / peer.rate if peer.rate else float("nan")
+        verdict = "PASS" if ratio >= PEER_RATIO_TARGET else "MISS"
+        aim = "reached" if ratio >= PEER_RATIO_AIM else "not reached"
+        print(
+            f"{verdict}: {kind} at {top} connections: farmacy ÷ peer {ratio:.2f} >= "
+            f"{PEER_RATIO_TARGET:.1f} (aim {PEER_RATIO_AIM:.1f}: {aim}); "
+            f"{ours.rate:,.0f}/s against {peer.rate:,.0f}/s"
+        )
+        p99 = ours.percentile(0.99)
+        verdict = "PASS" if p99 < PEER_P99_MS else "MISS"
+        print(
+            f"{verdict}: {kind} at {top} connections: farmacy p99 {p99:.1f} ms < "
+            f"{PEER_P99_MS:.0f} ms (peer p99 {peer.percentile(0.99):.1f} ms)"
+        )
+    print(f"whole run {took:.0f} s; load average now {os.getloadavg()}")
+
+
+def statuses(result: Result) -> str:
+    return ", ".join(f"{code}: {n}" for code, n in sorted(result.statuses.items()))
 
 
 if __name__ == "__main__":
