@@ -11,7 +11,8 @@ Measured on every chosen store, at each caller count (threads), on ONE fridge:
 and, on PostgreSQL, the plain-row alternative at the same caller counts: one row per fridge
 and meal, `UPDATE stock SET qty = qty - 1 WHERE ... AND qty >= 1` through a psycopg pool the
 size of the caller count (autocommit). Our rate divided by the plain row's is the ratio the
-targets speak about: at 32 callers on PostgreSQL, ratio >= 1.0 and p99 <= 50 ms.
+targets speak about: at 32 callers on PostgreSQL, ratio >= 1.0 for a reservation and >= 1.5
+for the whole order path (issue 8), p99 <= 50 ms.
 
 Then orders spread over 1,000 fridges (callers pick one at random) next to the store's raw
 save rate of equally-sized single-event appends (a fresh Order aggregate per save, one
@@ -55,6 +56,7 @@ from ops.settings import Settings
 DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_CALLERS = 32
 TARGET_RATIO = 1.0
+PLACE_TARGET_RATIO = 1.5  # issue 8: the whole order path, at least 1.5 times the plain row
 TARGET_P99_MS = 50.0
 SPREAD_FRIDGES = 1_000
 BIG_STOCK = 100_000_000  # nothing sells out during a measurement
@@ -346,12 +348,12 @@ def report(bench: Bench, callers: list[int], spread: int) -> None:
 
     print()
     # The plain row is a stock decrement and nothing else, so the like-for-like comparison is
-    # the reservation (reserve). `place` (reserve + the order's own append) is judged too.
+    # the reservation (reserve). `place` (the whole order path) is judged against 1.5 times.
     print(f"Targets at {TARGET_CALLERS} callers on PostgreSQL, against the plain row:")
     plain = bench.find("postgres", "plain row", TARGET_CALLERS)
-    for path, meaning in (
-        ("reserve", "a reservation, like for like"),
-        ("place", "reservation + order append"),
+    for path, meaning, wanted in (
+        ("reserve", "a reservation, like for like", TARGET_RATIO),
+        ("place", "the order path: priced, reserved, born in the fridge", PLACE_TARGET_RATIO),
     ):
         ours = bench.find("postgres", path, TARGET_CALLERS)
         if ours is None or plain is None or not plain.rate:
@@ -359,8 +361,8 @@ def report(bench: Bench, callers: list[int], spread: int) -> None:
             continue
         ratio = ours.rate / plain.rate
         print(
-            f"  {path} ({meaning}): ratio {ratio:.2f} >= {TARGET_RATIO:.1f} "
-            f"{'PASS' if ratio >= TARGET_RATIO else 'MISS'}; p99 {ours.p99:.1f} ms <= "
+            f"  {path} ({meaning}): ratio {ratio:.2f} >= {wanted:.1f} "
+            f"{'PASS' if ratio >= wanted else 'MISS'}; p99 {ours.p99:.1f} ms <= "
             f"{TARGET_P99_MS:.0f} ms {'PASS' if ours.p99 <= TARGET_P99_MS else 'MISS'}"
         )
 

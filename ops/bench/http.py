@@ -25,7 +25,8 @@ service (`ops/bench/plain_service.py`: Litestar and psycopg, one `UPDATE ... WHE
 and one `INSERT` per order, in one transaction) started beside Farmacy with as many server
 processes (default 2 each): hot (one fridge) and spread (100 fridges), Farmacy then the peer
 at each concurrency, same client. Reported: both rates and p99s and `farmacy ÷ peer`, with
-verdicts at the highest concurrency (>= 1.0 times the peer, aiming for 1.5; p99 < 100 ms).
+verdicts at the highest concurrency (>= 1.0 times the peer, aiming for 1.5; p99 < 100 ms),
+and the CPU each server's processes spent per order while each row ran (/proc, user + system).
 
     .venv/bin/python -m ops.bench.http [--store sqlite|postgres] [--concurrency 1,4,8,16,32,64]
         [--seconds 3] [--api-workers 1] [--peer [--peer-pool 16]]
@@ -83,6 +84,11 @@ class Result:
     target: str = "farmacy"
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
+    cpu_seconds: float = float("nan")  # the serving processes' CPU while this row ran
+
+    @property
+    def cpu_ms_per_answer(self) -> float:
+        return self.cpu_seconds * 1000 / len(self.latencies) if self.latencies else float("nan")
 
     @property
     def rate(self) -> float:
@@ -270,21 +276,46 @@ def start_peer(
         time.sleep(0.1)
 
 
-def rss_mb(pid: int) -> float:
-    """The process's RSS, or with `--workers N` the largest of it and its descendants."""
-    sizes = []
-    pending = [pid]
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's `--workers N` children)."""
+    found, pending = [], [pid]
     while pending:
         current = pending.pop()
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    sizes.append(int(line.split()[1]) / 1024)
             for task in Path(f"/proc/{current}/task").iterdir():
                 pending += [int(child) for child in (task / "children").read_text().split()]
         except FileNotFoundError:
             continue
+        found.append(current)
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    """The process's RSS, or with `--workers N` the largest of it and its descendants."""
+    sizes = []
+    for current in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(int(line.split()[1]) / 1024)
+        except FileNotFoundError:
+            continue
     return max(sizes, default=float("nan"))
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU the process and its descendants have used so far."""
+    total = 0
+    for current in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / TICKS
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -316,7 +347,7 @@ def main() -> None:
     )
     if args.peer:
         try:
-            run_peer(settings, fridges, port, api_workers, args, levels, began)
+            run_peer(settings, fridges, port, api.pid, api_workers, args, levels, began)
         finally:
             stop([api, workers])
             cleanup()
@@ -353,6 +384,7 @@ def run_peer(
     settings: Settings,
     fridges: list[str],
     port: int,
+    api_pid: int,
     workers: int,
     args: argparse.Namespace,
     levels: list[int],
@@ -363,7 +395,8 @@ def run_peer(
     print(f"plain service pid {peer.pid} ({workers} processes, pool {args.peer_pool} each)")
     try:
         ports = {"farmacy": port, "peer": peer_port}
-        results = asyncio.run(measure_peer(ports, settings, fridges, levels, args.seconds))
+        pids = {"farmacy": api_pid, "peer": peer.pid}
+        results = asyncio.run(measure_peer(ports, pids, settings, fridges, levels, args.seconds))
     finally:
         stop([peer])
         drop()
@@ -452,6 +485,7 @@ def order_request(customers: list[str], fridge_of: Callable[[], str]) -> Callabl
 
 async def measure_peer(
     ports: dict[str, int],
+    pids: dict[str, int],
     settings: Settings,
     fridges: list[str],
     levels: list[int],
@@ -468,12 +502,14 @@ async def measure_peer(
     for concurrency in levels:
         for kind, make in kinds.items():
             for target, port in ports.items():
+                cpu_before = cpu_seconds(pids[target])
                 result = await drive(port, make, concurrency, seconds, kind, target)
+                result.cpu_seconds = cpu_seconds(pids[target]) - cpu_before
                 results.append(result)
                 print(
                     f"  {target:>7} {kind:>6} x{concurrency:<3} {result.rate:8.1f}/s p50 "
                     f"{result.percentile(0.5):7.2f} ms p99 {result.percentile(0.99):7.2f} ms "
-                    f"{dict(result.statuses)}",
+                    f"CPU {result.cpu_ms_per_answer:.2f} ms/answer {dict(result.statuses)}",
                     flush=True,
                 )
     return results
@@ -483,9 +519,9 @@ def report_peer(results: list[Result], took: float) -> None:
     rows = {(r.target, r.kind, r.concurrency): r for r in results}
     print(
         "\n| kind | connections | farmacy orders/s | p99 ms | peer orders/s | p99 ms "
-        "| farmacy ÷ peer | farmacy statuses | peer statuses |"
+        "| farmacy ÷ peer | CPU ms/order farmacy | peer | farmacy statuses | peer statuses |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     levels = sorted({r.concurrency for r in results})
     for kind in ("hot", "spread"):
         for concurrency in levels:
@@ -494,6 +530,7 @@ def report_peer(results: list[Result], took: float) -> None:
                 f"| {kind} | {concurrency} | {ours.rate:,.0f} | {ours.percentile(0.99):.1f} | "
                 f"{peer.rate:,.0f} | {peer.percentile(0.99):.1f} | "
                 f"{ours.rate / peer.rate if peer.rate else float('nan'):.2f} | "
+                f"{ours.cpu_ms_per_answer:.2f} | {peer.cpu_ms_per_answer:.2f} | "
                 f"{statuses(ours)} | {statuses(peer)} |"
             )
     print()
