@@ -19,12 +19,14 @@ between batches at all.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
+from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.retry import Backoff, on_conflict_retry
@@ -33,6 +35,10 @@ from domain.errors import DomainError
 from domain.fridge import Fridge
 
 R = TypeVar("R")
+CONTENDED_FOR = 2.0
+"""Seconds after a conflict during which a fridge is caught up with the store before each
+batch: one read of its newest events, instead of conflicts that each cost a failed append
+and a copy of the whole fridge."""
 log = structlog.get_logger(__name__)
 
 
@@ -61,6 +67,7 @@ class _Desk:
     guard: threading.Lock = field(default_factory=threading.Lock)  # guards `queue`
     queue: list[_Ticket] = field(default_factory=list)
     fridge: Fridge | None = None  # the state after this process's last successful append
+    contended_at: float = float("-inf")  # when another process last beat this one to it
 
     def __post_init__(self) -> None:
         # Signalled (under `guard`) when a batch is answered or the turn is given up.
@@ -141,7 +148,15 @@ class FridgeWriter:
             if attempts > 1:
                 self.stats.conflicts += 1
                 desk.fridge = None  # someone else appended: start from the stored truth
-            fridge = desk.fridge or self._load(fridge_id)
+                desk.contended_at = time.monotonic()
+            fridge = desk.fridge
+            if fridge is not None and time.monotonic() - desk.contended_at < CONTENDED_FOR:
+                # Other processes write this fridge too: take in what they appended since
+                # this copy was saved, rather than lose an append to a conflict and then
+                # copy the whole fridge out of the cache.
+                self._catch_up(fridge)
+            if fridge is None:
+                fridge = self._load(fridge_id)
             desk.fridge = None  # until the append succeeds, this copy is not the truth
             outcomes = [self._decide_one(fridge, ticket) for ticket in batch]
             if not fridge.pending_events:
@@ -182,6 +197,12 @@ class FridgeWriter:
             if len(fridge.pending_events) != pending:
                 raise AssertionError(f"{refused!r} was raised after recording events") from None
             return None, refused
+
+    def _catch_up(self, fridge: Fridge) -> None:
+        """Apply to `fridge` (clean: it holds no pending events) what was appended after it."""
+        for event in self.store.events.get(fridge.id, gt=fridge.version):
+            assert isinstance(event, CanMutateAggregate)  # a fridge's stream holds only these
+            event.mutate(fridge)
 
     def _newer_events_exist(self, fridge: Fridge) -> bool:
         newer = self.store.recorder.select_events(fridge.id, gt=fridge.version, limit=1)
