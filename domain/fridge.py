@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypedDict
+from typing import Any, TypedDict
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,7 @@ from domain.errors import (
 from domain.order import OrderLine, OrderTerms
 from domain.values import (
     CLOSED_ORDERS_KEPT_FOR,
+    PAYMENT_WINDOW,
     MealLines,
     ReleaseReason,
     aware,
@@ -83,6 +84,21 @@ class Promised:
 
 class Fridge(Aggregate):
     INITIAL_VERSION = 0
+    # 2: reservations and settled orders remember what the order was promised (its birth).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot taken before orders were born in the fridge: what it did not keep is
+        unknown (no terms, no lines of settled orders: a repeat of one is taken as a repeat)."""
+        for reservation in state["reservations"].values():
+            reservation.setdefault("reserved_at", reservation["expires_at"] - PAYMENT_WINDOW)
+            reservation.setdefault("order", None)
+        for closed in state["closed_orders"].values():
+            closed.setdefault("lines", {})
+            closed.setdefault("reserved_at", closed["at"])
+            closed.setdefault("expires_at", closed["at"])
+            closed.setdefault("order", None)
 
     @staticmethod
     def create_id(fridge_id: str) -> UUID:
@@ -224,7 +240,7 @@ class Fridge(Aggregate):
             raise InvalidRequest(f"order {order_id}: priced lines differ from the lines held")
         known = self.reservations.get(order_id) or self.closed_orders.get(order_id)
         if known is not None:
-            if known["lines"] != checked:
+            if known["lines"] and known["lines"] != checked:  # none: settled before v2
                 raise IdempotencyKeyReused(order_id)
             return False
         if self.status != FridgeStatus.ACTIVE:
