@@ -120,6 +120,30 @@ class Fridge(Aggregate):
         self.deliveries: dict[str, str] = {}  # delivery id -> best-before
         self.last_report_at: datetime | None = None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Fridge:
+        """A copy that evolves on its own, made in a fraction of `copy.deepcopy`'s time.
+
+        The aggregate cache hands out a copy on every load, and the fridge writer loads after
+        each conflict: a popular fridge keeps hundreds of settled orders for two days, which
+        `deepcopy` walks one object at a time (tens of milliseconds). Evolving replaces, and
+        never changes in place, the lines and terms of a reservation and every settled order,
+        so those are shared; the containers that evolve in place are copied.
+        """
+        copied = object.__new__(type(self))
+        state = dict(self.__dict__)
+        state["batches"] = {meal_id: dict(batches) for meal_id, batches in self.batches.items()}
+        state["holds"] = dict(self.holds)
+        state["reservations"] = {
+            order_id: Reservation(**reservation)
+            for order_id, reservation in self.reservations.items()
+        }
+        state["closed_orders"] = dict(self.closed_orders)
+        state["deliveries"] = dict(self.deliveries)
+        state["_pending_events"] = list(self._pending_events)
+        copied.__dict__.update(state)
+        memo[id(self)] = copied
+        return copied
+
     # ---- what the fridge knows -------------------------------------------------------------
 
     def today(self, now: datetime) -> date:

@@ -5,6 +5,7 @@ The fridge is in Berlin (UTC+2 in June), so "today" at the fridge is not always 
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -996,3 +997,38 @@ def test_retiring_is_final_and_idempotent() -> None:
         fridge.take_offline("moving")
 
     assert names(fridge) == ["Retired"]
+
+
+# ---- copies ----------------------------------------------------------------------------------
+
+
+def public_view(fridge: Fridge) -> Any:
+    meals = ("soup", "salad")
+    return (
+        {m: (fridge.on_hand(m), fridge.held(m), fridge.available(m, TODAY)) for m in meals},
+        {o: fridge.promised(o) for o in ("o-1", "o-2", "o-3")},
+        fridge.status,
+        fridge.version,
+    )
+
+
+def test_a_copy_evolves_on_its_own_and_leaves_the_original_as_it_was() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}))
+    fridge.reserve("o-2", {"salad": 1}, DEADLINE, NOW, terms(salad=1))
+    fridge.release("o-2", ReleaseReason.CANCELLED, NOW)
+    fridge.collect_events()
+    before = public_view(fridge)
+
+    twin = copy.deepcopy(fridge)
+    assert public_view(twin) == before
+    twin.confirm("o-1")
+    twin.pick_up("o-1", NOW)
+    twin.reserve("o-3", {"soup": 2}, DEADLINE, NOW, terms(soup=2))
+    twin.deliver("d-2", {"salad": 4}, LATER, NOW)
+    twin.report_counts("r-1", NOW, {"soup": 1}, NOW)
+
+    assert public_view(fridge) == before
+    assert fridge.pending_events == []
+    assert fridge.reserve("o-3", {"soup": 1}, DEADLINE, NOW) is True  # unknown to the original
+    assert twin.held("soup") == 2 and fridge.held("soup") == 2
+    assert twin.on_hand("salad") == 6 and fridge.on_hand("salad") == 2
