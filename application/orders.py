@@ -164,7 +164,9 @@ class Ordering:
             return existing
         fridge = self.catalogue.fridge(fridge_id)
         promised = fridge.promised(order_id)
-        if promised is None:
+        if promised is None or promised.outcome is not None:
+            # Nothing to open, or settled without an order (reserved before orders were born
+            # in the fridge): an order opened now would ask for money for meals not held.
             raise NotFound("order", order_id)
         return self.open_order(
             Reserved(
@@ -309,7 +311,7 @@ class Ordering:
             raise NotFound("order", order_id)
         return PlacedOrder(
             order_id=order_id,
-            status=OrderStatus.PLACED,
+            status=promised.outcome or OrderStatus.PLACED,  # the outcomes are order statuses
             fridge_id=fridge_id,
             venue_id=venue_id,
             lines=promised.terms["lines"],

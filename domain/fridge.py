@@ -79,7 +79,7 @@ class Promised:
     terms: OrderTerms
     placed_at: datetime
     payment_due_by: datetime
-    open: bool  # still held; False once released or picked up
+    outcome: str | None  # None while held; then picked_up, or why it was released
 
 
 class Fridge(Aggregate):
@@ -290,14 +290,16 @@ class Fridge(Aggregate):
 
     def promised(self, order_id: str) -> Promised | None:
         """What the order reserved here was promised, open or settled, if the fridge knows."""
-        known = self.reservations.get(order_id) or self.closed_orders.get(order_id)
+        held = self.reservations.get(order_id)
+        settled = self.closed_orders.get(order_id)
+        known = held or settled
         if known is None or known["order"] is None:
             return None
         return Promised(
             terms=known["order"],
             placed_at=known["reserved_at"],
             payment_due_by=known["expires_at"],
-            open=order_id in self.reservations,
+            outcome=None if settled is None else settled["outcome"],
         )
 
     def confirm(self, order_id: str) -> bool:

@@ -171,3 +171,20 @@ def test_a_meal_registered_elsewhere_a_moment_ago_is_priced(
     assert (priced[0]["unit_price"], currency) == (Decimal("9.00"), "EUR")
     with pytest.raises(NotFound):
         side.prices.price({"no-such-meal": 1})
+
+
+def test_a_repeat_of_an_order_settled_before_it_was_opened_says_how_it_ended(
+    side: WriteSide, clock: FakeClock
+) -> None:
+    """The fridge let the reservation go (its deadline passed) before fulfilment opened the
+    order: a repeat says so, and nothing opens an order whose meals are no longer held."""
+    world = make_world(side, soup_units=2, salad_units=0)
+    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
+    clock.advance(minutes=11)
+    assert side.stock.expire_reservations(world.fridge_id).value == [placed.order_id]
+
+    again = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
+
+    assert (again.order_id, again.status, again.created) == (placed.order_id, "expired", False)
+    with pytest.raises(NotFound):
+        side.ordering.ensure_order(placed.order_id, world.fridge_id)

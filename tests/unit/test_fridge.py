@@ -695,7 +695,7 @@ def test_what_an_order_was_promised_is_known_while_open_and_once_settled() -> No
     fridge.reserve("o-1", {"soup": 2}, DEADLINE, NOW, terms(soup=2))
 
     promised = fridge.promised("o-1")
-    assert promised is not None and promised.open
+    assert promised is not None and promised.outcome is None
     assert (promised.terms["total"], promised.placed_at, promised.payment_due_by) == (
         Decimal("9.00"),
         NOW,
@@ -704,7 +704,7 @@ def test_what_an_order_was_promised_is_known_while_open_and_once_settled() -> No
 
     fridge.release("o-1", ReleaseReason.CANCELLED, NOW)
     settled = fridge.promised("o-1")
-    assert settled is not None and not settled.open
+    assert settled is not None and settled.outcome == "cancelled"
     assert settled.terms == promised.terms
     assert fridge.promised("o-2") is None
 
