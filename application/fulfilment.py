@@ -31,7 +31,7 @@ from application.errors import NotFound
 from application.orders import Ordering, Reserved
 from application.payments import PaymentOutcome, PaymentProcessor
 from domain.errors import DomainError
-from domain.order import OrderStatus, OrderTerms
+from domain.order import Order, OrderStatus, OrderTerms
 from domain.values import ReleaseReason
 
 log = structlog.get_logger(__name__)
@@ -84,35 +84,31 @@ class RecordPickup:
 
 Step = OpenOrder | RequestPayment | MakeReady | ReleaseMeals | ReturnMoney | GiveUp | RecordPickup
 
-ENDINGS = {
-    "Cancelled": ReleaseReason.CANCELLED,
-    "PaymentFailed": ReleaseReason.PAYMENT_FAILED,
-    "Expired": ReleaseReason.EXPIRED,
-    "Refunded": ReleaseReason.REFUNDED,
+ENDINGS: dict[type[object], ReleaseReason] = {
+    Order.Cancelled: ReleaseReason.CANCELLED,
+    Order.PaymentFailed: ReleaseReason.PAYMENT_FAILED,
+    Order.Expired: ReleaseReason.EXPIRED,
 }
 
 
 def react(event: object) -> list[Step]:
     """The steps an event calls for. Events that call for none are ignored."""
+    match event:
+        case Order.Placed(order_id=order_id, total=total, currency=currency):
+            return [RequestPayment(order_id, total, currency)]
+        case Order.PaymentAuthorised(originator_id=order_stream, payment_ref=payment_ref):
+            return [MakeReady(str(order_stream), payment_ref)]
+        case Order.Refunded(originator_id=order_stream):
+            order_id = str(order_stream)
+            return [ReleaseMeals(order_id, ReleaseReason.REFUNDED), ReturnMoney(order_id)]
+        case Order.Cancelled() | Order.PaymentFailed() | Order.Expired():
+            return [ReleaseMeals(str(event.originator_id), ENDINGS[type(event)])]
+    # The fridge's events are still made by the `@event` decorator: matched by name.
     kind = type(event).__qualname__
     stream = str(getattr(event, "originator_id", ""))
     if kind == "Fridge.MealsReserved":
         reserved = reservation_of(event)
         return [] if reserved is None else [OpenOrder(reserved.order_id, reserved)]
-    if kind == "Order.Placed":
-        return [
-            RequestPayment(
-                event_attr(event, "order_id"),
-                event_attr(event, "total"),
-                event_attr(event, "currency"),
-            )
-        ]
-    if kind == "Order.PaymentAuthorised":
-        return [MakeReady(stream, event_attr(event, "payment_ref"))]
-    if kind == "Order.Refunded":
-        return [ReleaseMeals(stream, ReleaseReason.REFUNDED), ReturnMoney(stream)]
-    if kind.startswith("Order.") and kind.removeprefix("Order.") in ENDINGS:
-        return [ReleaseMeals(stream, ENDINGS[kind.removeprefix("Order.")])]
     if kind == "Fridge.ReservedMealsMissing":
         return [GiveUp(order_id, stream) for order_id in event_attr(event, "order_ids")]
     if kind == "Fridge.MealsPickedUp":

@@ -21,7 +21,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
@@ -32,8 +31,7 @@ from domain.catalogue import Meal
 from domain.errors import InvalidRequest
 from domain.order import OrderLine
 
-_MEAL: Any = Meal  # its event classes are made by `@event`, unseen by mypy
-MEAL_TOPICS = (get_topic(_MEAL.Registered), get_topic(_MEAL.Repriced))
+MEAL_TOPICS = (get_topic(Meal.Registered), get_topic(Meal.Repriced))
 READ_LIMIT = 1000
 
 
@@ -101,11 +99,10 @@ class PriceList:
         finally:
             self._reading.release()
 
-    def _take_in(self, event: Any) -> None:
-        # Meal events are made by the `@event` decorator: their fields are not typed.
-        if isinstance(event, _MEAL.Registered):
+    def _take_in(self, event: object) -> None:
+        if isinstance(event, Meal.Registered):
             price = Price(event.meal_id, event.price, event.currency)
-        elif isinstance(event, _MEAL.Repriced) and event.originator_id in self._by_stream:
+        elif isinstance(event, Meal.Repriced) and event.originator_id in self._by_stream:
             known = self._by_stream[event.originator_id]
             price = Price(known.meal_id, event.price, known.currency)
         else:

@@ -44,6 +44,11 @@ class City(Aggregate):
 
     INITIAL_VERSION = 0
 
+    class Registered(Aggregate.Created):
+        city_id: str
+        name: str
+        timezone: str
+
     @staticmethod
     def create_id(city_id: str) -> UUID:
         return stream_id("city", city_id)
@@ -56,7 +61,7 @@ class City(Aggregate):
             timezone=checked_timezone(timezone),
         )
 
-    @event("Registered")
+    @event(Registered)
     def __init__(self, city_id: str, name: str, timezone: str) -> None:
         self.city_id = city_id
         self.name = name
@@ -71,6 +76,11 @@ class Venue(Aggregate):
 
     INITIAL_VERSION = 0
 
+    class Registered(Aggregate.Created):
+        venue_id: str
+        city_id: str
+        name: str
+
     @staticmethod
     def create_id(venue_id: str) -> UUID:
         return stream_id("venue", venue_id)
@@ -83,7 +93,7 @@ class Venue(Aggregate):
             name=checked_name(name),
         )
 
-    @event("Registered")
+    @event(Registered)
     def __init__(self, venue_id: str, city_id: str, name: str) -> None:
         self.venue_id = venue_id
         self.city_id = city_id
@@ -97,6 +107,16 @@ class Meal(Aggregate):
     """A dish the kitchen cooks, with its list price and what a customer wants to know."""
 
     INITIAL_VERSION = 0
+
+    class Registered(Aggregate.Created):
+        meal_id: str
+        name: str
+        price: Decimal
+        currency: str
+        details: dict[str, Any]
+
+    class Repriced(Aggregate.Event):
+        price: Decimal
 
     @staticmethod
     def create_id(meal_id: str) -> UUID:
@@ -119,7 +139,7 @@ class Meal(Aggregate):
             details=dict(details or {}),
         )
 
-    @event("Registered")
+    @event(Registered)
     def __init__(
         self, meal_id: str, name: str, price: Decimal, currency: str, details: dict[str, Any]
     ) -> None:
@@ -144,6 +164,6 @@ class Meal(Aggregate):
         self._repriced(price=new_price)
         return True
 
-    @event("Repriced")
+    @event(Repriced)
     def _repriced(self, price: Decimal) -> None:
         self.price = price

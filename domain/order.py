@@ -81,11 +81,47 @@ def priced(lines: list[OrderLine]) -> Decimal:
 class Order(Aggregate):
     INITIAL_VERSION = 0
 
+    # ---- its events: what projections and the fulfilment flow match on ----------------------
+
+    class Placed(Aggregate.Created):
+        order_id: str
+        customer_id: str
+        fridge_id: str
+        venue_id: str
+        city_id: str
+        lines: list[OrderLine]
+        total: Decimal
+        currency: str
+        placed_at: datetime
+        payment_due_by: datetime
+        request_fingerprint: str
+
+    class PaymentAuthorised(Aggregate.Event):
+        payment_ref: str
+
+    class ReadyForPickup(Aggregate.Event):
+        pass
+
+    class PickedUp(Aggregate.Event):
+        at: datetime
+
+    class Cancelled(Aggregate.Event):
+        reason: str
+
+    class PaymentFailed(Aggregate.Event):
+        reason: str
+
+    class Expired(Aggregate.Event):
+        pass
+
+    class Refunded(Aggregate.Event):
+        reason: str
+
     @staticmethod
     def create_id(order_id: str) -> UUID:
         return UUID(order_id)
 
-    @event("Placed")
+    @event(Placed)
     def __init__(
         self,
         order_id: str,
@@ -179,31 +215,31 @@ class Order(Aggregate):
             raise IllegalTransition(self.order_id, status, action)
         return True
 
-    @event("PaymentAuthorised")
+    @event(PaymentAuthorised)
     def _paid(self, payment_ref: str) -> None:
         self.status = OrderStatus.PAID
         self.payment_ref = payment_ref
 
-    @event("ReadyForPickup")
+    @event(ReadyForPickup)
     def _ready(self) -> None:
         self.status = OrderStatus.READY_FOR_PICKUP
 
-    @event("PickedUp")
+    @event(PickedUp)
     def _picked_up(self, at: datetime) -> None:
         self.status = OrderStatus.PICKED_UP
 
-    @event("Cancelled")
+    @event(Cancelled)
     def _cancelled(self, reason: str) -> None:
         self.status = OrderStatus.CANCELLED
 
-    @event("PaymentFailed")
+    @event(PaymentFailed)
     def _payment_failed(self, reason: str) -> None:
         self.status = OrderStatus.PAYMENT_FAILED
 
-    @event("Expired")
+    @event(Expired)
     def _expired(self) -> None:
         self.status = OrderStatus.EXPIRED
 
-    @event("Refunded")
+    @event(Refunded)
     def _refunded(self, reason: str) -> None:
         self.status = OrderStatus.REFUNDED

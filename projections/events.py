@@ -1,7 +1,8 @@
 """The write side's event classes, by name, for the read side to match on.
 
-The `@event` decorator creates these classes at import time, so type checkers cannot see them
-as attributes; naming them once here keeps every projection readable and checked.
+The order's and the catalogue's events are declared classes on their aggregates; the
+fridge's are still made by the `@event` decorator at import time, so type checkers cannot see
+them as attributes, and naming them once here keeps every projection readable.
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ from domain.fridge import Fridge
 from domain.order import Order
 
 _fridge: Any = Fridge
-_order: Any = Order
-_city: Any = City
-_venue: Any = Venue
-_meal: Any = Meal
 
 FridgeInstalled: type = _fridge.Installed
 MealsDelivered: type = _fridge.MealsDelivered
@@ -32,16 +29,16 @@ FridgeTakenOffline: type = _fridge.TakenOffline
 FridgeBackOnline: type = _fridge.BackOnline
 FridgeRetired: type = _fridge.Retired
 
-OrderPlaced: type = _order.Placed
-PaymentAuthorised: type = _order.PaymentAuthorised
-ReadyForPickup: type = _order.ReadyForPickup
-OrderPickedUp: type = _order.PickedUp
-OrderCancelled: type = _order.Cancelled
-PaymentFailed: type = _order.PaymentFailed
-OrderExpired: type = _order.Expired
-OrderRefunded: type = _order.Refunded
+OrderPlaced = Order.Placed
+PaymentAuthorised = Order.PaymentAuthorised
+ReadyForPickup = Order.ReadyForPickup
+OrderPickedUp = Order.PickedUp
+OrderCancelled = Order.Cancelled
+PaymentFailed = Order.PaymentFailed
+OrderExpired = Order.Expired
+OrderRefunded = Order.Refunded
 
-CityRegistered: type = _city.Registered
-VenueRegistered: type = _venue.Registered
-MealRegistered: type = _meal.Registered
-MealRepriced: type = _meal.Repriced
+CityRegistered = City.Registered
+VenueRegistered = Venue.Registered
+MealRegistered = Meal.Registered
+MealRepriced = Meal.Repriced
