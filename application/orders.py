@@ -119,17 +119,8 @@ class Ordering:
         )
         created, venue_id, promised = reserved.value
         if created:
-            return PlacedOrder(
-                order_id=order_id,
-                status=OrderStatus.PLACED,
-                fridge_id=fridge_id,
-                venue_id=venue_id,
-                lines=priced_lines,
-                total=terms["total"],
-                currency=currency,
-                payment_due_by=due,
-                position=reserved.position,
-                created=True,
+            return _as_promised(
+                order_id, fridge_id, venue_id, terms, due, OrderStatus.PLACED, reserved.position
             )
         return self._repeat(order_id, fridge_id, venue_id, promised, reserved.position)
 
@@ -309,18 +300,43 @@ class Ordering:
             return _placed(order, position, created=False)
         if promised is None:  # reserved before orders were born in the fridge, and never opened
             raise NotFound("order", order_id)
-        return PlacedOrder(
-            order_id=order_id,
-            status=promised.outcome or OrderStatus.PLACED,  # the outcomes are order statuses
-            fridge_id=fridge_id,
-            venue_id=venue_id,
-            lines=promised.terms["lines"],
-            total=promised.terms["total"],
-            currency=promised.terms["currency"],
-            payment_due_by=promised.payment_due_by,
-            position=position,
+        status = promised.outcome or OrderStatus.PLACED  # the outcomes are order statuses
+        return _as_promised(
+            order_id,
+            fridge_id,
+            venue_id,
+            promised.terms,
+            promised.payment_due_by,
+            status,
+            position,
             created=False,
         )
+
+
+def _as_promised(
+    order_id: str,
+    fridge_id: str,
+    venue_id: str,
+    terms: OrderTerms,
+    payment_due_by: datetime,
+    status: str,
+    position: int | None,
+    *,
+    created: bool = True,
+) -> PlacedOrder:
+    """The order as its reservation promised it (before the flow has opened it)."""
+    return PlacedOrder(
+        order_id=order_id,
+        status=status,
+        fridge_id=fridge_id,
+        venue_id=venue_id,
+        lines=terms["lines"],
+        total=terms["total"],
+        currency=terms["currency"],
+        payment_due_by=payment_due_by,
+        position=position,
+        created=created,
+    )
 
 
 def _placed(order: Order, position: int | None, *, created: bool) -> PlacedOrder:
