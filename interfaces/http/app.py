@@ -19,6 +19,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin, YamlR
 from litestar.plugins.prometheus import PrometheusConfig
 
 from interfaces.http.auth import jwt_auth
+from interfaces.http.bodies import strict_body
 from interfaces.http.catalogue import Catalogue
 from interfaces.http.commands import CommandLane, Commands
 from interfaces.http.errors import to_problem
@@ -39,6 +40,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     """The API over `side` and the read models (opened from `settings` unless given); the
     app owns both from now on and closes them at shutdown."""
     reading = read or ReadSide.open(settings)
+    reading.head = side.store.position  # a min_position beyond it is the caller's mistake
     menus = VenueMenus(side, reading, MenuCache())
     lane = CommandLane(settings.command_lane_size, settings.command_queue)
     commands = Commands(side, lane)
@@ -78,6 +80,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
         lifespan=[lifespan],
         middleware=[request_log, metrics.middleware],
         on_app_init=[jwt_auth(settings.secret).on_app_init],
+        before_request=strict_body,
         exception_handlers={Exception: to_problem},
         openapi_config=OpenAPIConfig(
             title="Farmacy",

@@ -46,6 +46,9 @@ class Api:
         headers = {**self.headers(Role.CUSTOMER, customer), "Idempotency-Key": key}
         return self.client.post("/orders", json=body, headers=headers)
 
+    def signature(self, raw: bytes) -> dict[str, str]:
+        return {SIGNATURE_HEADER: sign(self.secret, raw)}
+
     def webhook(self, body: dict[str, Any], secret: str | None = None) -> httpx.Response:
         raw = json.dumps(body).encode()
         signature = sign(secret or self.secret, raw)
