@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest fuzz bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The long schemathesis pass: every operation as every role, 200 fuzzed examples each (the
+# suite runs 8; FARMACY_FUZZ_EXAMPLES=N sets any other number).
+fuzz: $(STAMP)
+	FARMACY_FUZZ_EXAMPLES=$${FARMACY_FUZZ_EXAMPLES:-200} $(BIN)/pytest tests/e2e/test_http_schema.py
 
 bench: $(STAMP)
 	$(BIN)/python -m ops.bench.hot_fridge

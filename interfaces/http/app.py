@@ -15,13 +15,14 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin, YamlRenderPlugin
+from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
 from interfaces.http.auth import jwt_auth
 from interfaces.http.bodies import strict_body
 from interfaces.http.catalogue import Catalogue
 from interfaces.http.commands import CommandLane, Commands
+from interfaces.http.contract import AmendedJson, AmendedYaml
 from interfaces.http.errors import to_problem
 from interfaces.http.fridges import Fridges
 from interfaces.http.logs import request_log
@@ -86,7 +87,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             title="Farmacy",
             version="1",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
+            render_plugins=[ScalarRenderPlugin(), AmendedJson(), AmendedYaml()],
         ),
     )
 

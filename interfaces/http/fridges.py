@@ -12,6 +12,7 @@ from litestar import Controller, Response, post
 from application.fridge_writer import Decided
 from interfaces.http import schemas
 from interfaces.http.auth import Role, allow
+from interfaces.http.contract import answers, repeat
 from interfaces.http.schemas import JSONBody, Write
 
 
@@ -19,7 +20,11 @@ class Fridges(Controller):
     path = "/fridges/{fridge_id:str}"
     tags = ["fridges"]
 
-    @post("/deliveries", guards=[allow(Role.KITCHEN, Role.OPERATOR)])
+    @post(
+        "/deliveries",
+        guards=[allow(Role.KITCHEN, Role.OPERATOR)],
+        responses=answers(409) | repeat(schemas.Recorded, "this delivery was recorded before"),
+    )
     async def deliver(
         self,
         fridge_id: schemas.FridgeInPath,
@@ -32,7 +37,12 @@ class Fridges(Controller):
         )
         return recorded(done)
 
-    @post("/counts", guards=[allow(Role.FRIDGE, Role.OPERATOR)])
+    @post(
+        "/counts",
+        guards=[allow(Role.FRIDGE, Role.OPERATOR)],
+        responses=answers(409)
+        | repeat(schemas.Recorded, "this report was recorded before, or is older than the last"),
+    )
     async def count(
         self,
         fridge_id: schemas.FridgeInPath,
@@ -44,7 +54,11 @@ class Fridges(Controller):
         )
         return recorded(done)
 
-    @post("/pickups", guards=[allow(Role.FRIDGE, Role.OPERATOR)])
+    @post(
+        "/pickups",
+        guards=[allow(Role.FRIDGE, Role.OPERATOR)],
+        responses=answers(409),
+    )
     async def pick_up(
         self,
         fridge_id: schemas.FridgeInPath,

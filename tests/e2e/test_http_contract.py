@@ -280,3 +280,45 @@ def test_a_min_position_beyond_the_store_is_422_at_once_on_every_read_route(
         headers=api.as_(Role.CUSTOMER),
     )
     assert reached.status_code == 200
+
+
+# ---- the OpenAPI document tells the truth ----------------------------------------------------
+
+
+def test_the_document_lists_every_status_as_problem_json_with_headers_and_roles(
+    api: Api,
+) -> None:
+    document = api.client.get("/schema/openapi.json").json()
+    place = document["paths"]["/orders"]["post"]
+    assert set(place["responses"]) == {
+        "200", "201", "400", "401", "403", "404", "409", "422", "503"
+    }  # fmt: skip
+    for status in ("400", "401", "403", "404", "409", "422", "503"):
+        content = place["responses"][status]["content"]
+        assert list(content) == ["application/problem+json"], status
+        assert content["application/problem+json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }
+    problem_schema = document["components"]["schemas"]["Problem"]
+    assert {"status", "title", "detail"} <= set(problem_schema["required"])
+    assert place["responses"]["503"]["headers"]["Retry-After"]["required"] is True
+    assert {"name": "Idempotency-Key", "in": "header", "required": True}.items() <= next(
+        p for p in place["parameters"] if p["name"] == "Idempotency-Key"
+    ).items()
+    assert place["security"] == [{"BearerToken": ["customer"]}]
+    deliveries = document["paths"]["/fridges/{fridge_id}/deliveries"]["post"]
+    assert deliveries["security"] == [{"BearerToken": ["kitchen", "operator"]}]
+    assert {"200", "201", "409"} <= set(deliveries["responses"])
+    webhook = document["paths"]["/payments/webhook"]["post"]
+    assert webhook["security"] == [{"PaymentSignature": []}]
+    assert document["paths"]["/healthz"]["get"]["security"] == []
+    validation = [
+        response
+        for item in document["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "responses" in operation
+        for response in operation["responses"].values()
+        if "application/json" in response.get("content", {})
+        and "status_code" in json.dumps(response["content"]["application/json"])
+    ]
+    assert validation == []  # Litestar's own {status_code, detail, extra} is answered nowhere
