@@ -34,12 +34,14 @@ from interfaces.http.payments import Payments
 from interfaces.http.reading import ReadSide
 from ops.bootstrap import WriteSide, build_write_side
 from ops.logging import configure_logging
-from ops.settings import Settings
+from ops.settings import Settings, SettingsError
 
 
 def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None) -> Litestar:
     """The API over `side` and the read models (opened from `settings` unless given); the
     app owns both from now on and closes them at shutdown."""
+    if not settings.secret:
+        raise SettingsError("FARMACY_SECRET is not set: the API cannot sign or check tokens")
     reading = read or ReadSide.open(settings)
     reading.head = side.store.position  # a min_position beyond it is the caller's mistake
     menus = VenueMenus(side, reading, MenuCache())
@@ -95,5 +97,5 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
 def app_from_env() -> Litestar:  # pragma: no cover - exercised by `farmacy api`
     """One server process: settings from the environment, its own write side."""
     configure_logging()
-    settings = Settings.from_env()
+    settings = Settings.from_env().for_signing()  # `farmacy api` checked its host already
     return create_app(build_write_side(settings), settings)
