@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# `make run PORT=8123` (or FARMACY_PORT=8123 make run) chooses the API's port; 8000 by default.
 run: $(STAMP)
-	FARMACY_STORE=$${FARMACY_STORE:-sqlite} FARMACY_DATA_DIR=$${FARMACY_DATA_DIR:-./var} $(BIN)/farmacy run
+	FARMACY_STORE=$${FARMACY_STORE:-sqlite} FARMACY_DATA_DIR=$${FARMACY_DATA_DIR:-./var} \
+		$(BIN)/farmacy run $(if $(PORT),--port $(PORT))
 
 test: lint typecheck pytest
 
