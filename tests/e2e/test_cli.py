@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import jwt
 import pytest
+
+from projections.models import PROJECTIONS
 
 FARMACY = [sys.executable, "-m", "interfaces.cli"]
 
@@ -55,6 +58,29 @@ def test_a_wrong_store_name_is_one_line() -> None:
     assert result.stderr.strip() == (
         "farmacy: FARMACY_STORE='mongo': choose one of sqlite, postgres, kurrentdb"
     )
+
+
+def test_status_with_a_mistyped_data_dir_creates_no_store(tmp_path: Path) -> None:
+    typo = tmp_path / "vra"
+    result = run(["projections", "status"], FARMACY_DATA_DIR=str(typo))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "FARMACY_DATA_DIR" in lines[0], result.stderr
+    assert not typo.exists()
+
+
+def test_status_names_every_projection_whole_and_rebuild_shows_a_rate(tmp_path: Path) -> None:
+    assert run(["seed-demo"], FARMACY_DATA_DIR=str(tmp_path)).returncode == 0
+    rebuilt = run(["projections", "rebuild", "venue_menu"], FARMACY_DATA_DIR=str(tmp_path))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    rate = re.search(r"([\d,]+) ev/s", rebuilt.stdout)
+    assert rate and int(rate.group(1).replace(",", "")) > 0, rebuilt.stdout
+    # not a terminal: rich would cut the table at 80 columns
+    status = run(["projections", "status"], FARMACY_DATA_DIR=str(tmp_path), COLUMNS="")
+    assert status.returncode == 0, status.stderr
+    for name in PROJECTIONS:
+        assert re.search(rf"\b{name}\b", status.stdout), (name, status.stdout)
+    assert "last error" in status.stdout
 
 
 SECRET = "0123456789abcdef0123456789abcdef"  # 32 bytes
