@@ -30,7 +30,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The long schemathesis pass: every operation as every role, 200 fuzzed examples each (the
-# suite runs 8; FARMACY_FUZZ_EXAMPLES=N sets any other number).
+# suite runs 15; FARMACY_FUZZ_EXAMPLES=N sets any other number).
 fuzz: $(STAMP)
 	FARMACY_FUZZ_EXAMPLES=$${FARMACY_FUZZ_EXAMPLES:-200} $(BIN)/pytest tests/e2e/test_http_schema.py
 

@@ -45,7 +45,7 @@ from projections.worker import run_workers
 from tests.conftest import FakeClock
 from tests.integration.world import make_world
 
-EXAMPLES = int(os.environ.get("FARMACY_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("FARMACY_FUZZ_EXAMPLES", "15"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
