@@ -19,6 +19,7 @@ SETTINGS_HELP = {
     "FARMACY_SECRET": "signs bearer tokens and verifies payment webhooks: at least 32 bytes, "
     "required with a server store or an API beyond loopback (the embedded demo makes its own, "
     "in FARMACY_DATA_DIR/secret)",
+    "FARMACY_PORT": "the main job's API port (farmacy run; default 8000)",
     "FARMACY_LOG_FORMAT": "console or json (default: console on a terminal, else json)",
     "FARMACY_COMMAND_CONCURRENCY": "commands one API process runs at once (default by store: "
     "sqlite 2, postgres 4, kurrentdb 16)",

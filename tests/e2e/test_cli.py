@@ -26,7 +26,8 @@ def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
 def test_help_lists_the_configuration() -> None:
     result = run(["--help"])
     assert result.returncode == 0
-    for setting in ("FARMACY_STORE", "FARMACY_DATA_DIR", "FARMACY_POSTGRES_DSN", "KURRENTDB_URI"):
+    settings = ("FARMACY_STORE", "FARMACY_DATA_DIR", "FARMACY_POSTGRES_DSN", "KURRENTDB_URI")
+    for setting in (*settings, "FARMACY_SECRET", "FARMACY_PORT"):
         assert setting in result.stdout
 
 
