@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypedDict
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import (
+    AlreadyExists,
     FridgeUnavailable,
     IdempotencyKeyReused,
     InvalidRequest,
@@ -29,7 +30,9 @@ from domain.errors import (
 from domain.order import OrderLine, OrderTerms
 from domain.values import (
     CLOSED_ORDERS_KEPT_FOR,
+    MOST_UNITS,
     PAYMENT_WINDOW,
+    REPORTS_KEPT_FOR,
     MealLines,
     ReleaseReason,
     aware,
@@ -94,6 +97,7 @@ class Fridge(Aggregate):
         for reservation in state["reservations"].values():
             reservation.setdefault("reserved_at", reservation["expires_at"] - PAYMENT_WINDOW)
             reservation.setdefault("order", None)
+        state.setdefault("reports", {})
         for closed in state["closed_orders"].values():
             closed.setdefault("lines", {})
             closed.setdefault("reserved_at", closed["at"])
@@ -119,6 +123,7 @@ class Fridge(Aggregate):
         self.closed_orders: dict[str, ClosedOrder] = {}
         self.deliveries: dict[str, str] = {}  # delivery id -> best-before
         self.last_report_at: datetime | None = None
+        self.reports: dict[str, str] = {}  # report id -> what it said, for REPORTS_KEPT_FOR
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Fridge:
         """A copy that evolves on its own, made in a fraction of `copy.deepcopy`'s time.
@@ -139,6 +144,7 @@ class Fridge(Aggregate):
         }
         state["closed_orders"] = dict(self.closed_orders)
         state["deliveries"] = dict(self.deliveries)
+        state["reports"] = dict(self.reports)
         state["_pending_events"] = list(self._pending_events)
         copied.__dict__.update(state)
         memo[id(self)] = copied
@@ -165,6 +171,13 @@ class Fridge(Aggregate):
         """What can still be sold: fresh units on hand less what open reservations hold."""
         return max(0, self.on_hand(meal_id, today) - self.held(meal_id))
 
+    @property
+    def recent_reports(self) -> dict[str, str]:
+        """Count reports of the last REPORTS_KEPT_FOR by id: what each said (its fingerprint).
+
+        A snapshot taken before fridges remembered reports loads (upcast) remembering none."""
+        return self.reports
+
     def meal_ids(self) -> list[str]:
         return sorted(set(self.batches) | set(self.holds))
 
@@ -177,11 +190,19 @@ class Fridge(Aggregate):
     def deliver(
         self, delivery_id: str, lines: Mapping[str, int], best_before: date, now: datetime
     ) -> bool:
-        """Add a delivered batch. A delivery id already applied changes nothing."""
+        """Add a delivered batch. A delivery id already applied with the same lines and
+        best-before changes nothing; with others it is refused (AlreadyExists)."""
         natural_id("delivery_id", delivery_id)
         checked = meal_lines(lines)
         if delivery_id in self.deliveries:
+            if not same_delivery(self.deliveries[delivery_id], checked, best_before):
+                raise AlreadyExists("delivery", delivery_id)
             return False
+        if sum(checked.values()) > MOST_UNITS:
+            raise InvalidRequest(
+                f"delivery {delivery_id} brings {sum(checked.values())} units; "
+                f"one delivery brings at most {MOST_UNITS}"
+            )
         self._refuse_if(FridgeStatus.RETIRED)
         if best_before < self.today(now):
             raise InvalidRequest(f"delivery {delivery_id} is already past its best-before")
@@ -200,10 +221,16 @@ class Fridge(Aggregate):
         aware(taken_at)
         for meal_id, units in counts.items():
             natural_id("meal_id", meal_id)
-            if isinstance(units, bool) or not isinstance(units, int) or units < 0:
-                raise InvalidRequest(f"count of {meal_id} must be a whole number >= 0")
+            whole = isinstance(units, int) and not isinstance(units, bool)
+            if not whole or not 0 <= units <= MOST_UNITS:
+                raise InvalidRequest(f"count of {meal_id} must be a whole number 0-{MOST_UNITS}")
         if taken_at > aware(now) + MAX_REPORT_AHEAD:
             raise InvalidRequest(f"report {report_id} is stamped in the future")
+        said = self.recent_reports.get(report_id)
+        if said is not None:
+            if said != report_fingerprint(taken_at, counts):
+                raise AlreadyExists("count report", report_id)
+            return False
         if self.last_report_at is not None and taken_at <= self.last_report_at:
             return False
         self._refuse_if(FridgeStatus.RETIRED)
@@ -417,7 +444,7 @@ class Fridge(Aggregate):
     @event("MealsDelivered")
     def _delivered(self, delivery_id: str, lines: MealLines, best_before: date) -> None:
         key = best_before.isoformat()
-        self.deliveries[delivery_id] = key
+        self.deliveries[delivery_id] = delivery_fingerprint(lines, best_before)
         for meal_id, units in lines.items():
             batches = self.batches.setdefault(meal_id, {})
             batches[key] = batches.get(key, 0) + units
@@ -425,6 +452,11 @@ class Fridge(Aggregate):
     @event("CountsReported")
     def _counts_reported(self, report_id: str, taken_at: datetime, counts: MealLines) -> None:
         self.last_report_at = taken_at
+        reports = self.recent_reports
+        reports[report_id] = report_fingerprint(taken_at, counts)
+        forget_before = taken_at - REPORTS_KEPT_FOR
+        for old in [r for r, said in reports.items() if reported_at(said) < forget_before]:
+            del reports[old]
 
     @event("StockAdjusted")
     def _stock_adjusted(
@@ -560,3 +592,27 @@ class Fridge(Aggregate):
 
 def _lines_of(order: OrderTerms) -> MealLines:
     return {line["meal_id"]: line["quantity"] for line in order["lines"]}
+
+
+def delivery_fingerprint(lines: Mapping[str, int], best_before: date) -> str:
+    """What a delivery brought, as the fridge remembers it under its delivery id."""
+    units = ",".join(f"{meal_id}={n}" for meal_id, n in sorted(lines.items()))
+    return f"{best_before.isoformat()} {units}"
+
+
+def same_delivery(remembered: str, lines: Mapping[str, int], best_before: date) -> bool:
+    """Whether a delivery repeats the one remembered. Fridges recorded before deliveries were
+    fingerprinted (their snapshots) remember only the best-before: that is all we compare."""
+    if " " not in remembered:
+        return remembered == best_before.isoformat()
+    return remembered == delivery_fingerprint(lines, best_before)
+
+
+def report_fingerprint(taken_at: datetime, counts: Mapping[str, int]) -> str:
+    """What a count report said: when it was taken (UTC) and what it counted."""
+    units = ",".join(f"{meal_id}={n}" for meal_id, n in sorted(counts.items()))
+    return f"{taken_at.astimezone(UTC).isoformat()} {units}"
+
+
+def reported_at(fingerprint: str) -> datetime:
+    return datetime.fromisoformat(fingerprint.split(" ", 1)[0])

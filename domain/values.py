@@ -26,6 +26,13 @@ PAYMENT_WINDOW = timedelta(minutes=10)
 CLOSED_ORDERS_KEPT_FOR = timedelta(days=2)
 """How long a fridge remembers an order it has settled, so a late repeat stays a no-op."""
 
+MOST_UNITS = 10_000
+"""The most units of one meal a fridge count may report, and so the most one delivery may
+bring in all: stock beyond it could never be confirmed by a count."""
+
+REPORTS_KEPT_FOR = timedelta(days=2)
+"""How long a fridge remembers what a count report said, so a reused report id is caught."""
+
 
 def natural_id(kind: str, value: str) -> str:
     """Return `value` if it is a well-formed caller-chosen id, else raise InvalidRequest."""

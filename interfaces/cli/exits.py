@@ -25,6 +25,15 @@ def settings_or_exit() -> Settings:
         raise fail(error) from None
 
 
+def signing_settings_or_exit(host: str = "127.0.0.1") -> Settings:
+    """Settings for a command that signs or checks tokens for an API on `host`: a missing,
+    published or short FARMACY_SECRET where one is required ends it in one line."""
+    try:
+        return settings_or_exit().for_signing(host)
+    except SettingsError as error:
+        raise fail(error) from None
+
+
 def run_until_stopped(work: Callable[[Settings, threading.Event], None]) -> None:
     """Run a long-lived worker until SIGTERM or Ctrl-C; store errors end it in one line."""
     settings = settings_or_exit()

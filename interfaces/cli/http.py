@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import typer
 
-from interfaces.cli.exits import settings_or_exit
+from interfaces.cli.exits import signing_settings_or_exit
 from interfaces.http.auth import Role
 
 
@@ -23,7 +23,7 @@ def api_command(
     """Serve the HTTP API (uvicorn with uvloop and httptools; N worker processes)."""
     import uvicorn  # imported here: the other commands do not need a server
 
-    settings_or_exit()  # fail in one line before any server process starts
+    signing_settings_or_exit(host)  # fail in one line before any server process starts
     uvicorn.run(
         "interfaces.http.app:app_from_env",
         factory=True,
@@ -47,5 +47,5 @@ def token_command(
     """Print a bearer token signed with FARMACY_SECRET."""
     from interfaces.http.auth import issue_token
 
-    settings = settings_or_exit()
+    settings = signing_settings_or_exit()
     typer.echo(issue_token(settings.secret, role, subject or role.value, timedelta(hours=hours)))

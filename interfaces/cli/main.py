@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import signal
+import socket
 import threading
 import time
 import urllib.request
@@ -16,10 +18,16 @@ from rich.table import Table
 from application.errors import StoreUnavailable
 from application.payments import AlwaysAuthorise
 from interfaces.cli import http, projections
-from interfaces.cli.exits import fail, run_until_stopped, settings_or_exit
+from interfaces.cli.exits import (
+    fail,
+    run_until_stopped,
+    settings_or_exit,
+    signing_settings_or_exit,
+)
 from interfaces.http.demo import print_demo
+from interfaces.http.operations import RUN_ID_HEADER, RUN_ID_VARIABLE
 from ops.bootstrap import WriteSide, build_write_side
-from ops.demo import demo_order, seed_demo, venue_stock
+from ops.demo import demo_order, seed_demo, store_holds, venue_stock
 from ops.fulfilment import run_fulfilment
 from ops.logging import configure_logging
 from ops.settings import SETTINGS_HELP
@@ -72,26 +80,41 @@ def seed_demo_command(
 @app.command("run")
 def run_command(
     host: str = typer.Option("127.0.0.1", help="interface the API listens on"),
-    port: int = typer.Option(8000, help="the API's TCP port"),
+    port: int = typer.Option(
+        8000, min=1, max=65535, envvar="FARMACY_PORT", help="the API's TCP port"
+    ),
 ) -> None:
     """The main job: demo data, a worker per read model, fulfilment and the API, until Ctrl-C.
 
     Every part is a process of its own; one that dies is started again.
     """
+    signing_settings_or_exit(host)  # the demo's secret is made here on first run
+    if not port_free(host, port):
+        raise fail(
+            f"port {port} on {host} is in use: stop what listens there, or choose another "
+            "(make run PORT=8123, or FARMACY_PORT)"
+        )
     with write_side() as side:
-        seeded = seed_demo(side)
+        seed_demo(side)
+        held = store_holds(side)
     console.print(
-        f"[bold]Farmacy[/bold] on {side.settings.store}: {seeded.cities} cities, "
-        f"{seeded.venues} venues, {seeded.fridges} fridges, {seeded.meals} meals"
+        f"[bold]Farmacy[/bold] on {side.settings.store}: {held['cities']} cities, "
+        f"{held['venues']} venues, {held['fridges']} fridges, {held['meals']} meals"
     )
+    run_id = secrets.token_hex(8)  # our API answers /healthz with it; no other server does
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     children = farmacy_children(sorted(PROJECTIONS), host, port)
-    supervisor = threading.Thread(target=supervise, args=(children, stop, child_env()))
+    env = {**child_env(), RUN_ID_VARIABLE: run_id}
+    supervisor = threading.Thread(target=supervise, args=(children, stop, env))
     supervisor.start()
     try:
         base_url = f"http://{host}:{port}"
-        if wait_until_healthy(base_url, stop):
+        if not wait_until_healthy(base_url, stop, run_id):
+            if not stop.is_set():
+                typer.echo(f"farmacy: the API did not start on port {port} of {host}", err=True)
+                raise typer.Exit(2)
+        else:
             venue_id, fridge_id, meal_id = demo_order()
             print_demo(
                 base_url,
@@ -110,18 +133,33 @@ def run_command(
         supervisor.join()
 
 
-def wait_until_healthy(base_url: str, stop: threading.Event, seconds: float = 60.0) -> bool:
-    """Poll the API's /healthz until it answers (or `stop`, or the deadline)."""
+def wait_until_healthy(
+    base_url: str, stop: threading.Event, run_id: str, seconds: float = 60.0
+) -> bool:
+    """Poll the API's /healthz until our own API answers it, with `run_id` (or `stop`, or the
+    deadline): another server on the port never passes for ours."""
     deadline = time.monotonic() + seconds
     while not stop.is_set() and time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as answer:  # noqa: S310
-                if answer.status == 200:
+                if answer.status == 200 and answer.headers.get(RUN_ID_HEADER) == run_id:
                     return True
         except OSError:
             pass
         stop.wait(0.2)
     return False
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether the API could listen on `host`:`port` now (as uvicorn binds: address reuse)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def show_venue_stock(side: WriteSide) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
+import psycopg
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,6 +29,7 @@ from application.store import EventStore
 from interfaces.cli.exits import fail, settings_or_exit
 from ops.bootstrap import open_event_store
 from ops.settings import Settings
+from ops.stores import describe
 from projections.models import PROJECTIONS, UnknownProjection, open_database, projection_named
 from projections.projection import Shard
 from projections.rebuild import drop_generation, rebuild
@@ -86,10 +91,34 @@ def worker_command(
         raise typer.Exit(1)
 
 
+def existing_store_or_exit(settings: Settings) -> None:
+    """Read-only commands never create a store: end in one line if there is none where the
+    settings point (a mistyped FARMACY_DATA_DIR must not leave an empty store behind)."""
+    if settings.store == "sqlite":
+        events = settings.data_dir / "events.sqlite"
+        if not events.is_file():
+            raise fail(
+                f"no event store at {events}: is FARMACY_DATA_DIR right? "
+                "(`farmacy run` or `farmacy seed-demo` creates one)"
+            )
+    elif settings.store == "postgres":
+        schema = settings.postgres_schema or "public"
+        try:
+            with psycopg.connect(settings.postgres_dsn or "", connect_timeout=5) as conn:
+                row = conn.execute(
+                    "SELECT to_regclass(%s)", (f'"{schema}".{EventStore.name}_events',)
+                ).fetchone()
+        except psycopg.Error as error:
+            raise fail(StoreUnavailable(f"{describe(settings)} is unavailable: {error}")) from None
+        if row is None or row[0] is None:
+            raise fail(f"no event store in schema {schema} of {describe(settings)}")
+
+
 @projections_app.command("status")
 def status_command() -> None:
     """Every projection shard: position, lag (events, seconds), state and last error."""
     settings = settings_or_exit()
+    existing_store_or_exit(settings)
     table = Table(show_header=True)
     for column in ("projection", "shard", "gen", "position", "lag events", "lag s", "state"):
         table.add_column(
@@ -98,6 +127,9 @@ def status_command() -> None:
     table.add_column("last error")
     with _store(settings) as store:
         for name in sorted(PROJECTIONS):
+            if settings.store == "sqlite" and not model_file(settings, name).is_file():
+                table.add_row(name, "-", "-", "-", "-", "-", "not built", "")
+                continue
             db = open_database(settings, name, pool_size=1)
             try:
                 for s in shard_statuses(store, db, name):
@@ -116,8 +148,15 @@ def status_command() -> None:
                     )
             finally:
                 db.close()
-    console.print(table)
+    # As wide as the table needs: a pipe or a narrow terminal must not cut names at 80 columns
+    wide = console.options.update_width(10_000)
+    width = max(console.width, Measurement.get(console, wide, table).maximum)
+    Console(width=width).print(table)
     console.print("lag events: head - position (on KurrentDB a distance in the log, not a count)")
+
+
+def model_file(settings: Settings, name: str) -> Path:
+    return settings.data_dir / "projections" / f"{name}.sqlite"
 
 
 @projections_app.command("rebuild")
@@ -151,10 +190,13 @@ def rebuild_command(
             ) as bar,
         ):
             task = bar.add_task(name, total=None, rate="")
+            started = time.monotonic()
 
             def progress(done: int, total: int) -> None:
-                speed = bar.tasks[task].speed
-                bar.update(task, completed=done, total=total, rate=f"{speed:,.0f}" if speed else "")
+                # our own rate: rich's `speed` needs samples a rebuild's few batches do not give
+                elapsed = time.monotonic() - started
+                rate = f"{done / elapsed:,.0f}" if elapsed > 0 and done else "0"
+                bar.update(task, completed=done, total=total, rate=rate)
 
             result = rebuild(store, db, name, side_by_side=side_by_side, progress=progress)
     finally:

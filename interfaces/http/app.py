@@ -15,12 +15,14 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin, YamlRenderPlugin
+from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
 from interfaces.http.auth import jwt_auth
+from interfaces.http.bodies import strict_body
 from interfaces.http.catalogue import Catalogue
 from interfaces.http.commands import CommandLane, Commands
+from interfaces.http.contract import AmendedJson, AmendedYaml
 from interfaces.http.errors import to_problem
 from interfaces.http.fridges import Fridges
 from interfaces.http.logs import request_log
@@ -33,14 +35,17 @@ from interfaces.http.reading import ReadSide
 from ops import connections
 from ops.bootstrap import WriteSide, build_write_side
 from ops.logging import configure_logging
-from ops.settings import Settings
+from ops.settings import Settings, SettingsError
 
 
 def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None) -> Litestar:
     """The API over `side` and the read models (opened from `settings` unless given); the
     app owns both from now on and closes them at shutdown."""
+    if not settings.secret:
+        raise SettingsError("FARMACY_SECRET is not set: the API cannot sign or check tokens")
     reading = read or ReadSide.open(settings)
     connections.answer_promptly(side.store)  # a dry pool is a 503 now, not after ~22 s
+    reading.head = side.store.position  # a min_position beyond it is the caller's mistake
     menus = VenueMenus(side, reading, MenuCache())
     lane = CommandLane(settings.command_lane_size, settings.command_queue)
     commands = Commands(side, lane)
@@ -80,12 +85,13 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
         lifespan=[lifespan],
         middleware=[request_log, metrics.middleware],
         on_app_init=[jwt_auth(settings.secret).on_app_init],
+        before_request=strict_body,
         exception_handlers={Exception: to_problem},
         openapi_config=OpenAPIConfig(
             title="Farmacy",
             version="1",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
+            render_plugins=[ScalarRenderPlugin(), AmendedJson(), AmendedYaml()],
         ),
     )
 
@@ -93,6 +99,6 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
 def app_from_env() -> Litestar:  # pragma: no cover - exercised by `farmacy api`
     """One server process: settings from the environment, its own write side."""
     configure_logging()
-    settings = Settings.from_env()
+    settings = Settings.from_env().for_signing()  # `farmacy api` checked its host already
     pools = connections.api(settings).event_store_env()  # sized for the command lane
     return create_app(build_write_side(settings, extra_env=pools), settings)

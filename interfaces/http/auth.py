@@ -142,6 +142,7 @@ def allow(*roles: Role) -> Guard:
         if caller.role is Role.FRIDGE and fridge_id is not None and fridge_id != caller.subject:
             raise PermissionDeniedException(f"this token speaks for fridge {caller.subject} only")
 
+    guard.roles = roles  # type: ignore[attr-defined]  # the OpenAPI document's security
     return guard
 
 

@@ -30,8 +30,9 @@ from domain.errors import (
     InvalidRequest,
     SoldOut,
 )
+from interfaces.http.bodies import InvalidBody, UnreadableBody
 from interfaces.http.commands import CommandQueueFull
-from interfaces.http.reading import BadCursor, ReadModelNotBuilt
+from interfaces.http.reading import BadCursor, PositionNotWritten, ReadModelNotBuilt
 from ops.connections import NoConnection
 from projections.freshness import ReadModelBehind
 
@@ -132,8 +133,20 @@ def not_built(error: ReadModelNotBuilt) -> ProblemDetailsException:
     return problem(503, "read model not built", str(error), retry_after=READ_RETRY_AFTER)
 
 
+def not_written(error: PositionNotWritten) -> ProblemDetailsException:
+    return problem(422, "invalid request", str(error), position=error.head)
+
+
 def bad_cursor(error: BadCursor) -> ProblemDetailsException:
     return problem(422, "invalid request", f"after: {error}")
+
+
+def unreadable(error: UnreadableBody) -> ProblemDetailsException:
+    return problem(400, "unreadable request", str(error))
+
+
+def invalid_body(error: InvalidBody) -> ProblemDetailsException:
+    return problem(422, "invalid request", str(error))
 
 
 def http_error(error: HTTPException) -> ProblemDetailsException:
@@ -171,6 +184,9 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
     ReadModelBehind: behind,
     ReadModelNotBuilt: not_built,
     BadCursor: bad_cursor,
+    PositionNotWritten: not_written,
+    UnreadableBody: unreadable,
+    InvalidBody: invalid_body,
     StoreUnavailable: store_down,
     PoolTimeout: no_connection,  # a read model's pool
     NoConnection: no_connection,  # the event store's pool (ops/connections.py)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from litestar import Controller, Response, get
@@ -18,6 +19,12 @@ from interfaces.http.errors import problem
 from interfaces.http.reading import ReadSide
 from interfaces.http.schemas import Read, Side
 from projections.status import ShardStatus, shard_statuses
+
+RUN_ID_VARIABLE = "FARMACY_RUN_ID"
+RUN_ID_HEADER = "X-Farmacy-Run"
+RUN_ID = os.environ.get(RUN_ID_VARIABLE, "")
+"""Set by `farmacy run` for the API it starts: /healthz echoes it, so the main job knows
+that the server answering on its port is its own."""
 
 READY_LAG_SECONDS = 10.0
 """A read model whose oldest unapplied event is older than this makes the process unready."""
@@ -105,9 +112,9 @@ class Health(Controller):
     tags = ["operations"]
 
     @get("/healthz")
-    async def alive(self) -> schemas.Health:
+    async def alive(self) -> Response[schemas.Health]:
         """The process answers."""
-        return schemas.Health("ok")
+        return Response(schemas.Health("ok"), headers={RUN_ID_HEADER: RUN_ID} if RUN_ID else None)
 
     @get("/readyz", sync_to_thread=True)
     def ready(self, side: Side, read: Read) -> Response[schemas.Readiness]:

@@ -14,6 +14,7 @@ from application.errors import NotFound
 from domain.errors import SoldOut
 from interfaces.http import schemas
 from interfaces.http.auth import Caller, Role, allow, customer_scope
+from interfaces.http.contract import answers, repeat
 from interfaces.http.logs import note
 from interfaces.http.operations import ORDERS_PLACED, ORDERS_SOLD_OUT
 from interfaces.http.reading import ReadSide, decode_cursor, encode_cursor
@@ -29,7 +30,8 @@ IdempotencyKey = Annotated[
         name="Idempotency-Key",
         min_length=1,
         max_length=200,
-        description="the same key and body place the same order once",
+        description="the same key and body place the same order once; the same key with "
+        "another body is refused (422)",
     ),
 ]
 
@@ -41,6 +43,8 @@ class Orders(Controller):
     @post(
         guards=[allow(Role.CUSTOMER)],
         description="201 for a new order; 200 with the same order when the key and body repeat.",
+        responses=answers(404, 409)
+        | repeat(schemas.OrderPlaced, "the same key and body again: the same order"),
     )
     async def place(
         self,
@@ -98,6 +102,7 @@ class Orders(Controller):
         "/{order_id:str}/cancel",
         guards=[allow(Role.CUSTOMER, Role.OPERATOR)],
         status_code=200,
+        responses=answers(409),
     )
     async def cancel(
         self,

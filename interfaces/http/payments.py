@@ -17,6 +17,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
 from interfaces.http import schemas
+from interfaces.http.contract import answers
 from interfaces.http.schemas import JSONBody, Write
 
 SIGNATURE_HEADER = "X-Farmacy-Signature"
@@ -34,6 +35,9 @@ async def signed(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
         raise NotAuthorizedException("bad or missing payment signature")
 
 
+signed.signature = True  # type: ignore[attr-defined]  # the OpenAPI document's security
+
+
 class Payments(Controller):
     path = "/payments"
     tags = ["payments"]
@@ -43,6 +47,7 @@ class Payments(Controller):
         opt={"public": True},
         guards=[signed],
         status_code=200,
+        responses=answers(404, 409),
         description=f"Signed: `{SIGNATURE_HEADER}` is hex HMAC-SHA256 of the raw body.",
     )
     async def webhook(

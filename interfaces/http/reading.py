@@ -64,6 +64,18 @@ class BadCursor(Exception):
     """A pagination cursor this API did not hand out."""
 
 
+class PositionNotWritten(Exception):
+    """`min_position` is beyond anything the event store has written: no wait can reach it,
+    since nobody was ever handed that position (HTTP 422)."""
+
+    def __init__(self, wanted: int, head: int) -> None:
+        super().__init__(
+            f"min_position {wanted} is beyond the newest position the store has written ({head})"
+        )
+        self.wanted = wanted
+        self.head = head
+
+
 Fresh = Answer[Any]
 """A query's value and how fresh it is (`position`, `as_of`, `age_seconds`)."""
 
@@ -75,6 +87,7 @@ class ReadSide:
 
     dbs: dict[str, Database]
     wait_seconds: float = WAIT_TIMEOUT  # how long a `min_position` read may wait
+    head: Callable[[], int | None] | None = None  # the event store's newest position
     _threads: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -107,10 +120,23 @@ class ReadSide:
     ) -> Answer[T]:
         """`read` on the model's active generation once it reached `min_position` (bounded);
         blocks its thread while it waits."""
+        db = self.dbs[projection.name]
         with built(projection):
-            return answer(
-                self.dbs[projection.name], projection, read, min_position, self.wait_seconds
-            )
+            if min_position is not None and self.head is not None:
+                found = attempt(db, projection, lambda tx, view, _: read(tx, view), min_position)
+                if isinstance(found, Answer):
+                    return found
+                self.reachable(min_position)
+            return answer(db, projection, read, min_position, self.wait_seconds)
+
+    def reachable(self, min_position: int) -> None:
+        """PositionNotWritten unless the store has written `min_position`: asked only when a
+        model has not reached it yet, so a read that needs no wait costs nothing more."""
+        if self.head is None:
+            return
+        head = self.head() or 0
+        if min_position > head:
+            raise PositionNotWritten(min_position, head)
 
     async def read_async(
         self,
@@ -143,6 +169,11 @@ class ReadSide:
                     )
             if isinstance(found, Answer):
                 return found
+            if delay == FIRST_PAUSE and min_position is not None:
+                if db.kind == "sqlite":
+                    self.reachable(min_position)
+                else:
+                    await loop.run_in_executor(self._readers(), self.reachable, min_position)
             await asyncio.sleep(pause(deadline, delay, projection.name, found, min_position))
             delay = min(delay * 2, LONGEST_PAUSE)
 

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from msgspec import Meta, Struct
 
+from domain.values import MOST_UNITS
 from interfaces.http.commands import Commands
 from interfaces.http.reading import ReadSide
 from ops.bootstrap import WriteSide
@@ -37,7 +38,7 @@ NaturalId = Annotated[
 ]
 OrderId = Annotated[str, Meta(pattern=r"^[0-9a-f-]{36}$", description="as POST /orders answered")]
 Quantity = Annotated[int, Meta(gt=0, le=1000, description="units, a positive integer")]
-Counted = Annotated[int, Meta(ge=0, le=10_000, description="units found on the shelves")]
+Counted = Annotated[int, Meta(ge=0, le=MOST_UNITS, description="units found on the shelves")]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Amount = Annotated[str, Meta(pattern=r"^[0-9]{1,7}(\.[0-9]{1,2})?$", examples=["8.50"])]
 Moment = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a timezone")]
@@ -94,6 +95,9 @@ class OrderMoved(Struct):
 
 
 class Delivery(Struct, forbid_unknown_fields=True):
+    """What the kitchen brought: at most MOST_UNITS (10,000) units in all, what one count
+    may report of one meal."""
+
     delivery_id: NaturalId
     lines: Lines
     best_before: date
@@ -136,7 +140,20 @@ class NewFridge(Struct, forbid_unknown_fields=True):
     venue_id: NaturalId
 
 
-Detail = Annotated[str, Meta(max_length=2000)] | int | float | bool
+DetailKey = Annotated[str, Meta(min_length=1, max_length=64)]
+Figure = (
+    Annotated[int, Meta(ge=-1_000_000_000, le=1_000_000_000)]
+    | Annotated[float, Meta(ge=-1e9, le=1e9)]
+)
+Detail = (
+    Annotated[str, Meta(max_length=2000)]
+    | Figure
+    | bool
+    | Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=50)]
+    | Annotated[dict[DetailKey, Figure], Meta(max_length=50)]
+)
+"""A detail of a meal: text, a number, a flag, a list of tags (allergens, diet tags), or named
+figures (nutrition per portion)."""
 
 
 class NewMeal(Struct, forbid_unknown_fields=True):
@@ -144,7 +161,13 @@ class NewMeal(Struct, forbid_unknown_fields=True):
     name: Name
     price: Amount
     currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
-    details: Annotated[dict[Annotated[str, Meta(max_length=64)], Detail], Meta(max_length=50)] = {}
+    details: Annotated[
+        dict[DetailKey, Detail],
+        Meta(
+            max_length=50,
+            examples=[{"allergens": ["soy", "sesame"], "diet_tags": ["vegan"], "kcal": 520}],
+        ),
+    ] = {}
 
 
 class Registered(Struct):
@@ -177,7 +200,8 @@ MinPosition = Annotated[
         ge=0,
         le=2**62,
         description="wait (up to 2 s) until the read model reflects this position, e.g. the "
-        "`position` a command answered; 503 with Retry-After if it does not get there in time",
+        "`position` a command answered; 503 with Retry-After if it does not get there in time, "
+        "422 if the store has never written it",
     ),
 ]
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="at most this many items")]

@@ -51,6 +51,9 @@ class Api:
         self.side.ordering.ensure_order(order_id, self.world.fridge_id)
         return order_id
 
+    def signature(self, raw: bytes) -> dict[str, str]:
+        return {SIGNATURE_HEADER: sign(self.secret, raw)}
+
     def webhook(self, body: dict[str, Any], secret: str | None = None) -> httpx.Response:
         raw = json.dumps(body).encode()
         signature = sign(secret or self.secret, raw)

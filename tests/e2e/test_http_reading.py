@@ -93,6 +93,9 @@ def test_a_position_the_model_does_not_reach_in_time_is_503_with_retry_after(
     live_api: Api,
 ) -> None:
     ahead = live_api.side.store.position() + 1_000
+    # the store has written it (as far as the API asks), the model has not got there
+    reading = live_api.client.app.state["menus"].read
+    reading.head = lambda: ahead
     answer = menu(live_api, ahead)
     assert answer.status_code == 503 and is_problem(answer)
     assert answer.headers["Retry-After"] == "1"

@@ -8,13 +8,21 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from interfaces.cli.main import wait_until_healthy
+from interfaces.http.operations import RUN_ID_HEADER
+from ops.bootstrap import build_write_side
 from ops.demo import demo_deliveries, demo_order
+from ops.settings import Settings
 
 
 def free_port() -> int:
@@ -58,6 +66,11 @@ def children_of(pid: int) -> list[int]:
 def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "FARMACY_DATA_DIR": str(tmp_path), "FARMACY_LOG_FORMAT": "json"}
+    env.pop("FARMACY_SECRET", None)  # the demo makes its own
+    # what the store already holds besides the demo (as on a restart) is what it reports
+    side = build_write_side(Settings(store="sqlite", data_dir=tmp_path))
+    side.catalogue.register_city("hamburg", "Hamburg", "Europe/Berlin")
+    side.close()
     job = subprocess.Popen(
         [sys.executable, "-m", "interfaces.cli", "run", "--port", str(port)],
         env=env,
@@ -67,6 +80,8 @@ def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path)
     )
     base = f"http://127.0.0.1:{port}"
     try:
+        assert job.stdout is not None
+        assert job.stdout.readline().startswith("Farmacy on sqlite: 3 cities, 5 venues, 9 fridges")
         banner = until(lambda: job.stdout and job.stdout.readline().startswith("Farmacy API"))
         assert banner
         token = subprocess.run(
@@ -108,3 +123,51 @@ def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path)
     assert job.returncode == 0
     assert len(workers) == 9  # six read models, fulfilment, snapshots, the API
     assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+@pytest.mark.parametrize("chosen_by", ["--port", "FARMACY_PORT"])
+def test_a_port_in_use_is_one_line_naming_it_and_nothing_starts(
+    tmp_path: Path, chosen_by: str
+) -> None:
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+        env = {**os.environ, "FARMACY_DATA_DIR": str(tmp_path), "FARMACY_LOG_FORMAT": "json"}
+        args = [sys.executable, "-m", "interfaces.cli", "run"]
+        if chosen_by == "--port":
+            args += ["--port", str(port)]
+        else:
+            env["FARMACY_PORT"] = str(port)
+        job = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert job.returncode == 2
+    assert job.stderr.strip().splitlines() == [
+        f"farmacy: port {port} on 127.0.0.1 is in use: stop what listens there, or choose "
+        "another (make run PORT=8123, or FARMACY_PORT)"
+    ]
+    assert "Farmacy API" not in job.stdout and not (tmp_path / "events.sqlite").exists()
+
+
+class Healthz(BaseHTTPRequestHandler):
+    run_id = ""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        if self.run_id:
+            self.send_header(RUN_ID_HEADER, self.run_id)
+        self.end_headers()
+        self.wfile.write(b'{"status": "ok"}')
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("answers_with", "ours"), [("", False), ("other", False), ("mine", True)])
+def test_the_main_job_takes_only_its_own_api_for_healthy(answers_with: str, ours: bool) -> None:
+    handler = type("Answering", (Healthz,), {"run_id": answers_with})
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        seconds = 30.0 if ours else 1.0  # ours passes at once; another's never does
+        assert wait_until_healthy(base, threading.Event(), "mine", seconds) is ours
+        server.shutdown()

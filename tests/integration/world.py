@@ -27,10 +27,10 @@ def make_world(side: WriteSide, *, soup_units: int = 10, salad_units: int = 5) -
     side.catalogue.install_fridge(fridge, venue)
     side.catalogue.register_meal(soup, "Lentil soup", "6.50", "EUR")
     side.catalogue.register_meal(salad, "Caesar salad", "8.50", "EUR")
-    lines = {meal: units for meal, units in ((soup, soup_units), (salad, salad_units)) if units}
-    if lines:
-        best_before = (side.clock() + timedelta(days=2)).date()
-        side.stock.deliver(fridge, unique("delivery"), lines, best_before)
+    best_before = (side.clock() + timedelta(days=2)).date()
+    for meal, units in ((soup, soup_units), (salad, salad_units)):
+        if units:  # a delivery per meal: one delivery brings at most MOST_UNITS
+            side.stock.deliver(fridge, unique("delivery"), {meal: units}, best_before)
     return World(city, venue, fridge, soup, salad)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from domain.errors import (
+    AlreadyExists,
     FridgeUnavailable,
     IdempotencyKeyReused,
     InvalidRequest,
@@ -23,7 +24,7 @@ from domain.errors import (
 )
 from domain.fridge import Fridge, FridgeStatus
 from domain.order import OrderLine, OrderTerms
-from domain.values import CLOSED_ORDERS_KEPT_FOR, ReleaseReason
+from domain.values import CLOSED_ORDERS_KEPT_FOR, MOST_UNITS, REPORTS_KEPT_FOR, ReleaseReason
 
 NOW = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)  # 12:00 in Berlin
 TODAY = date(2025, 6, 1)
@@ -121,10 +122,48 @@ def test_delivery_adds_a_batch() -> None:
 def test_repeated_delivery_is_a_no_op_without_events() -> None:
     fridge = stocked(soup=3)
 
-    assert fridge.deliver("d-1", {"soup": 5, "salad": 1}, LATER, NOW) is False
+    assert fridge.deliver("d-1", {"soup": 3}, TOMORROW, NOW) is False
 
     no_events(fridge)
     assert fridge.batches == {"soup": {TOMORROW.isoformat(): 3}}
+
+
+@pytest.mark.parametrize(
+    ("lines", "best_before"),
+    [({"soup": 5, "salad": 1}, TOMORROW), ({"soup": 3}, LATER)],
+    ids=["other lines", "other best-before"],
+)
+def test_a_delivery_id_reused_for_another_delivery_is_refused(
+    lines: dict[str, int], best_before: date
+) -> None:
+    fridge = stocked(soup=3)
+
+    with pytest.raises(AlreadyExists):
+        fridge.deliver("d-1", lines, best_before, NOW)
+
+    no_events(fridge)
+    assert fridge.batches == {"soup": {TOMORROW.isoformat(): 3}}
+
+
+def test_a_delivery_remembered_by_an_old_snapshot_is_compared_by_its_best_before() -> None:
+    """Snapshots taken before deliveries were fingerprinted hold only the best-before."""
+    fridge = stocked(soup=3)
+    fridge.deliveries["d-1"] = TOMORROW.isoformat()
+
+    assert fridge.deliver("d-1", {"soup": 3}, TOMORROW, NOW) is False
+    with pytest.raises(AlreadyExists):
+        fridge.deliver("d-1", {"soup": 3}, LATER, NOW)
+
+
+def test_one_delivery_brings_at_most_what_a_count_can_report() -> None:
+    fridge = installed()
+    lines = {f"meal-{n}": 1000 for n in range(10)}
+
+    assert fridge.deliver("d-1", lines, TOMORROW, NOW)
+    with pytest.raises(InvalidRequest, match="at most 10000"):
+        fridge.deliver("d-2", {**lines, "meal-10": 1}, TOMORROW, NOW)
+    with pytest.raises(InvalidRequest):
+        fridge.deliver("d-3", {"soup": MOST_UNITS + 1}, TOMORROW, NOW)
 
 
 def test_deliveries_with_the_same_best_before_add_up() -> None:
@@ -718,13 +757,12 @@ def test_priced_lines_that_differ_from_the_lines_held_are_refused() -> None:
     no_events(fridge)
 
 
-def test_a_snapshot_from_before_orders_were_born_here_still_loads_and_decides() -> None:
-    fridge = with_reservations(("o-1", {"soup": 1}), ("o-2", {"soup": 1}))
-    fridge.release("o-2", ReleaseReason.CANCELLED, NOW)
-    fridge.collect_events()
-    state = Fridge.Snapshot.take(fridge).state  # type: ignore[attr-defined]
-    # what a v1 snapshot held: no class version, no terms, no lines of settled orders
-    del state["class_version"]
+def loaded_from_a_v1_snapshot(fridge: Fridge) -> Fridge:
+    """The fridge as a snapshot taken before class version 2 brings it back: no class version,
+    no order terms, no lines of settled orders, no remembered count reports."""
+    snapshot = Fridge.Snapshot.take(fridge)  # type: ignore[attr-defined]
+    state = copy.deepcopy(snapshot.state)  # the snapshot shares the fridge's own dicts
+    del state["class_version"], state["reports"]
     for reservation in state["reservations"].values():
         del reservation["reserved_at"], reservation["order"]
     for closed in state["closed_orders"].values():
@@ -733,11 +771,19 @@ def test_a_snapshot_from_before_orders_were_born_here_still_loads_and_decides() 
         originator_id=fridge.id,
         originator_version=fridge.version,
         timestamp=NOW,
-        topic=Fridge.Snapshot.take(fridge).topic,  # type: ignore[attr-defined]
+        topic=snapshot.topic,
         state=state,
     )
-
     loaded: Fridge = old.mutate(None)
+    return loaded
+
+
+def test_a_snapshot_from_before_orders_were_born_here_still_loads_and_decides() -> None:
+    fridge = with_reservations(("o-1", {"soup": 1}), ("o-2", {"soup": 1}))
+    fridge.release("o-2", ReleaseReason.CANCELLED, NOW)
+    fridge.collect_events()
+
+    loaded = loaded_from_a_v1_snapshot(fridge)
 
     assert loaded.held("soup") == 1
     with pytest.raises(IdempotencyKeyReused):  # an open reservation's lines are known
@@ -848,6 +894,39 @@ def test_a_stale_count_report_is_ignored(delta: timedelta) -> None:
     assert fridge.last_report_at == NOW
 
 
+def test_a_repeated_count_report_is_a_no_op_and_a_reused_report_id_is_refused() -> None:
+    fridge = stocked(soup=3)
+    fridge.report_counts("r-1", NOW, {"soup": 2}, NOW)
+    fridge.collect_events()
+
+    assert fridge.report_counts("r-1", NOW, {"soup": 2}, NOW) is False
+    with pytest.raises(AlreadyExists):
+        fridge.report_counts("r-1", NOW, {"soup": 1}, NOW)
+    with pytest.raises(AlreadyExists):
+        fridge.report_counts("r-1", NOW + timedelta(seconds=1), {"soup": 2}, NOW)
+
+    no_events(fridge)
+    assert fridge.on_hand("soup") == 2
+
+
+def test_count_reports_are_remembered_for_two_days() -> None:
+    fridge = stocked(soup=3)
+    fridge.report_counts("r-1", NOW, {"soup": 2}, NOW)
+    later = NOW + REPORTS_KEPT_FOR + timedelta(seconds=1)
+    fridge.report_counts("r-2", later, {"soup": 2}, later)
+
+    assert set(fridge.recent_reports) == {"r-2"}
+
+
+def test_a_fridge_snapshotted_before_reports_were_remembered_takes_reports() -> None:
+    fridge = loaded_from_a_v1_snapshot(stocked(soup=3))
+
+    assert fridge.report_counts("r-1", NOW, {"soup": 2}, NOW)
+    assert fridge.report_counts("r-1", NOW, {"soup": 2}, NOW) is False
+    with pytest.raises(AlreadyExists):
+        fridge.report_counts("r-1", NOW, {"soup": 1}, NOW)
+
+
 def test_a_newer_count_report_is_applied() -> None:
     fridge = stocked(soup=3)
     fridge.report_counts("r-1", NOW, {"soup": 3}, NOW)
@@ -874,6 +953,7 @@ def test_a_count_report_stamped_in_the_future_is_refused() -> None:
         ("r-1", NAIVE, {"soup": 1}),
         ("r-1", NOW, {"soup": -1}),
         ("r-1", NOW, {"soup": True}),
+        ("r-1", NOW, {"soup": MOST_UNITS + 1}),
         ("r-1", NOW, {"Soup": 1}),
         ("R 1", NOW, {"soup": 1}),
     ],

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from domain.errors import DomainError, NotPaidYet, SoldOut
-from domain.fridge import Fridge
+from domain.errors import AlreadyExists, DomainError, NotPaidYet, SoldOut
+from domain.fridge import Fridge, delivery_fingerprint
 from domain.values import ReleaseReason
 
 MEALS = ("soup", "salad", "curry")
@@ -119,6 +119,9 @@ class FridgeMachine(RuleBasedStateMachine):
         before = {m: self.fridge.on_hand(m) for m in MEALS}
         best_before = self.today() + timedelta(days=days)
         repeat = delivery_id in self.fridge.deliveries
+        same = repeat and self.fridge.deliveries[delivery_id] == delivery_fingerprint(
+            lines, best_before
+        )
 
         done, error = self.run(
             lambda: self.fridge.deliver(delivery_id, lines, best_before, self.now)
@@ -131,6 +134,7 @@ class FridgeMachine(RuleBasedStateMachine):
                 assert self.fridge.on_hand(meal_id) == expected
         else:
             assert repeat or days < 0, error
+            assert isinstance(error, AlreadyExists) == (repeat and not same), error
             assert {m: self.fridge.on_hand(m) for m in MEALS} == before
 
     @rule(counts=counts, minutes_ago=st.integers(-10, 3 * 60))

@@ -96,3 +96,40 @@ def test_a_command_lane_setting_that_is_not_a_count_is_named(name: str, value: s
 )
 def test_a_child_process_reads_back_exactly_the_settings_it_was_given(settings: Settings) -> None:
     assert Settings.from_env(settings.as_env()) == settings
+
+
+def test_reading_the_settings_never_makes_a_secret_or_a_directory(tmp_path: Path) -> None:
+    settings = Settings.from_env({"FARMACY_DATA_DIR": str(tmp_path / "typo")})
+    assert settings.demo_secret and settings.secret == ""
+    assert not (tmp_path / "typo").exists()
+
+
+def test_the_demo_makes_its_secret_once_per_data_dir(tmp_path: Path) -> None:
+    settings = Settings.from_env({"FARMACY_DATA_DIR": str(tmp_path)}).for_signing()
+    assert len(settings.secret) >= 32
+    again = Settings.from_env({"FARMACY_DATA_DIR": str(tmp_path)})
+    assert again.secret == settings.secret == again.for_signing().secret
+    assert Settings().secret != Settings().secret  # no secret written in the code
+
+
+@pytest.mark.parametrize(
+    ("environ", "host", "why"),
+    [
+        ({"FARMACY_STORE": "postgres", "FARMACY_POSTGRES_DSN": "postgresql://db/x"}, "127.0.0.1",
+         "is not set"),
+        ({"FARMACY_STORE": "kurrentdb", "KURRENTDB_URI": "kurrentdb://h",
+          "FARMACY_SECRET": "x" * 31}, "127.0.0.1", "is 31 bytes"),
+        ({}, "0.0.0.0", "is not set"),
+        ({"FARMACY_SECRET": "farmacy-local-development-secret"}, "10.0.0.5",
+         "is a published default"),
+    ],
+)  # fmt: skip
+def test_an_exposed_api_needs_a_strong_secret_named_in_one_line(
+    environ: dict[str, str], host: str, why: str, tmp_path: Path
+) -> None:
+    settings = Settings.from_env({"FARMACY_DATA_DIR": str(tmp_path), **environ})
+    with pytest.raises(SettingsError, match=f"^FARMACY_SECRET {why}") as refused:
+        settings.for_signing(host)
+    assert "\n" not in str(refused.value)
+    strong = Settings.from_env({**environ, "FARMACY_SECRET": "k" * 32})
+    assert strong.for_signing(host).secret == "k" * 32

@@ -1,0 +1,20 @@
+"""The demo data, on every store: what `farmacy run` reports is what the store holds."""
+
+from __future__ import annotations
+
+from ops.bootstrap import WriteSide
+from ops.demo import CITIES, MEALS, VENUES, seed_demo, store_holds
+
+
+def test_the_store_reports_what_it_holds_not_the_demos_totals(side: WriteSide) -> None:
+    seed_demo(side)
+    side.catalogue.register_city("hamburg", "Hamburg", "Europe/Berlin")
+    side.catalogue.register_meal("kale-soup", "Kale soup", "5.90", "EUR")
+    seed_demo(side)  # a restart seeds again: nothing new
+
+    assert store_holds(side) == {
+        "cities": len(CITIES) + 1,
+        "venues": len(VENUES),
+        "fridges": sum(len(fridges) for _, _, fridges in VENUES.values()),
+        "meals": len(MEALS) + 1,
+    }
