@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 import structlog
@@ -31,6 +30,7 @@ from application.errors import NotFound
 from application.orders import Ordering, Reserved
 from application.payments import PaymentOutcome, PaymentProcessor
 from domain.errors import DomainError
+from domain.fridge import Fridge
 from domain.order import Order, OrderStatus, OrderTerms
 from domain.values import ReleaseReason
 
@@ -103,28 +103,20 @@ def react(event: object) -> list[Step]:
             return [ReleaseMeals(order_id, ReleaseReason.REFUNDED), ReturnMoney(order_id)]
         case Order.Cancelled() | Order.PaymentFailed() | Order.Expired():
             return [ReleaseMeals(str(event.originator_id), ENDINGS[type(event)])]
-    # The fridge's events are still made by the `@event` decorator: matched by name.
-    kind = type(event).__qualname__
-    stream = str(getattr(event, "originator_id", ""))
-    if kind == "Fridge.MealsReserved":
-        reserved = reservation_of(event)
-        return [] if reserved is None else [OpenOrder(reserved.order_id, reserved)]
-    if kind == "Fridge.ReservedMealsMissing":
-        return [GiveUp(order_id, stream) for order_id in event_attr(event, "order_ids")]
-    if kind == "Fridge.MealsPickedUp":
-        return [RecordPickup(event_attr(event, "order_id"))]
+        case Fridge.MealsReserved():
+            reserved = reservation_of(event)
+            return [] if reserved is None else [OpenOrder(reserved.order_id, reserved)]
+        case Fridge.ReservedMealsMissing(originator_id=fridge_stream, order_ids=order_ids):
+            return [GiveUp(order_id, str(fridge_stream)) for order_id in order_ids]
+        case Fridge.MealsPickedUp(order_id=order_id):
+            return [RecordPickup(order_id)]
     return []
 
 
-def event_attr(event: object, name: str) -> Any:
-    """An event's payload attribute (event classes are made by the @event decorator)."""
-    return getattr(event, name)
-
-
-def reservation_of(event: Any) -> Reserved | None:
+def reservation_of(event: Fridge.MealsReserved) -> Reserved | None:
     """The order a reservation event gave birth to; None for reservations recorded before
     orders were born in the fridge (the API appended their `Order` itself)."""
-    if getattr(event, "priced_lines", None) is None or getattr(event, "total", None) is None:
+    if event.priced_lines is None or event.total is None:
         return None
     return Reserved(
         order_id=event.order_id,

@@ -104,11 +104,81 @@ class Fridge(Aggregate):
             closed.setdefault("expires_at", closed["at"])
             closed.setdefault("order", None)
 
+    # ---- its events: what projections and the fulfilment flow match on ----------------------
+
+    class Installed(Aggregate.Created):
+        fridge_id: str
+        venue_id: str
+        city_id: str
+        timezone: str
+
+    class MealsDelivered(Aggregate.Event):
+        delivery_id: str
+        lines: MealLines
+        best_before: date
+
+    class CountsReported(Aggregate.Event):
+        report_id: str
+        taken_at: datetime
+        counts: MealLines
+
+    class StockAdjusted(Aggregate.Event):
+        differences: MealLines  # counted less expected, per meal
+        reason: str
+        report_id: str
+        unknown_best_before: date
+
+    class MealsExpired(Aggregate.Event):
+        batches: list[ExpiredBatch]
+
+    class ReservedMealsMissing(Aggregate.Event):
+        meal_id: str
+        held: int
+        on_hand: int
+        order_ids: list[str]  # the newest reservations, which lose
+
+    class MealsReserved(Aggregate.Event):
+        """The order's birth. Reservations recorded before orders were born in the fridge
+        carry no terms (their `Order` was appended by the API): hence the defaults."""
+
+        order_id: str
+        lines: MealLines
+        expires_at: datetime  # the payment deadline
+        reserved_at: datetime
+        customer_id: str = ""
+        priced_lines: list[OrderLine] | None = None
+        total: Decimal | None = None
+        currency: str = ""
+        fingerprint: str = ""
+
+    class ReservationConfirmed(Aggregate.Event):
+        order_id: str
+
+    class ReservationReleased(Aggregate.Event):
+        order_id: str
+        lines: MealLines
+        reason: str
+        at: datetime
+
+    class MealsPickedUp(Aggregate.Event):
+        order_id: str
+        lines: MealLines
+        at: datetime
+
+    class TakenOffline(Aggregate.Event):
+        reason: str
+
+    class BackOnline(Aggregate.Event):
+        pass
+
+    class Retired(Aggregate.Event):
+        pass
+
     @staticmethod
     def create_id(fridge_id: str) -> UUID:
         return stream_id("fridge", fridge_id)
 
-    @event("Installed")
+    @event(Installed)
     def __init__(self, fridge_id: str, venue_id: str, city_id: str, timezone: str) -> None:
         self.fridge_id = fridge_id
         self.venue_id = venue_id
@@ -441,7 +511,7 @@ class Fridge(Aggregate):
 
     # ---- events: state changes only --------------------------------------------------------
 
-    @event("MealsDelivered")
+    @event(MealsDelivered)
     def _delivered(self, delivery_id: str, lines: MealLines, best_before: date) -> None:
         key = best_before.isoformat()
         self.deliveries[delivery_id] = delivery_fingerprint(lines, best_before)
@@ -449,7 +519,7 @@ class Fridge(Aggregate):
             batches = self.batches.setdefault(meal_id, {})
             batches[key] = batches.get(key, 0) + units
 
-    @event("CountsReported")
+    @event(CountsReported)
     def _counts_reported(self, report_id: str, taken_at: datetime, counts: MealLines) -> None:
         self.last_report_at = taken_at
         reports = self.recent_reports
@@ -458,7 +528,7 @@ class Fridge(Aggregate):
         for old in [r for r, said in reports.items() if reported_at(said) < forget_before]:
             del reports[old]
 
-    @event("StockAdjusted")
+    @event(StockAdjusted)
     def _stock_adjusted(
         self, differences: MealLines, reason: str, report_id: str, unknown_best_before: date
     ) -> None:
@@ -471,7 +541,7 @@ class Fridge(Aggregate):
             newest = max(batches, default=unknown_best_before.isoformat())
             batches[newest] = batches.get(newest, 0) + difference
 
-    @event("MealsExpired")
+    @event(MealsExpired)
     def _expired(self, batches: list[ExpiredBatch]) -> None:
         for batch in batches:
             meal_batches = self.batches.get(batch["meal_id"], {})
@@ -479,22 +549,20 @@ class Fridge(Aggregate):
             if not meal_batches:
                 self.batches.pop(batch["meal_id"], None)
 
-    @event("ReservedMealsMissing")
+    @event(ReservedMealsMissing)
     def _reserved_meals_missing(
         self, meal_id: str, held: int, on_hand: int, order_ids: list[str]
     ) -> None:
         for order_id in order_ids:
             self.reservations[order_id]["missing"] = True
 
-    @event("MealsReserved")
+    @event(MealsReserved)
     def _reserved(
         self,
         order_id: str,
         lines: MealLines,
         expires_at: datetime,
         reserved_at: datetime,
-        # What the order was promised. Absent from reservations recorded before orders were
-        # born in the fridge (their `Order` was appended by the API), hence the defaults.
         customer_id: str = "",
         priced_lines: list[OrderLine] | None = None,
         total: Decimal | None = None,
@@ -525,30 +593,30 @@ class Fridge(Aggregate):
         for old in [o for o, c in self.closed_orders.items() if c["at"] < forget_before]:
             del self.closed_orders[old]
 
-    @event("ReservationConfirmed")
+    @event(ReservationConfirmed)
     def _confirmed(self, order_id: str) -> None:
         self.reservations[order_id]["confirmed"] = True
 
-    @event("ReservationReleased")
+    @event(ReservationReleased)
     def _released(self, order_id: str, lines: MealLines, reason: str, at: datetime) -> None:
         self._close(order_id, reason, at)
 
-    @event("MealsPickedUp")
+    @event(MealsPickedUp)
     def _picked_up(self, order_id: str, lines: MealLines, at: datetime) -> None:
         self._close(order_id, "picked_up", at)
         fresh_from = self.today(at).isoformat()  # a sold meal is a fresh one
         for meal_id, units in lines.items():
             self._take(meal_id, units, fresh_from)
 
-    @event("TakenOffline")
+    @event(TakenOffline)
     def _taken_offline(self, reason: str) -> None:
         self.status = FridgeStatus.OFFLINE
 
-    @event("BackOnline")
+    @event(BackOnline)
     def _back_online(self) -> None:
         self.status = FridgeStatus.ACTIVE
 
-    @event("Retired")
+    @event(Retired)
     def _retired(self) -> None:
         self.status = FridgeStatus.RETIRED
 

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from application.store import EventStore
+from domain.fridge import Fridge
 from ops import connections
 from ops.bootstrap import open_event_store
 from ops.settings import Settings
@@ -36,7 +37,7 @@ class SnapshotTrail(Trail):
 
     def apply(self, event: Any, tx: Tx, position: int) -> None:
         version = event.originator_version
-        is_fridge = type(event).__qualname__.startswith("Fridge.")
+        is_fridge = isinstance(event, Fridge.Event)
         if is_fridge and version > 0 and version % self.store.SNAPSHOT_EVERY == 0:
             taken = self.store.snapshot(event.originator_id, version)
             log.info("snapshot", stream=str(event.originator_id), version=version, taken=taken)

@@ -1,33 +1,28 @@
-"""The write side's event classes, by name, for the read side to match on.
+"""The write side's event classes, by the names the read side matches on.
 
-The order's and the catalogue's events are declared classes on their aggregates; the
-fridge's are still made by the `@event` decorator at import time, so type checkers cannot see
-them as attributes, and naming them once here keeps every projection readable.
+Every aggregate declares its events as classes; this module only gives them short names
+(`FridgeInstalled` for `Fridge.Installed`) so that projections read well.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from domain.catalogue import City, Meal, Venue
 from domain.fridge import Fridge
 from domain.order import Order
 
-_fridge: Any = Fridge
-
-FridgeInstalled: type = _fridge.Installed
-MealsDelivered: type = _fridge.MealsDelivered
-CountsReported: type = _fridge.CountsReported
-StockAdjusted: type = _fridge.StockAdjusted
-MealsExpired: type = _fridge.MealsExpired
-ReservedMealsMissing: type = _fridge.ReservedMealsMissing
-MealsReserved: type = _fridge.MealsReserved
-ReservationConfirmed: type = _fridge.ReservationConfirmed
-ReservationReleased: type = _fridge.ReservationReleased
-MealsPickedUp: type = _fridge.MealsPickedUp
-FridgeTakenOffline: type = _fridge.TakenOffline
-FridgeBackOnline: type = _fridge.BackOnline
-FridgeRetired: type = _fridge.Retired
+FridgeInstalled = Fridge.Installed
+MealsDelivered = Fridge.MealsDelivered
+CountsReported = Fridge.CountsReported
+StockAdjusted = Fridge.StockAdjusted
+MealsExpired = Fridge.MealsExpired
+ReservedMealsMissing = Fridge.ReservedMealsMissing
+MealsReserved = Fridge.MealsReserved
+ReservationConfirmed = Fridge.ReservationConfirmed
+ReservationReleased = Fridge.ReservationReleased
+MealsPickedUp = Fridge.MealsPickedUp
+FridgeTakenOffline = Fridge.TakenOffline
+FridgeBackOnline = Fridge.BackOnline
+FridgeRetired = Fridge.Retired
 
 OrderPlaced = Order.Placed
 PaymentAuthorised = Order.PaymentAuthorised
