@@ -20,17 +20,17 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from interfaces.http.auth import jwt_auth
 from interfaces.http.bodies import strict_body
-from interfaces.http.catalogue import Catalogue
+from interfaces.http.catalogue import CatalogueRoutes
 from interfaces.http.commands import CommandLane, Commands
 from interfaces.http.contract import AmendedJson, AmendedYaml
 from interfaces.http.errors import to_problem
-from interfaces.http.fridges import Fridges
+from interfaces.http.fridges import FridgeRoutes
 from interfaces.http.logs import request_log
 from interfaces.http.menu_cache import MenuCache, VenueMenus
-from interfaces.http.menus import Kitchen, Menus
-from interfaces.http.operations import CONFLICTS, LAG, Health, Metrics
-from interfaces.http.orders import Customers, Orders
-from interfaces.http.payments import Payments
+from interfaces.http.menus import KitchenRoutes, MenuRoutes
+from interfaces.http.operations import CONFLICTS, LAG, HealthRoutes, MetricsRoutes
+from interfaces.http.orders import CustomerRoutes, OrderRoutes
+from interfaces.http.payments import PaymentRoutes
 from interfaces.http.reading import ReadSide
 from ops import connections
 from ops.bootstrap import WriteSide, build_write_side
@@ -65,15 +65,15 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     metrics = PrometheusConfig(app_name="farmacy", prefix="farmacy", group_path=True)
     return Litestar(
         route_handlers=[
-            Orders,
-            Customers,
-            Fridges,
-            Menus,
-            Kitchen,
-            Catalogue,
-            Payments,
-            Health,
-            Metrics,
+            OrderRoutes,
+            CustomerRoutes,
+            FridgeRoutes,
+            MenuRoutes,
+            KitchenRoutes,
+            CatalogueRoutes,
+            PaymentRoutes,
+            HealthRoutes,
+            MetricsRoutes,
         ],
         dependencies={
             "side": Provide(lambda: side, use_cache=True, sync_to_thread=False),

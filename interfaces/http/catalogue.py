@@ -21,7 +21,7 @@ CREATES = answers(409) | SAME
 """What each create answers besides 201: 200 for a repeat, 409 for other content."""
 
 
-class Catalogue(Controller):
+class CatalogueRoutes(Controller):
     tags = ["catalogue"]
     guards = [allow(Role.OPERATOR)]
 

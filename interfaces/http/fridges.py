@@ -16,7 +16,7 @@ from interfaces.http.contract import answers, repeat
 from interfaces.http.schemas import JSONBody, Write
 
 
-class Fridges(Controller):
+class FridgeRoutes(Controller):
     path = "/fridges/{fridge_id:str}"
     tags = ["fridges"]
 

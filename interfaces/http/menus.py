@@ -82,7 +82,7 @@ def check_exists(side: Any, kind: str, natural_id: str) -> None:
     load(natural_id)
 
 
-class Menus(Controller):
+class MenuRoutes(Controller):
     tags = ["menus"]
     guards = [EVERYONE]
 
@@ -211,7 +211,7 @@ class Menus(Controller):
         return Response(body, headers=read_headers(answer))
 
 
-class Kitchen(Controller):
+class KitchenRoutes(Controller):
     path = "/kitchen"
     tags = ["kitchen"]
     guards = [allow(Role.KITCHEN, Role.OPERATOR)]

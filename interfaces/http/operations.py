@@ -103,12 +103,12 @@ LAG = ProjectionLag()
 REGISTRY.register(LAG)
 
 
-class Metrics(PrometheusController):
+class MetricsRoutes(PrometheusController):
     path = "/metrics"
     include_in_schema = False
 
 
-class Health(Controller):
+class HealthRoutes(Controller):
     tags = ["operations"]
 
     @get("/healthz")

@@ -21,8 +21,7 @@ from interfaces.http.reading import ReadSide, decode_cursor, encode_cursor
 from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, Side, Write
 from ops.bootstrap import WriteSide
 from projections.freshness import Answer
-from projections.orders import Orders as OrdersView
-from projections.orders import OrderView, order_by_id, orders_of_customer
+from projections.orders import Orders, OrderView, order_by_id, orders_of_customer
 
 IdempotencyKey = Annotated[
     str,
@@ -36,7 +35,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-class Orders(Controller):
+class OrderRoutes(Controller):
     path = "/orders"
     tags = ["orders"]
 
@@ -140,17 +139,17 @@ def found_order(
     Without `min_position`, a miss waits (bounded) for the model to reach everything the
     store holds before it is believed: an order acknowledged a moment ago is never a 404.
     """
-    answer = read.read(OrdersView, lambda tx, view: order_by_id(tx, view, order_id), min_position)
+    answer = read.read(Orders, lambda tx, view: order_by_id(tx, view, order_id), min_position)
     if answer.value is None and min_position is None:
         head = side.store.position()
-        answer = read.read(OrdersView, lambda tx, view: order_by_id(tx, view, order_id), head)
+        answer = read.read(Orders, lambda tx, view: order_by_id(tx, view, order_id), head)
     order = answer.value
     if order is None or (customer_id is not None and order.customer_id != customer_id):
         raise NotFound("order", order_id)
     return Answer(order, answer.position, answer.as_of)
 
 
-class Customers(Controller):
+class CustomerRoutes(Controller):
     path = "/customers/me"
     tags = ["orders"]
     guards = [allow(Role.CUSTOMER)]
@@ -168,7 +167,7 @@ class Customers(Controller):
         start = decode_cursor(after, 2)
         customer = request.user.subject
         answer = read.read(
-            OrdersView,
+            Orders,
             lambda tx, view: orders_of_customer(tx, view, customer, limit + 1, start),
             min_position,
         )

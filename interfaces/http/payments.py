@@ -38,7 +38,7 @@ async def signed(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
 signed.signature = True  # type: ignore[attr-defined]  # the OpenAPI document's security
 
 
-class Payments(Controller):
+class PaymentRoutes(Controller):
     path = "/payments"
     tags = ["payments"]
 
