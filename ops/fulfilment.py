@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -43,7 +42,7 @@ class FulfilmentTrail(Trail):
         super().__init__(generation, shard)
         self.fulfilment = fulfilment
 
-    def apply(self, event: Any, tx: Tx, position: int) -> None:
+    def apply(self, event: object, tx: Tx, position: int) -> None:
         with structlog.contextvars.bound_contextvars(position=position):
             self.fulfilment.handle(event)
 

@@ -10,7 +10,6 @@ harmless (the store keeps the first).
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import structlog
 
@@ -35,10 +34,11 @@ class SnapshotTrail(Trail):
         super().__init__(generation, shard)
         self.store = store
 
-    def apply(self, event: Any, tx: Tx, position: int) -> None:
+    def apply(self, event: object, tx: Tx, position: int) -> None:
+        if not isinstance(event, Fridge.Event):
+            return
         version = event.originator_version
-        is_fridge = isinstance(event, Fridge.Event)
-        if is_fridge and version > 0 and version % self.store.SNAPSHOT_EVERY == 0:
+        if version > 0 and version % self.store.SNAPSHOT_EVERY == 0:
             taken = self.store.snapshot(event.originator_id, version)
             log.info("snapshot", stream=str(event.originator_id), version=version, taken=taken)
 

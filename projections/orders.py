@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
+from domain.order import Order, OrderLine
 from projections import events as e
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
@@ -53,7 +55,7 @@ class Orders(Projection):
     indexes: ClassVar[dict[str, str]] = {"by_customer": "orders(customer_id, placed_at)"}
 
     @handles(e.FridgeInstalled)
-    def _installed(self, event: Any, tx: Tx, position: int) -> None:
+    def _installed(self, event: e.FridgeInstalled, tx: Tx, position: int) -> None:
         tx.execute(
             f"INSERT INTO {self.t['fridges']} (stream, fridge_id, venue_id, city_id) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (stream) DO NOTHING",
@@ -61,9 +63,9 @@ class Orders(Projection):
         )
 
     @handles(e.MealsReserved)
-    def _reserved(self, event: Any, tx: Tx, position: int) -> None:
-        if getattr(event, "priced_lines", None) is None or not self.shard.owns(event.order_id):
-            return
+    def _reserved(self, event: e.MealsReserved, tx: Tx, position: int) -> None:
+        if event.priced_lines is None or event.total is None or not self.shard.owns(event.order_id):
+            return  # reserved before orders were born in the fridge: `Placed` makes its row
         fridge = tx.one(
             f"SELECT fridge_id, venue_id, city_id FROM {self.t['fridges']} WHERE stream = ?",
             (str(event.originator_id),),
@@ -82,7 +84,7 @@ class Orders(Projection):
         )
 
     @handles(e.OrderPlaced)
-    def _placed(self, event: Any, tx: Tx, position: int) -> None:
+    def _placed(self, event: e.OrderPlaced, tx: Tx, position: int) -> None:
         if not self.shard.owns(event.order_id):
             return
         self._born(
@@ -100,8 +102,8 @@ class Orders(Projection):
         self,
         tx: Tx,
         who: tuple[str, str, str, str, str],  # order, customer, fridge, venue, city
-        lines: list[dict[str, Any]],
-        total: Any,
+        lines: list[OrderLine],
+        total: Decimal,
         currency: str,
         placed_at: Any,
         payment_due_by: Any,
@@ -134,7 +136,7 @@ class Orders(Projection):
         self._step(tx, who[0], 0, "placed", at, None)
 
     @handles(*STATUS_AFTER)
-    def _moved(self, event: Any, tx: Tx, position: int) -> None:
+    def _moved(self, event: Order.Event, tx: Tx, position: int) -> None:
         order_id = str(event.originator_id)
         if not self.shard.owns(order_id):
             return
@@ -146,7 +148,7 @@ class Orders(Projection):
         detail = getattr(event, "reason", None) or getattr(event, "payment_ref", None)
         self._history(tx, event, status, detail)
 
-    def _history(self, tx: Tx, event: Any, status: str, detail: str | None) -> None:
+    def _history(self, tx: Tx, event: Order.Event, status: str, detail: str | None) -> None:
         order_id = str(event.originator_id)
         self._step(tx, order_id, event.originator_version, status, event.timestamp, detail)
 

@@ -135,7 +135,7 @@ class Projection:
         batch's transaction before moving the checkpoint (and after each event when it applies
         a failed batch again one by one)."""
 
-    def apply(self, event: Any, tx: Tx, position: int) -> None:
+    def apply(self, event: object, tx: Tx, position: int) -> None:
         """Apply one event inside the batch's transaction. Unknown events are ignored."""
         handler = self.handlers.get(type(event))
         if handler is not None:

@@ -31,7 +31,7 @@ class MealRows(Projection):
     """Keeps the `meals` table."""
 
     @handles(e.MealRegistered)
-    def _meal_registered(self, event: Any, tx: Tx, position: int) -> None:
+    def _meal_registered(self, event: e.MealRegistered, tx: Tx, position: int) -> None:
         meals = self.t["meals"]
         tx.execute(
             f"INSERT INTO {meals} (stream, meal_id, name, price, currency, details, position) "
@@ -51,7 +51,7 @@ class MealRows(Projection):
         )
 
     @handles(e.MealRepriced)
-    def _meal_repriced(self, event: Any, tx: Tx, position: int) -> None:
+    def _meal_repriced(self, event: e.MealRepriced, tx: Tx, position: int) -> None:
         tx.execute(
             f"UPDATE {self.t['meals']} SET price = ?, position = ? WHERE stream = ? "
             "AND position < ?",
@@ -63,7 +63,7 @@ class VenueRows(Projection):
     """Keeps the `venues` table."""
 
     @handles(e.VenueRegistered)
-    def _venue_registered(self, event: Any, tx: Tx, position: int) -> None:
+    def _venue_registered(self, event: e.VenueRegistered, tx: Tx, position: int) -> None:
         tx.execute(
             f"INSERT INTO {self.t['venues']} (venue_id, city_id, name) VALUES (?, ?, ?) "
             "ON CONFLICT (venue_id) DO NOTHING",

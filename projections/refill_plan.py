@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from projections import events as e
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
 from projections.stock import STOCK_TABLES, StockKeeping, local_day
@@ -39,7 +40,7 @@ class RefillPlan(StockKeeping):
         super().forget()
         self._sales.clear()
 
-    def _picked_up(self, event: Any, tx: Tx, position: int) -> None:
+    def _picked_up(self, event: e.MealsPickedUp, tx: Tx, position: int) -> None:
         super()._picked_up(event, tx, position)
         fridge = self.fridge(tx, event)
         if fridge is None:

@@ -33,7 +33,12 @@ class Reservations(StockKeeping):
     }
     indexes: ClassVar[dict[str, str]] = {"by_deadline": "reservations(status, expires_at)"}
 
-    def _set(self, tx: Tx, event: Any, status: str) -> None:
+    def _set(
+        self,
+        tx: Tx,
+        event: e.ReservationConfirmed | e.ReservationReleased | e.MealsPickedUp,
+        status: str,
+    ) -> None:
         fridge = self.fridge(tx, event)
         if fridge is not None:
             tx.execute(
@@ -43,7 +48,7 @@ class Reservations(StockKeeping):
             )
 
     @handles(e.MealsReserved)
-    def _held(self, event: Any, tx: Tx, position: int) -> None:
+    def _held(self, event: e.MealsReserved, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is None:
             return
@@ -63,19 +68,19 @@ class Reservations(StockKeeping):
         )
 
     @handles(e.ReservationConfirmed)
-    def _confirmed(self, event: Any, tx: Tx, position: int) -> None:
+    def _confirmed(self, event: e.ReservationConfirmed, tx: Tx, position: int) -> None:
         self._set(tx, event, "confirmed")
 
     @handles(e.ReservationReleased)
-    def _released_(self, event: Any, tx: Tx, position: int) -> None:
+    def _released_(self, event: e.ReservationReleased, tx: Tx, position: int) -> None:
         self._set(tx, event, f"released:{event.reason}")
 
     @handles(e.MealsPickedUp)
-    def _picked(self, event: Any, tx: Tx, position: int) -> None:
+    def _picked(self, event: e.MealsPickedUp, tx: Tx, position: int) -> None:
         self._set(tx, event, "picked_up")
 
     @handles(e.ReservedMealsMissing)
-    def _missing(self, event: Any, tx: Tx, position: int) -> None:
+    def _missing(self, event: e.ReservedMealsMissing, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is None:
             return

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from domain.fridge import Fridge
 from projections import events as e
 from projections.database import Tx
 from projections.projection import Projection, handles, utc_iso
@@ -104,7 +105,7 @@ class StockKeeping(Projection):
         self._reported.clear()
         self._statuses.clear()
 
-    def fridge(self, tx: Tx, event: Any) -> FridgeRef | None:
+    def fridge(self, tx: Tx, event: Fridge.Event) -> FridgeRef | None:
         """The fridge an event belongs to, if this shard keeps it."""
         stream = str(event.originator_id)
         if stream not in self._fridges:
@@ -137,7 +138,7 @@ class StockKeeping(Projection):
     # ---- handlers ------------------------------------------------------------------------
 
     @handles(e.FridgeInstalled)
-    def _installed(self, event: Any, tx: Tx, position: int) -> None:
+    def _installed(self, event: e.FridgeInstalled, tx: Tx, position: int) -> None:
         ref = FridgeRef(
             str(event.originator_id), event.fridge_id, event.venue_id, event.city_id, event.timezone
         )
@@ -152,7 +153,7 @@ class StockKeeping(Projection):
         )
 
     @handles(e.MealsDelivered)
-    def _delivered(self, event: Any, tx: Tx, position: int) -> None:
+    def _delivered(self, event: e.MealsDelivered, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is None:
             return
@@ -160,13 +161,13 @@ class StockKeeping(Projection):
             self.add(tx, fridge.fridge_id, meal_id, event.best_before.isoformat(), units)
 
     @handles(e.CountsReported)
-    def _counted(self, event: Any, tx: Tx, position: int) -> None:
+    def _counted(self, event: e.CountsReported, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is not None:
             self._reported[fridge.stream] = utc_iso(event.taken_at)
 
     @handles(e.StockAdjusted)
-    def _adjusted(self, event: Any, tx: Tx, position: int) -> None:
+    def _adjusted(self, event: e.StockAdjusted, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is None:
             return
@@ -179,7 +180,7 @@ class StockKeeping(Projection):
             self.add(tx, fridge.fridge_id, meal_id, best_before, difference)
 
     @handles(e.MealsExpired)
-    def _expired(self, event: Any, tx: Tx, position: int) -> None:
+    def _expired(self, event: e.MealsExpired, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is None:
             return
@@ -188,7 +189,7 @@ class StockKeeping(Projection):
             self._set_batch(shelves, fridge.fridge_id, batch["meal_id"], batch["best_before"], None)
 
     @handles(e.MealsReserved)
-    def _reserved(self, event: Any, tx: Tx, position: int) -> None:
+    def _reserved(self, event: e.MealsReserved, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is None:
             return
@@ -200,13 +201,13 @@ class StockKeeping(Projection):
             order[meal_id] = units
 
     @handles(e.ReservationReleased)
-    def _released(self, event: Any, tx: Tx, position: int) -> None:
+    def _released(self, event: e.ReservationReleased, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is not None:
             self.unhold(tx, fridge.fridge_id, event.order_id)
 
     @handles(e.MealsPickedUp)
-    def _picked_up(self, event: Any, tx: Tx, position: int) -> None:
+    def _picked_up(self, event: e.MealsPickedUp, tx: Tx, position: int) -> None:
         fridge = self.fridge(tx, event)
         if fridge is None:
             return
@@ -216,7 +217,12 @@ class StockKeeping(Projection):
             self.take(tx, fridge.fridge_id, meal_id, units, fresh_from)
 
     @handles(e.FridgeTakenOffline, e.FridgeBackOnline, e.FridgeRetired)
-    def _status(self, event: Any, tx: Tx, position: int) -> None:
+    def _status(
+        self,
+        event: e.FridgeTakenOffline | e.FridgeBackOnline | e.FridgeRetired,
+        tx: Tx,
+        position: int,
+    ) -> None:
         fridge = self.fridge(tx, event)
         status = {
             e.FridgeTakenOffline: "offline",
