@@ -18,10 +18,11 @@ from application.fulfilment import Fulfilment, Overdue
 from application.payments import PaymentProcessor
 from ops import connections
 from ops.bootstrap import build_write_side
+from ops.read_models import open_databases
 from ops.settings import Settings
 from ops.trails import Trail, follow
 from projections.database import Tx
-from projections.models import close_databases, open_databases
+from projections.models import close_databases
 from projections.projection import Shard
 from projections.reservations import ReservationQueries, Reservations
 from projections.runner import prepare

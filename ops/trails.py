@@ -15,10 +15,11 @@ from typing import ClassVar
 
 import structlog
 
+from application.errors import TooBusy
 from application.store import EventStore
+from ops.read_models import open_databases
 from ops.settings import Settings
 from projections.database import Database
-from projections.models import open_databases
 from projections.projection import Projection, Shard
 from projections.runner import TRANSIENT, Patience, Runner
 from projections.worker import POLL_INTERVAL, STANDBY_RETRY, shard_lock
@@ -26,11 +27,16 @@ from projections.worker import POLL_INTERVAL, STANDBY_RETRY, shard_lock
 log = structlog.get_logger(__name__)
 
 
+TICK_TRANSIENT: tuple[type[Exception], ...] = (*TRANSIENT, TooBusy)
+
+
 class Trail(Projection):
     """A projection that acts instead of writing rows."""
 
     tables: ClassVar[dict[str, str]] = {}
     policy = "stop"  # an action that keeps failing stops the worker, naming event and position
+    # A command that lost to conflicts for its whole budget is tried again later.
+    transient: ClassVar[tuple[type[Exception], ...]] = (TooBusy,)
 
 
 def open_trail_database(settings: Settings, name: str, *, pool_size: int = 1) -> Database:
@@ -70,7 +76,7 @@ def follow(
             if tick is not None and time.monotonic() >= next_tick:
                 try:
                     tick[1]()
-                except TRANSIENT as failure:  # the next tick tries again
+                except TICK_TRANSIENT as failure:  # the next tick tries again
                     log.warning("trail_tick_failed", trail=name, error=str(failure))
                 next_tick = time.monotonic() + tick[0]
             if read < batch_size:

@@ -88,12 +88,14 @@ class Projection:
     Subclasses declare `name`, `tables` (short name -> column DDL) and `@handles(...)` methods
     (inherited handlers included); every other event is ignored (the checkpoint still moves).
     `policy` is "stop" (a poison event stops the shard) or "park" (it goes to the dead letters).
+    `transient` names failures of its own that are not the event's fault (tried again later).
     """
 
     name: ClassVar[str]
     tables: ClassVar[dict[str, str]]
     indexes: ClassVar[dict[str, str]] = {}  # index suffix -> "table(columns)"
     policy: ClassVar[str] = "stop"
+    transient: ClassVar[tuple[type[Exception], ...]] = ()
     handlers: ClassVar[dict[type, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

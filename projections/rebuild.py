@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from application.store import EventStore
 from projections.database import Database, Tx
 from projections.models import projection_named
 from projections.projection import (
@@ -29,6 +28,7 @@ from projections.projection import (
     now_iso,
 )
 from projections.runner import Runner, prepare
+from projections.source import EventSource
 
 REBUILD_BATCH = 20_000
 """Events per rebuild transaction. Nobody reads a generation before the switch, so long
@@ -57,7 +57,7 @@ def next_generation(tx: Tx, name: str) -> int:
 
 
 def rebuild(
-    store: EventStore,
+    store: EventSource,
     db: Database,
     name: str,
     *,

@@ -27,8 +27,6 @@ import psycopg
 from eventsourcing import persistence as es_persistence
 from eventsourcing.persistence import Notification
 
-from application.errors import TooBusy
-from application.store import EventStore
 from projections.database import Database, Tx
 from projections.projection import (
     Projection,
@@ -39,6 +37,7 @@ from projections.projection import (
     now_iso,
     utc_iso,
 )
+from projections.source import EventSource
 
 BATCH_SIZE = 500
 
@@ -71,8 +70,9 @@ TRANSIENT: tuple[type[Exception], ...] = (
     psycopg.OperationalError,  # includes psycopg_pool.PoolTimeout
     es_persistence.OperationalError,  # includes the library's pool timeouts
     es_persistence.InterfaceError,
-    TooBusy,  # a trail's command lost to conflicts for its whole budget: try again later
 )
+"""Failures of a store, not of an event: the batch is tried again later. A projection adds
+its own (`Projection.transient`), such as a trail whose commands may lose to conflicts."""
 
 
 def prepare(db: Database, projection: Projection) -> None:
@@ -102,7 +102,7 @@ class Runner:
 
     def __init__(
         self,
-        store: EventStore,
+        store: EventSource,
         db: Database,
         factory: Callable[[int, Shard], Projection],
         shard: Shard | None = None,
@@ -131,6 +131,10 @@ class Runner:
     @property
     def name(self) -> str:
         return self.projection.name
+
+    @property
+    def transient(self) -> tuple[type[Exception], ...]:
+        return TRANSIENT + self.projection.transient
 
     def head(self) -> int:
         newest: int | None = self.store.recorder.max_notification_id()
@@ -161,7 +165,7 @@ class Runner:
         except (CheckpointMoved, GenerationSwitched):
             self.projection.forget()
             raise
-        except TRANSIENT as failure:
+        except self.transient as failure:
             self.projection.forget()
             raise StoreHiccup(f"{self.name}: applying a batch: {failure}") from failure
         except Exception:
@@ -236,7 +240,7 @@ class Runner:
                         self.projection.flush(tx)
                 except Exception as error:
                     self.projection.forget()  # memory goes back with the savepoint
-                    if isinstance(error, TRANSIENT):  # the database failed, not the event
+                    if isinstance(error, self.transient):  # a store failed, not the event
                         raise StoreHiccup(f"{self.name}: applying: {error}") from error
                     why = (
                         f"{self.name} shard {self.shard}: cannot apply {notification.topic} "

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from application.store import EventStore
 from projections.database import Database
 from projections.projection import active_generation, create_bookkeeping
+from projections.source import EventSource
 
 STALE_AFTER = timedelta(seconds=5)
 """A worker whose heartbeat is older than this is taken for gone."""
@@ -32,7 +32,7 @@ class ShardStatus:
     error: str | None
 
 
-def shard_statuses(store: EventStore, db: Database, name: str) -> list[ShardStatus]:
+def shard_statuses(store: EventSource, db: Database, name: str) -> list[ShardStatus]:
     """The status of every shard of projection `name` (its active generation)."""
     head = store.recorder.max_notification_id() or 0
     now = datetime.now(UTC)
@@ -79,7 +79,7 @@ def shard_statuses(store: EventStore, db: Database, name: str) -> list[ShardStat
     return statuses
 
 
-def _lag_seconds(store: EventStore, position: int, now: datetime) -> float:
+def _lag_seconds(store: EventSource, position: int, now: datetime) -> float:
     following = store.recorder.select_notifications(
         start=position or None, limit=1, inclusive_of_start=False
     )

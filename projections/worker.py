@@ -18,17 +18,12 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
 
 import filelock
 import psycopg
 
-from application.store import EventStore
-from ops import connections
-from ops.bootstrap import open_event_store
-from ops.settings import Settings
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
-from projections.models import close_databases, open_database, open_databases, projection_named
+from projections.models import projection_named
 from projections.projection import Shard, create_bookkeeping, now_iso
 from projections.runner import (
     BATCH_SIZE,
@@ -38,6 +33,7 @@ from projections.runner import (
     ProjectionFailed,
     Runner,
 )
+from projections.source import EventSource
 
 log = logging.getLogger("farmacy.projections")
 
@@ -102,24 +98,22 @@ class Worker:
 
     def __init__(
         self,
-        settings: Settings,
         name: str,
         shard: Shard,
         stop: threading.Event,
         *,
+        store: EventSource,
+        db: Database,
         batch_size: int = BATCH_SIZE,
-        store: EventStore | None = None,
-        db: Database | None = None,
     ) -> None:
+        """`store` and `db` are the caller's (ops/workers.py opens them) and stay open."""
         self.name = name
         self.shard = shard
         self.stop = stop
         self.batch_size = batch_size
         self.projection = projection_named(name)
-        self._own_db = db is None
-        self.db = db or open_database(settings, name, pool_size=2)
-        self._own_store = store is None
-        self.store = store or open_event_store(settings)
+        self.db = db
+        self.store = store
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self._beat_at = 0.0
         self._role = ""
@@ -146,10 +140,6 @@ class Worker:
         finally:
             self._leave()
             lock.release()
-            if self._own_db:
-                self.db.close()
-            if self._own_store:
-                self.store.close()
 
     def _run_active(self) -> None:
         patience = self.patience
@@ -207,46 +197,3 @@ class Worker:
                 )
         except Exception:  # leaving is best effort: status ages stale rows out anyway
             log.warning("%s shard %s: could not clear worker row", self.name, self.shard)
-
-
-def run_workers(
-    settings: Settings,
-    names: list[str],
-    shard: Shard,
-    stop: threading.Event,
-    *,
-    store: EventStore | None = None,
-    **options: Any,
-) -> list[str]:
-    """Run a worker per projection (threads of this process) until `stop`; their errors.
-
-    The threads share one event store (`store`, or one opened here) and one read-model pool,
-    sized for how many they are (ops/connections.py); each holds its shard's lock on a
-    connection of its own.
-    """
-    budget = connections.worker(len(names))
-    try:
-        shared = store or open_event_store(settings, budget.event_store_env())
-    except Exception as error:  # StoreUnavailable: its message names the setting to fix
-        return [str(error)]
-    dbs = open_databases(settings, names, pool_size=budget.reads)
-    errors: list[str] = []
-
-    def work(name: str) -> None:
-        try:
-            Worker(settings, name, shard, stop, store=shared, db=dbs[name], **options).run()
-        except Exception as error:
-            errors.append(str(error))
-            log.error("%s shard %s stopped: %s", name, shard, error)
-
-    threads = [threading.Thread(target=work, args=(name,), name=name) for name in names]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        close_databases(dbs)
-        if store is None:
-            shared.close()
-    return errors

@@ -28,13 +28,14 @@ from application.errors import StoreUnavailable
 from application.store import EventStore
 from interfaces.cli.exits import fail, settings_or_exit
 from ops.bootstrap import open_event_store
+from ops.read_models import open_database
 from ops.settings import Settings
 from ops.stores import describe
-from projections.models import PROJECTIONS, UnknownProjection, open_database, projection_named
+from ops.workers import run_workers
+from projections.models import PROJECTIONS, UnknownProjection, projection_named
 from projections.projection import Shard
 from projections.rebuild import drop_generation, rebuild
 from projections.status import shard_statuses
-from projections.worker import run_workers
 
 console = Console()
 projections_app = typer.Typer(help="Read models: status and rebuilds.", no_args_is_help=True)

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from ops import connections
+from ops.read_models import open_databases
 from ops.settings import Settings
 from projections.city_catalogue import CityCatalogue
 from projections.database import Database, Tx
@@ -45,7 +46,7 @@ from projections.freshness import (
     attempt,
     pause,
 )
-from projections.models import PROJECTIONS, close_databases, open_databases
+from projections.models import PROJECTIONS, close_databases
 from projections.projection import Projection
 
 T = TypeVar("T")

@@ -59,8 +59,8 @@ from domain.values import PAYMENT_WINDOW, ReleaseReason, order_id_for
 from ops.bench.common import bench_database, parse_list
 from ops.bootstrap import WriteSide, build_write_side, open_event_store
 from ops.logging import configure_logging
+from ops.read_models import open_database
 from ops.settings import Settings
-from projections.models import open_database
 from projections.rebuild import REBUILD_BATCH, rebuild
 
 DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"

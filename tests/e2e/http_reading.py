@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from interfaces.http.auth import Role
+from ops.workers import run_workers
 from projections.models import PROJECTIONS
 from projections.projection import Shard
-from projections.worker import run_workers
 from tests.e2e.http_client import Api
 
 

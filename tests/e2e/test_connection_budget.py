@@ -33,9 +33,10 @@ from interfaces.http.auth import Role, issue_token
 from interfaces.http.reading import ReadSide
 from ops import connections
 from ops.bootstrap import build_write_side
+from ops.read_models import open_databases
 from ops.settings import Settings
 from projections.database import POOL_TIMEOUT_SECONDS, PostgresDatabase
-from projections.models import PROJECTIONS, open_databases
+from projections.models import PROJECTIONS
 from tests.e2e.http_client import is_problem
 from tests.integration.projection_processes import worker_env
 from tests.integration.world import World, make_world

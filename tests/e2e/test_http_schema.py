@@ -39,9 +39,9 @@ from interfaces.http.payments import SIGNATURE_HEADER, sign
 from interfaces.http.reading import ReadSide
 from ops.bootstrap import build_write_side
 from ops.settings import Settings
+from ops.workers import run_workers
 from projections.models import PROJECTIONS
 from projections.projection import Shard
-from projections.worker import run_workers
 from tests.conftest import FakeClock
 from tests.integration.world import make_world
 

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from ops.read_models import open_database
 from ops.settings import Settings
 from projections.database import Database
-from projections.models import open_database
 
 OpenModels = Callable[[str], Database]
 """What the `models` fixture gives: open a read-model database by projection name."""

@@ -19,8 +19,8 @@ from domain.order import OrderStatus
 from ops.bootstrap import WriteSide
 from ops.fulfilment import run_fulfilment
 from ops.settings import Settings
+from ops.workers import run_worker
 from projections.projection import Shard
-from projections.worker import Worker
 from tests.conftest import FakeClock
 from tests.integration.world import make_world
 
@@ -94,7 +94,7 @@ def test_the_worker_expires_orders_nobody_paid_for(
     placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
 
     def reservations(stop: threading.Event) -> None:
-        Worker(store_settings, "reservations", Shard(), stop).run()
+        run_worker(store_settings, "reservations", Shard(), stop)
 
     def fulfil(stop: threading.Event) -> None:
         run_fulfilment(store_settings, NeverAnswers(), stop, clock=clock)
@@ -114,7 +114,7 @@ def test_the_worker_expires_orders_nobody_paid_for(
 def shard_statuses_of(settings: Settings) -> object:
     """What `farmacy projections status` would say of the reservations model (diagnostics)."""
     from ops.bootstrap import open_event_store
-    from projections.models import open_database
+    from ops.read_models import open_database
     from projections.status import shard_statuses
 
     store, db = open_event_store(settings), open_database(settings, "reservations")
