@@ -237,6 +237,27 @@ class Fridge(Aggregate):
     def held(self, meal_id: str) -> int:
         return self.holds.get(meal_id, 0)
 
+    def shelf(self, meal_id: str) -> dict[date, int]:
+        """Units of a meal on the shelf by best-before date, expired ones included."""
+        return {
+            date.fromisoformat(best_before): units
+            for best_before, units in sorted(self.batches.get(meal_id, {}).items())
+        }
+
+    def open_orders(self) -> list[str]:
+        """The orders whose meals this fridge holds, oldest reservation first."""
+        return list(self.reservations)
+
+    def reservation_status(self, order_id: str) -> str | None:
+        """What became of an order's reservation here: held, confirmed (paid), or how it
+        ended (picked_up, or why it was released); None if the fridge does not know it (or
+        has forgotten it, two days after it ended)."""
+        held = self.reservations.get(order_id)
+        if held is not None:
+            return "confirmed" if held["confirmed"] else "held"
+        settled = self.closed_orders.get(order_id)
+        return None if settled is None else settled["outcome"]
+
     def available(self, meal_id: str, today: date) -> int:
         """What can still be sold: fresh units on hand less what open reservations hold."""
         return max(0, self.on_hand(meal_id, today) - self.held(meal_id))

@@ -115,7 +115,7 @@ def test_delivery_adds_a_batch() -> None:
 
     event = only_event(fridge, "MealsDelivered")
     assert (event.delivery_id, event.lines, event.best_before) == ("d-1", {"soup": 3}, TOMORROW)
-    assert fridge.batches == {"soup": {TOMORROW.isoformat(): 3}}
+    assert fridge.shelf("soup") == {TOMORROW: 3}
     assert fridge.available("soup", TODAY) == 3
 
 
@@ -125,7 +125,7 @@ def test_repeated_delivery_is_a_no_op_without_events() -> None:
     assert fridge.deliver("d-1", {"soup": 3}, TOMORROW, NOW) is False
 
     no_events(fridge)
-    assert fridge.batches == {"soup": {TOMORROW.isoformat(): 3}}
+    assert fridge.shelf("soup") == {TOMORROW: 3}
 
 
 @pytest.mark.parametrize(
@@ -142,13 +142,12 @@ def test_a_delivery_id_reused_for_another_delivery_is_refused(
         fridge.deliver("d-1", lines, best_before, NOW)
 
     no_events(fridge)
-    assert fridge.batches == {"soup": {TOMORROW.isoformat(): 3}}
+    assert fridge.shelf("soup") == {TOMORROW: 3}
 
 
 def test_a_delivery_remembered_by_an_old_snapshot_is_compared_by_its_best_before() -> None:
     """Snapshots taken before deliveries were fingerprinted hold only the best-before."""
-    fridge = stocked(soup=3)
-    fridge.deliveries["d-1"] = TOMORROW.isoformat()
+    fridge = loaded_from_a_v1_snapshot(stocked(soup=3))
 
     assert fridge.deliver("d-1", {"soup": 3}, TOMORROW, NOW) is False
     with pytest.raises(AlreadyExists):
@@ -288,7 +287,7 @@ def test_discard_expired_takes_only_past_batches_off_the_shelf() -> None:
         {"meal_id": "salad", "best_before": TODAY.isoformat(), "quantity": 1},
         {"meal_id": "soup", "best_before": TODAY.isoformat(), "quantity": 2},
     ]
-    assert fridge.batches == {"soup": {LATER.isoformat(): 4}}
+    assert (fridge.shelf("soup"), fridge.shelf("salad")) == ({LATER: 4}, {})
 
 
 def test_discard_expired_keeps_batches_on_their_best_before_day() -> None:
@@ -356,8 +355,8 @@ def test_sold_out_refuses_the_order_whole_and_says_what_is_available() -> None:
     assert refused.value.available == {"soup": 1, "salad": 2}
     assert refused.value.fridge_id == "gym-1"
     no_events(fridge)
-    assert fridge.holds == {"soup": 2}
-    assert "o-2" not in fridge.reservations
+    assert (fridge.held("soup"), fridge.held("salad")) == (2, 0)
+    assert fridge.reservation_status("o-2") is None
 
 
 def test_sold_out_for_a_meal_the_fridge_never_had() -> None:
@@ -443,7 +442,7 @@ def test_confirming_a_reservation() -> None:
     assert fridge.confirm("o-1") is True
 
     assert only_event(fridge, "ReservationConfirmed").order_id == "o-1"
-    assert fridge.reservations["o-1"]["confirmed"] is True
+    assert fridge.reservation_status("o-1") == "confirmed"
 
 
 def test_confirming_twice_is_a_no_op() -> None:
@@ -495,8 +494,8 @@ def test_picking_up_takes_the_meals_out_of_the_fridge() -> None:
     assert fridge.on_hand("soup") == 1
     assert fridge.held("soup") == 0
     assert fridge.available("soup", TODAY) == 1
-    assert "o-1" not in fridge.reservations
-    assert fridge.closed_orders["o-1"]["outcome"] == "picked_up"
+    assert fridge.open_orders() == []
+    assert fridge.reservation_status("o-1") == "picked_up"
 
 
 def test_picking_up_takes_fresh_units_and_leaves_an_expired_batch_to_be_discarded() -> None:
@@ -510,7 +509,7 @@ def test_picking_up_takes_fresh_units_and_leaves_an_expired_batch_to_be_discarde
     fridge.pick_up("o-1", next_day)
 
     # The meal sold was a fresh one: what is left is yesterday's, not for sale.
-    assert fridge.batches["soup"] == {TODAY.isoformat(): 1}
+    assert fridge.shelf("soup") == {TODAY: 1}
     assert fridge.available("soup", fridge.today(next_day)) == 0
     assert fridge.discard_expired(next_day) == {"soup": 1}
 
@@ -557,7 +556,7 @@ def test_releasing_puts_held_meals_back_on_sale() -> None:
 
     event = only_event(fridge, "ReservationReleased")
     assert (event.order_id, event.lines, event.reason) == ("o-1", {"soup": 2}, "payment_failed")
-    assert fridge.holds == {"soup": 1}
+    assert fridge.held("soup") == 1
     assert fridge.available("soup", TODAY) == 2
     assert fridge.release("o-1", ReleaseReason.PAYMENT_FAILED, NOW) is False  # settled
 
@@ -571,7 +570,7 @@ def test_releasing_twice_is_a_no_op() -> None:
     assert fridge.release("o-1", ReleaseReason.REFUNDED, NOW) is False
 
     no_events(fridge)
-    assert fridge.closed_orders["o-1"]["outcome"] == "cancelled"
+    assert fridge.reservation_status("o-1") == "cancelled"
 
 
 def test_releasing_after_pickup_is_a_no_op() -> None:
@@ -582,7 +581,7 @@ def test_releasing_after_pickup_is_a_no_op() -> None:
     assert fridge.release("o-1", ReleaseReason.REFUNDED, NOW) is False
 
     no_events(fridge)
-    assert fridge.closed_orders["o-1"]["outcome"] == "picked_up"
+    assert fridge.reservation_status("o-1") == "picked_up"
 
 
 def test_releasing_an_unknown_order_is_refused() -> None:
@@ -618,7 +617,7 @@ def test_expire_reservations_releases_only_unconfirmed_ones_past_their_deadline(
 
     event = only_event(fridge, "ReservationReleased")
     assert (event.order_id, event.reason) == ("due", "expired")
-    assert set(fridge.reservations) == {"not-yet", "paid"}
+    assert fridge.open_orders() == ["not-yet", "paid"]
     assert fridge.held("soup") == 2
 
 
@@ -763,6 +762,8 @@ def loaded_from_a_v1_snapshot(fridge: Fridge) -> Fridge:
     snapshot = Fridge.Snapshot.take(fridge)  # type: ignore[attr-defined]
     state = copy.deepcopy(snapshot.state)  # the snapshot shares the fridge's own dicts
     del state["class_version"], state["reports"]
+    # deliveries were remembered by their best-before alone (not yet by what they brought)
+    state["deliveries"] = {d: said.split(" ")[0] for d, said in state["deliveries"].items()}
     for reservation in state["reservations"].values():
         del reservation["reserved_at"], reservation["order"]
     for closed in state["closed_orders"].values():
@@ -818,7 +819,8 @@ def test_closed_orders_are_forgotten_after_two_days() -> None:
 
     fridge.reserve("o-3", {"soup": 1}, then + timedelta(minutes=10), then)
 
-    assert set(fridge.closed_orders) == {"o-2"}
+    assert fridge.reservation_status("o-1") is None  # forgotten
+    assert fridge.reservation_status("o-2") == "cancelled"
 
 
 # ---- count reports -------------------------------------------------------------------------
@@ -838,7 +840,7 @@ def test_count_lower_than_on_hand_takes_units_oldest_batch_first() -> None:
         "count",
         "r-1",
     )
-    assert fridge.batches["soup"] == {TOMORROW.isoformat(): 1, LATER.isoformat(): 3}
+    assert fridge.shelf("soup") == {TOMORROW: 1, LATER: 3}
     assert fridge.last_report_at == NOW
 
 
@@ -850,7 +852,7 @@ def test_count_higher_than_on_hand_adds_the_surplus_to_the_newest_batch() -> Non
     fridge.report_counts("r-1", NOW, {"soup": 7}, NOW)
 
     assert only_event(fridge, "StockAdjusted").differences == {"soup": 2}
-    assert fridge.batches["soup"] == {TOMORROW.isoformat(): 2, LATER.isoformat(): 5}
+    assert fridge.shelf("soup") == {TOMORROW: 2, LATER: 5}
 
 
 def test_surplus_of_an_unknown_meal_sells_only_on_the_counts_day() -> None:
@@ -859,7 +861,7 @@ def test_surplus_of_an_unknown_meal_sells_only_on_the_counts_day() -> None:
 
     fridge.report_counts("r-1", taken_at, {"curry": 2}, taken_at)
 
-    assert fridge.batches == {"curry": {"2025-06-02": 2}}
+    assert (fridge.meal_ids(), fridge.shelf("curry")) == (["curry"], {date(2025, 6, 2): 2})
 
 
 def test_count_equal_to_on_hand_records_only_the_report() -> None:
@@ -878,7 +880,7 @@ def test_meals_a_report_does_not_list_are_left_alone() -> None:
 
     assert fridge.on_hand("salad") == 2
     assert fridge.on_hand("soup") == 0
-    assert "soup" not in fridge.batches
+    assert fridge.shelf("soup") == {}
 
 
 @pytest.mark.parametrize("delta", [timedelta(0), -timedelta(seconds=1)], ids=["equal", "older"])
@@ -995,7 +997,6 @@ def test_count_below_held_names_the_newest_reservations_first() -> None:
         1,
         ["o-3", "o-2"],
     )
-    assert [o for o, r in fridge.reservations.items() if r["missing"]] == ["o-2", "o-3"]
     assert fridge.held("soup") == 3  # the order flow releases them; the count does not
 
 
@@ -1020,7 +1021,9 @@ def test_a_shortfall_flags_only_as_many_reservations_as_it_needs() -> None:
     fridge.report_counts("r-1", NOW, {"soup": 2}, NOW)
 
     assert only_event(fridge, "ReservedMealsMissing").order_ids == ["o-2"]
-    assert fridge.reservations["o-1"]["missing"] is False
+    fridge.collect_events()
+    fridge.report_counts("r-2", NOW + timedelta(minutes=1), {"soup": 0}, NOW)  # o-1 was not
+    assert only_event(fridge, "ReservedMealsMissing").order_ids == ["o-1"]
 
 
 def test_a_reservation_flagged_for_one_meal_is_not_flagged_again_for_another() -> None:
