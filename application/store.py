@@ -75,6 +75,13 @@ class EventStore(Application[UUID]):
         return True
 
     def position(self) -> int | None:
-        """The newest position in the store: a safe read-your-writes token for a no-op."""
-        newest: int | None = cast(Any, self.recorder).max_notification_id()
-        return newest
+        """The newest position in the store: a safe read-your-writes token for a no-op.
+
+        The newest event committed, which on PostgreSQL (ops/postgres_events.py) may lie
+        above the readers' safe head while an earlier id is still in flight: a no-op's
+        answer must wait for that event too, not only for what readers may read now.
+        """
+        recorder = cast(Any, self.recorder)
+        newest = getattr(recorder, "newest_committed_id", recorder.max_notification_id)
+        position: int | None = newest()
+        return position

@@ -10,6 +10,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from ops.connections import POOL_TIMEOUT_SECONDS
+from ops.postgres_events import RECORDER_TOPIC
 from ops.settings import Settings, SettingsError
 
 
@@ -55,6 +56,8 @@ def event_store_env(settings: Settings) -> dict[str, str]:
         assert settings.postgres_dsn is not None
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            # Appends without the store-wide table lock; readers stop at the safe head.
+            "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
             **postgres_env(settings.postgres_dsn, settings.postgres_schema),
         }
     assert settings.kurrentdb_uri is not None
