@@ -87,6 +87,29 @@ def test_the_postgres_profile_appends_without_the_table_lock(pg_side: WriteSide)
     assert type(pg_side.store.recorder) is ParallelAppendRecorder
 
 
+def test_an_append_has_its_transaction_id_before_it_takes_any_notification_id(
+    pg_side: WriteSide,
+) -> None:
+    """The safe head relies on it. The append is one statement: the plan must compute the
+    `pin` (pg_current_xact_id) beneath the rows that draw their ids (nextval). Without
+    MATERIALIZED and a use of pin.xid, PostgreSQL drops the unused CTE: no xid first at all."""
+    recorder = pg_side.store.recorder
+    assert isinstance(recorder, ParallelAppendRecorder)
+    row = recorder.construct_pg_stored_event(new_meal().id, 0, "topic", b"{}")
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        statement = recorder.insert_in_one_statement.as_bytes(conn)
+        curs.execute(b"EXPLAIN VERBOSE " + statement, ([row],))
+        plan = [next(iter(line.values())) for line in curs.fetchall()]
+
+    def depth(word: str) -> int:
+        (line,) = [line for line in plan if word in line]
+        return len(line) - len(line.lstrip())
+
+    assert any("pg_current_xact_id()" in line for line in plan)
+    assert any("Filter: (pin.xid IS NOT NULL)" in line for line in plan)
+    assert depth("nextval(") < depth("CTE Scan on pin"), "\n".join(plan)
+
+
 def test_a_lower_position_held_open_is_waited_for_then_applied(
     pg_side: WriteSide, pg_models: Any
 ) -> None:
