@@ -39,6 +39,7 @@ from domain.catalogue import Meal
 from ops.bench.common import bench_database, parse_list
 from ops.bench.hot_fridge import (
     SPREAD_FRIDGES,
+    SPREAD_STOCK,
     Bench,
     Measured,
     Op,
@@ -107,7 +108,7 @@ def bench_spread(bench: Bench, admin_dsn: str, callers: int) -> None:
             fridges = [f"spread-{k:04d}-{run}" for k in range(SPREAD_FRIDGES)]
             began = time.perf_counter()
             with ThreadPoolExecutor(8) as pool:
-                list(pool.map(lambda fridge_id: new_fridge(side, fridge_id), fridges))
+                list(pool.map(lambda f: new_fridge(side, f, SPREAD_STOCK), fridges))
             print(
                 f"  {recorder:8} {len(fridges)} fridges set up in "
                 f"{time.perf_counter() - began:.1f} s",

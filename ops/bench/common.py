@@ -5,11 +5,15 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date
 
 import psycopg
 from psycopg.conninfo import make_conninfo
+
+from domain.values import MOST_UNITS
+from ops.bootstrap import WriteSide
 
 
 @contextmanager
@@ -35,3 +39,25 @@ def bench_database(admin_dsn: str) -> Iterator[str]:
 
 def parse_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def stock_up(
+    side: WriteSide, fridge_id: str, units: Mapping[str, int], best_before: date, tag: str
+) -> None:
+    """Deliver `units` per meal to a fridge, in as many deliveries as the rule allows: one
+    delivery brings at most MOST_UNITS units (what one count may report of a meal)."""
+    left = {meal: n for meal, n in units.items() if n > 0}
+    number = 0
+    while left:
+        lines: dict[str, int] = {}
+        room = MOST_UNITS
+        for meal in sorted(left):
+            take = min(left[meal], room)
+            if take:
+                lines[meal], room = take, room - take
+        for meal, take in lines.items():
+            left[meal] -= take
+            if not left[meal]:
+                del left[meal]
+        side.stock.deliver(fridge_id, f"{tag}-{number}", lines, best_before)
+        number += 1

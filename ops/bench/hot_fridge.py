@@ -48,7 +48,7 @@ from psycopg_pool import ConnectionPool
 from application.orders import fingerprint
 from domain.order import Order, OrderLine
 from domain.values import PAYMENT_WINDOW
-from ops.bench.common import bench_database, parse_list
+from ops.bench.common import bench_database, parse_list, stock_up
 from ops.bootstrap import WriteSide, build_write_side
 from ops.logging import configure_logging
 from ops.settings import Settings
@@ -59,7 +59,8 @@ TARGET_RATIO = 1.0
 PLACE_TARGET_RATIO = 1.5  # issue 8: the whole order path, at least 1.5 times the plain row
 TARGET_P99_MS = 50.0
 SPREAD_FRIDGES = 1_000
-BIG_STOCK = 100_000_000  # nothing sells out during a measurement
+BIG_STOCK = 200_000  # twice --max-ops: nothing sells out during a measurement and its warm-up
+SPREAD_STOCK = 10_000  # a fridge among 1,000 sells a few units in a measurement
 MEAL = "bench-soup"
 PRICE = Decimal("6.50")
 
@@ -195,10 +196,10 @@ def set_up_catalogue(side: WriteSide) -> None:
     side.catalogue.register_meal(MEAL, "Lentil soup", PRICE, "EUR")
 
 
-def new_fridge(side: WriteSide, fridge_id: str) -> None:
+def new_fridge(side: WriteSide, fridge_id: str, units: int = BIG_STOCK) -> None:
     side.catalogue.install_fridge(fridge_id, "bench-venue")
     best_before = (side.clock() + timedelta(days=2)).date()
-    side.stock.deliver(fridge_id, "bench-delivery", {MEAL: BIG_STOCK}, best_before)
+    stock_up(side, fridge_id, {MEAL: units}, best_before, "bench-delivery")
 
 
 def place_op(side: WriteSide, tag: str, fridges: list[str]) -> Op:
@@ -274,7 +275,7 @@ def bench_store(
         fridges = [f"spread-{k:04d}-{run}" for k in range(SPREAD_FRIDGES)]
         began = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda fridge_id: new_fridge(side, fridge_id), fridges))
+            list(pool.map(lambda fridge_id: new_fridge(side, fridge_id, SPREAD_STOCK), fridges))
         print(
             f"  {store:8} {len(fridges)} fridges set up in {time.perf_counter() - began:.1f} s",
             file=sys.stderr,

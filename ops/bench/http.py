@@ -56,6 +56,7 @@ import psycopg
 
 from interfaces.http.auth import Role, issue_token
 from ops.bench import plain_service
+from ops.bench.common import stock_up
 from ops.bootstrap import build_write_side
 from ops.settings import Settings
 
@@ -187,7 +188,8 @@ def seed(settings: Settings) -> tuple[list[str], list[str]]:
         for meal in MEALS:
             side.catalogue.register_meal(meal, meal.title(), "7.50", "EUR")
         best_before = (side.clock() + timedelta(days=3)).date()
-        venues, fridges = [], []
+        venues: list[str] = []
+        fridges: list[str] = []
         for v in range(VENUES):
             venue = f"venue-{v}"
             side.catalogue.register_venue(venue, "bench-city", f"Venue {v}")
@@ -195,8 +197,11 @@ def seed(settings: Settings) -> tuple[list[str], list[str]]:
             for f in range(FRIDGES_PER_VENUE):
                 fridge = f"fridge-{v}-{f}"
                 side.catalogue.install_fridge(fridge, venue)
-                lines = dict.fromkeys(MEALS, BIG_STOCK)
-                side.stock.deliver(fridge, "bench-delivery", lines, best_before)
+                # orders take MEALS[0]; the first fridge is the hot one
+                units = {**dict.fromkeys(MEALS, 1_000), MEALS[0]: 20_000}
+                if not fridges:
+                    units[MEALS[0]] = 150_000
+                stock_up(side, fridge, units, best_before, "bench-delivery")
                 fridges.append(fridge)
     finally:
         side.close()

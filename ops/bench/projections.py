@@ -56,7 +56,7 @@ from domain.errors import AlreadyExists, DomainError
 from domain.fridge import Fridge
 from domain.order import Order, OrderLine
 from domain.values import PAYMENT_WINDOW, ReleaseReason, order_id_for
-from ops.bench.common import bench_database, parse_list
+from ops.bench.common import bench_database, parse_list, stock_up
 from ops.bootstrap import WriteSide, build_write_side, open_event_store
 from ops.logging import configure_logging
 from ops.read_models import open_database
@@ -512,9 +512,7 @@ def measure_lag(
             fridge_id = f"lag-fridge-{tag}-{k}"
             side.catalogue.install_fridge(fridge_id, venue_id)
             best_before = (side.clock() + timedelta(days=2)).date()
-            side.stock.deliver(
-                fridge_id, f"lag-delivery-{tag}-{k}", {"lag-soup": 10**8}, best_before
-            )
+            stock_up(side, fridge_id, {"lag-soup": 50_000}, best_before, f"lag-{tag}-{k}")
             fridge_ids.append(fridge_id)
         for fridge_id in fridge_ids:  # the writer holds each fridge in memory, as in production
             side.ordering.place("lag-warmup", f"warm-{tag}-{fridge_id}", fridge_id, {"lag-soup": 1})
