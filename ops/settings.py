@@ -30,9 +30,10 @@ SETTINGS_HELP = {
 STORES = ("sqlite", "postgres", "kurrentdb")
 
 # How many commands one API process runs against each store at once (interfaces/http/
-# commands.py). SQLite and eventsourcing's PostgreSQL recorder each take one write lock per
-# append, so past a few callers more threads only hold that lock longer; measured in
-# docs/benchmarks.md. KurrentDB takes appends to different streams in parallel over gRPC:
+# commands.py). SQLite takes one write lock per append, so past a few callers more threads
+# only hold that lock longer; PostgreSQL appends share no lock (ops/postgres_events.py) but a
+# command is mostly Python, so 4 (measured in docs/benchmarks.md before the lock went; not
+# measured again since). KurrentDB takes appends to different streams in parallel over gRPC:
 # 16 is a starting point, not a measurement (no server here).
 COMMAND_CONCURRENCY = {"sqlite": 2, "postgres": 4, "kurrentdb": 16}
 

@@ -1,11 +1,11 @@
 """The command lane: how many commands one API process runs against the write side at once.
 
-A command (place an order, record a delivery, ...) is a few reads and one or two appends,
-each append holding the store's single write lock until its commit is on disk (SQLite's
-writer; PostgreSQL's table lock in eventsourcing's recorder). With dozens of them in flight
-in one process, the one holding that lock keeps losing the interpreter to the others, so
-the lock is held longer and every command waits longer: on SQLite 32 threads placed fewer
-orders per second than 1 or 2 (docs/benchmarks.md). So commands wait their turn here, in
+A command (place an order, record a delivery, ...) is mostly Python around one append. On
+SQLite each append holds the file's single write lock until its commit is on disk, and with
+dozens of commands in flight in one process the one holding that lock keeps losing the
+interpreter to the others, so every command waits longer: 32 threads placed fewer orders
+per second than 1 or 2 (docs/benchmarks.md). On PostgreSQL appends share no lock
+(ops/postgres_events.py), but more threads than cores still only take turns. So commands wait their turn here, in
 arrival order, and only `size` of them run at once, each in one of the lane's own threads.
 
 The queue is bounded too: at a holiday peak a request that would wait behind `queue` others
