@@ -5,8 +5,9 @@ SQLite each append holds the file's single write lock until its commit is on dis
 dozens of commands in flight in one process the one holding that lock keeps losing the
 interpreter to the others, so every command waits longer: 32 threads placed fewer orders
 per second than 1 or 2 (docs/benchmarks.md). On PostgreSQL appends share no lock
-(ops/postgres_events.py), but more threads than cores still only take turns. So commands wait their turn here, in
-arrival order, and only `size` of them run at once, each in one of the lane's own threads.
+(ops/postgres_events.py), but more threads than cores still only take turns. So commands
+wait their turn here, in arrival order, and only `size` of them run at once, each in one of
+the lane's own threads.
 
 The queue is bounded too: at a holiday peak a request that would wait behind `queue` others
 is answered at once with 503 and `Retry-After`, instead of after seconds in a queue the
