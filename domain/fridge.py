@@ -13,7 +13,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypedDict
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
@@ -28,6 +27,7 @@ from domain.errors import (
     SoldOut,
 )
 from domain.order import OrderLine, OrderTerms
+from domain.shelf import local_day, surplus_batch, taken
 from domain.values import (
     CLOSED_ORDERS_KEPT_FOR,
     MOST_UNITS,
@@ -224,7 +224,7 @@ class Fridge(Aggregate):
 
     def today(self, now: datetime) -> date:
         """The local date at the fridge: best-before dates are local dates."""
-        return aware(now).astimezone(ZoneInfo(self.timezone)).date()
+        return local_day(aware(now), self.timezone)
 
     def on_hand(self, meal_id: str, today: date | None = None) -> int:
         """Units in the fridge; with `today`, only those still within their best-before."""
@@ -558,8 +558,7 @@ class Fridge(Aggregate):
                 self._take(meal_id, -difference)
                 continue
             batches = self.batches.setdefault(meal_id, {})
-            # Surplus joins the newest batch; with none known, it sells only on the count's day.
-            newest = max(batches, default=unknown_best_before.isoformat())
+            newest = surplus_batch(batches, unknown_best_before)
             batches[newest] = batches.get(newest, 0) + difference
 
     @event(MealsExpired)
@@ -661,20 +660,12 @@ class Fridge(Aggregate):
         )
 
     def _take(self, meal_id: str, units: int, fresh_from: str = "") -> None:
-        """Remove units oldest batch first (fridges are stocked front to back); never below 0.
-
-        With `fresh_from` (an ISO date), batches still good on that day go first: expired
-        ones stay behind for `discard_expired` rather than being booked as sold.
-        """
+        """Take units off the shelf by the shelf's rule (domain/shelf.py); never below 0."""
         batches = self.batches.get(meal_id, {})
-        for best_before in sorted(batches, key=lambda b: (b < fresh_from, b)):
-            taken = min(units, batches[best_before])
-            batches[best_before] -= taken
-            units -= taken
+        for best_before, units_taken in taken(batches, units, fresh_from).items():
+            batches[best_before] -= units_taken
             if batches[best_before] == 0:
                 del batches[best_before]
-            if units == 0:
-                break
         if not batches:
             self.batches.pop(meal_id, None)
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from domain.shelf import local_day
 from projections import events as e
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
-from projections.stock import STOCK_TABLES, StockKeeping, local_day
+from projections.stock import STOCK_TABLES, StockKeeping
 
 DAYS_OF_COVER = 1.5
 

@@ -1,8 +1,9 @@
 """Stock as the fridges keep it, in rows: batches by best-before and holds by reservation.
 
-The rules mirror `domain.fridge` exactly: a delivery adds to its best-before batch; a count's
-shortfall is taken oldest batch first and its surplus joins the newest batch (or, with none,
-a batch of the count's day); expired batches are removed; a reservation holds units until it
+The shelf's rules are the domain's own (domain/shelf.py, the functions the fridge evolves
+by): a delivery adds to its best-before batch; a count's shortfall is taken oldest batch
+first and its surplus joins the newest batch (or, with none, a batch of the count's day);
+expired batches are removed; a reservation holds units until it
 is released or picked up, and a pickup takes units oldest first among the batches still fresh
 on its local day (expired ones stay for `discard_expired`). What can be sold depends on
 the day, so `available = max(0, fresh on hand - held)` is worked out when a query asks.
@@ -16,11 +17,11 @@ it) maps it to the fridge, venue and city, and decides which shard a fridge belo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
 
 from domain.fridge import Fridge
+from domain.shelf import local_day, surplus_batch, taken
 from projections import events as e
 from projections.database import Tx
 from projections.projection import Projection, handles, utc_iso
@@ -49,11 +50,6 @@ class FridgeRef:
     venue_id: str
     city_id: str
     timezone: str
-
-
-def local_day(moment: datetime, timezone: str) -> date:
-    """The fridge's local date: best-before dates are local dates."""
-    return moment.astimezone(ZoneInfo(timezone)).date()
 
 
 MAX_CACHED_FRIDGES = 2_000
@@ -176,7 +172,7 @@ class StockKeeping(Projection):
                 self.take(tx, fridge.fridge_id, meal_id, -difference)
                 continue
             known = self.shelves(tx, fridge.fridge_id).batches.get(meal_id, {})
-            best_before = max(known, default="") or event.unknown_best_before.isoformat()
+            best_before = surplus_batch(known, event.unknown_best_before)
             self.add(tx, fridge.fridge_id, meal_id, best_before, difference)
 
     @handles(e.MealsExpired)
@@ -240,18 +236,12 @@ class StockKeeping(Projection):
         self._set_batch(shelves, fridge_id, meal_id, best_before, held + units)
 
     def take(self, tx: Tx, fridge_id: str, meal_id: str, units: int, fresh_from: str = "") -> None:
-        """Remove units oldest batch first, never below zero (as `Fridge._take`); with
-        `fresh_from`, batches still good on that day go first."""
+        """Take units off the rows by the shelf's rule (domain/shelf.py), as the fridge does."""
         shelves = self.shelves(tx, fridge_id)
         batches = shelves.batches.get(meal_id, {})
-        for best_before in sorted(batches, key=lambda b: (b < fresh_from, b)):
-            if units == 0:
-                break
-            in_batch = batches[best_before]
-            taken = min(units, in_batch)
-            units -= taken
-            left = None if taken == in_batch else in_batch - taken
-            self._set_batch(shelves, fridge_id, meal_id, best_before, left)
+        for best_before, units_taken in taken(batches, units, fresh_from).items():
+            left = batches[best_before] - units_taken
+            self._set_batch(shelves, fridge_id, meal_id, best_before, left or None)
 
     def unhold(self, tx: Tx, fridge_id: str, order_id: str) -> None:
         order = self.shelves(tx, fridge_id).holds.pop(order_id, {})

@@ -32,12 +32,12 @@ from typing import Any
 import msgspec
 from litestar.di import NamedDependency
 
+from domain.shelf import local_day
 from interfaces.http import schemas
 from interfaces.http.reading import ReadSide
 from ops.bootstrap import WriteSide
 from projections.database import Tx
 from projections.freshness import ReadState
-from projections.stock import local_day
 from projections.venue_menu import VenueMenu, menu_items
 
 VENUES = 2048
