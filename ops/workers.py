@@ -15,27 +15,13 @@ from typing import Any
 from application.store import EventStore
 from ops import connections
 from ops.bootstrap import open_event_store
-from ops.read_models import open_database, open_databases
+from ops.read_models import open_databases
 from ops.settings import Settings
 from projections.models import close_databases
 from projections.projection import Shard
 from projections.worker import Worker
 
 log = logging.getLogger("farmacy.projections")
-
-
-def run_worker(
-    settings: Settings, name: str, shard: Shard, stop: threading.Event, **options: Any
-) -> None:
-    """One worker for projection `name`, with a store and a database of its own."""
-    budget = connections.worker(1)
-    store = open_event_store(settings, budget.event_store_env())
-    db = open_database(settings, name, pool_size=budget.reads)
-    try:
-        Worker(name, shard, stop, store=store, db=db, **options).run()
-    finally:
-        db.close()
-        store.close()
 
 
 def run_workers(

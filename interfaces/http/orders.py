@@ -94,8 +94,7 @@ class OrderRoutes(Controller):
             as_of=answer.as_of,
             age_seconds=answer.age_seconds,
         )
-        headers = {"X-Read-Position": str(answer.position), "Cache-Control": "private, no-cache"}
-        return Response(body, headers=headers)
+        return Response(body, headers=private_read(answer))
 
     @post(
         "/{order_id:str}/cancel",
@@ -125,6 +124,11 @@ class OrderRoutes(Controller):
                 customer,
             )
         return schemas.OrderMoved(moved.order_id, moved.status, moved.position)
+
+
+def private_read(answer: Answer[Any]) -> dict[str, str]:
+    """Headers of a customer's own read: the position it reflects, kept by no shared cache."""
+    return {"X-Read-Position": str(answer.position), "Cache-Control": "private, no-cache"}
 
 
 def found_order(
@@ -182,8 +186,7 @@ class CustomerRoutes(Controller):
             as_of=answer.as_of,
             age_seconds=answer.age_seconds,
         )
-        headers = {"X-Read-Position": str(answer.position), "Cache-Control": "private, no-cache"}
-        return Response(body, headers=headers)
+        return Response(body, headers=private_read(answer))
 
 
 def summary(order: OrderView) -> schemas.OrderSummary:

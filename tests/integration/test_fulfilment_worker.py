@@ -19,7 +19,7 @@ from domain.order import OrderStatus
 from ops.bootstrap import WriteSide
 from ops.fulfilment import run_fulfilment
 from ops.settings import Settings
-from ops.workers import run_worker
+from ops.workers import run_workers
 from projections.projection import Shard
 from tests.conftest import FakeClock
 from tests.integration.world import make_world
@@ -94,7 +94,7 @@ def test_the_worker_expires_orders_nobody_paid_for(
     placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
 
     def reservations(stop: threading.Event) -> None:
-        run_worker(store_settings, "reservations", Shard(), stop)
+        assert run_workers(store_settings, ["reservations"], Shard(), stop) == []
 
     def fulfil(stop: threading.Event) -> None:
         run_fulfilment(store_settings, NeverAnswers(), stop, clock=clock)
