@@ -147,7 +147,7 @@ def test_a_delivery_id_reused_for_another_delivery_is_refused(
 
 def test_a_delivery_remembered_by_an_old_snapshot_is_compared_by_its_best_before() -> None:
     """Snapshots taken before deliveries were fingerprinted hold only the best-before."""
-    fridge = loaded_from_a_v1_snapshot(stocked(soup=3))
+    fridge = from_a_v1_snapshot()
 
     assert fridge.deliver("d-1", {"soup": 3}, TOMORROW, NOW) is False
     with pytest.raises(AlreadyExists):
@@ -756,35 +756,47 @@ def test_priced_lines_that_differ_from_the_lines_held_are_refused() -> None:
     no_events(fridge)
 
 
-def loaded_from_a_v1_snapshot(fridge: Fridge) -> Fridge:
-    """The fridge as a snapshot taken before class version 2 brings it back: no class version,
-    no order terms, no lines of settled orders, no remembered count reports."""
-    snapshot = Fridge.Snapshot.take(fridge)  # type: ignore[attr-defined]
-    state = copy.deepcopy(snapshot.state)  # the snapshot shares the fridge's own dicts
-    del state["class_version"], state["reports"]
-    # deliveries were remembered by their best-before alone (not yet by what they brought)
-    state["deliveries"] = {d: said.split(" ")[0] for d, said in state["deliveries"].items()}
-    for reservation in state["reservations"].values():
-        del reservation["reserved_at"], reservation["order"]
-    for closed in state["closed_orders"].values():
-        del closed["lines"], closed["reserved_at"], closed["expires_at"], closed["order"]
+def from_a_v1_snapshot(**state: Any) -> Fridge:
+    """A fridge as a snapshot taken before class version 2 held it (given as its stored state):
+    no class version, no order terms, no lines of settled orders, no remembered count reports,
+    deliveries remembered by their best-before alone."""
     old = Fridge.Snapshot(  # type: ignore[attr-defined]
-        originator_id=fridge.id,
-        originator_version=fridge.version,
+        originator_id=Fridge.create_id("gym-1"),
+        originator_version=5,
         timestamp=NOW,
-        topic=snapshot.topic,
-        state=state,
+        topic="domain.fridge:Fridge",
+        state={
+            "fridge_id": "gym-1",
+            "venue_id": "kreuzberg-gym",
+            "city_id": "berlin",
+            "timezone": "Europe/Berlin",
+            "status": "active",
+            "batches": {"soup": {TOMORROW.isoformat(): 3}},
+            "holds": {},
+            "reservations": {},
+            "closed_orders": {},
+            "deliveries": {"d-1": TOMORROW.isoformat()},
+            "last_report_at": None,
+        }
+        | state,
     )
     loaded: Fridge = old.mutate(None)
     return loaded
 
 
 def test_a_snapshot_from_before_orders_were_born_here_still_loads_and_decides() -> None:
-    fridge = with_reservations(("o-1", {"soup": 1}), ("o-2", {"soup": 1}))
-    fridge.release("o-2", ReleaseReason.CANCELLED, NOW)
-    fridge.collect_events()
-
-    loaded = loaded_from_a_v1_snapshot(fridge)
+    loaded = from_a_v1_snapshot(
+        holds={"soup": 1},
+        reservations={
+            "o-1": {
+                "lines": {"soup": 1},
+                "expires_at": DEADLINE,
+                "confirmed": False,
+                "missing": False,
+            }
+        },
+        closed_orders={"o-2": {"outcome": "cancelled", "at": NOW}},
+    )
 
     assert loaded.held("soup") == 1
     with pytest.raises(IdempotencyKeyReused):  # an open reservation's lines are known
@@ -921,7 +933,7 @@ def test_count_reports_are_remembered_for_two_days() -> None:
 
 
 def test_a_fridge_snapshotted_before_reports_were_remembered_takes_reports() -> None:
-    fridge = loaded_from_a_v1_snapshot(stocked(soup=3))
+    fridge = from_a_v1_snapshot()
 
     assert fridge.report_counts("r-1", NOW, {"soup": 2}, NOW)
     assert fridge.report_counts("r-1", NOW, {"soup": 2}, NOW) is False
