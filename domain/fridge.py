@@ -115,6 +115,9 @@ class Fridge(Aggregate):
         reason: str
         report_id: str
         unknown_best_before: date
+        # meal -> best-before (ISO) -> units it gained or (negative) lost; None in events
+        # recorded before they said what moved (the shelf's rule says it on replay)
+        batches: dict[str, dict[str, int]] | None = None
 
     class MealsExpired(Aggregate.Event):
         batches: list[ExpiredBatch]
@@ -152,6 +155,8 @@ class Fridge(Aggregate):
         order_id: str
         lines: MealLines
         at: datetime
+        # meal -> best-before (ISO) -> units taken (negative); None as in StockAdjusted
+        batches: dict[str, dict[str, int]] | None = None
 
     class TakenOffline(Aggregate.Event):
         reason: str
@@ -305,11 +310,16 @@ class Fridge(Aggregate):
             if units != self.on_hand(meal_id)
         }
         if differences:
+            count_day = self.today(taken_at)
             self._stock_adjusted(
                 differences=differences,
                 reason="count",
                 report_id=report_id,
-                unknown_best_before=self.today(taken_at),
+                unknown_best_before=count_day,
+                batches={
+                    meal_id: self._shelf.counting(meal_id, difference, count_day)
+                    for meal_id, difference in differences.items()
+                },
             )
         self._flag_missing(self.today(now))
         return True
@@ -410,7 +420,14 @@ class Fridge(Aggregate):
         reservation = self._open(order_id)
         if not reservation["confirmed"]:
             raise NotPaidYet(order_id)
-        self._picked_up(order_id=order_id, lines=reservation["lines"], at=aware(now))
+        lines = reservation["lines"]
+        sale_day = self.today(now)  # a sold meal is a fresh one
+        self._picked_up(
+            order_id=order_id,
+            lines=lines,
+            at=aware(now),
+            batches={m: self._shelf.selling(m, units, sale_day) for m, units in lines.items()},
+        )
         return True
 
     # ---- life cycle ----------------------------------------------------------------------
@@ -490,12 +507,19 @@ class Fridge(Aggregate):
 
     @event(StockAdjusted)
     def _stock_adjusted(
-        self, differences: MealLines, reason: str, report_id: str, unknown_best_before: date
+        self,
+        differences: MealLines,
+        reason: str,
+        report_id: str,
+        unknown_best_before: date,
+        batches: dict[str, dict[str, int]] | None = None,
     ) -> None:
         for meal_id, difference in differences.items():
-            self._shelf.move(
-                meal_id, self._shelf.adjusting(meal_id, difference, unknown_best_before)
-            )
+            if batches is not None:
+                self._shelf.move(meal_id, batches[meal_id])
+            else:
+                moved = self._shelf.counting(meal_id, difference, unknown_best_before)
+                self._shelf.move(meal_id, moved)
 
     @event(MealsExpired)
     def _expired(self, batches: list[ExpiredBatch]) -> None:
@@ -551,11 +575,19 @@ class Fridge(Aggregate):
         self._book.close(order_id, reason, at)
 
     @event(MealsPickedUp)
-    def _picked_up(self, order_id: str, lines: MealLines, at: datetime) -> None:
+    def _picked_up(
+        self,
+        order_id: str,
+        lines: MealLines,
+        at: datetime,
+        batches: dict[str, dict[str, int]] | None = None,
+    ) -> None:
         self._book.close(order_id, "picked_up", at)
-        fresh_from = self.today(at).isoformat()  # a sold meal is a fresh one
         for meal_id, units in lines.items():
-            self._shelf.move(meal_id, self._shelf.taking(meal_id, units, fresh_from))
+            if batches is not None:
+                self._shelf.move(meal_id, batches[meal_id])
+            else:
+                self._shelf.move(meal_id, self._shelf.selling(meal_id, units, self.today(at)))
 
     @event(TakenOffline)
     def _taken_offline(self, reason: str) -> None:

@@ -44,6 +44,20 @@ def surplus_batch(batches: Mapping[str, int], count_day: date) -> str:
     return max(batches, default=count_day.isoformat())
 
 
+def sold(batches: Mapping[str, int], units: int, sale_day: date) -> dict[str, int]:
+    """What a sale of `units` on `sale_day` moves, batch by batch (negative: units gone)."""
+    took = taken(batches, units, fresh_from=sale_day.isoformat())
+    return {best_before: -n for best_before, n in took.items()}
+
+
+def counted(batches: Mapping[str, int], difference: int, count_day: date) -> dict[str, int]:
+    """What a count's difference moves, batch by batch: a shortfall is taken oldest first,
+    a surplus joins the newest batch (`surplus_batch`)."""
+    if difference < 0:
+        return {best_before: -n for best_before, n in taken(batches, -difference).items()}
+    return {surplus_batch(batches, count_day): difference}
+
+
 class ExpiredBatch(TypedDict):
     meal_id: str
     best_before: str  # ISO date
@@ -96,17 +110,13 @@ class Shelf:
 
     # ---- what would move ----------------------------------------------------------------------
 
-    def taking(self, meal_id: str, units: int, fresh_from: str = "") -> dict[str, int]:
-        """The batches `units` would come out of by the shelf's rule (`taken`), as negatives."""
-        took = taken(self.batches.get(meal_id, {}), units, fresh_from)
-        return {best_before: -n for best_before, n in took.items()}
+    def selling(self, meal_id: str, units: int, sale_day: date) -> dict[str, int]:
+        """What selling `units` on `sale_day` would move (`sold`): fresh batches first."""
+        return sold(self.batches.get(meal_id, {}), units, sale_day)
 
-    def adjusting(self, meal_id: str, difference: int, count_day: date) -> dict[str, int]:
-        """Where a count's difference lands: a shortfall is taken oldest first, a surplus
-        joins the newest batch (`surplus_batch`)."""
-        if difference < 0:
-            return self.taking(meal_id, -difference)
-        return {surplus_batch(self.batches.get(meal_id, {}), count_day): difference}
+    def counting(self, meal_id: str, difference: int, count_day: date) -> dict[str, int]:
+        """What a count's difference would move (`counted`)."""
+        return counted(self.batches.get(meal_id, {}), difference, count_day)
 
     # ---- changes ---------------------------------------------------------------------------
 

@@ -491,6 +491,7 @@ def test_picking_up_takes_the_meals_out_of_the_fridge() -> None:
 
     event = only_event(fridge, "MealsPickedUp")
     assert (event.order_id, event.lines) == ("o-1", {"soup": 2})
+    assert event.batches == {"soup": {"2025-06-02": -2}}
     assert fridge.on_hand("soup") == 1
     assert fridge.held("soup") == 0
     assert fridge.available("soup", TODAY) == 1
@@ -509,6 +510,7 @@ def test_picking_up_takes_fresh_units_and_leaves_an_expired_batch_to_be_discarde
     fridge.pick_up("o-1", next_day)
 
     # The meal sold was a fresh one: what is left is yesterday's, not for sale.
+    assert only_event(fridge, "MealsPickedUp").batches == {"soup": {"2025-06-04": -1}}
     assert fridge.shelf("soup") == {TODAY: 1}
     assert fridge.available("soup", fridge.today(next_day)) == 0
     assert fridge.discard_expired(next_day) == {"soup": 1}
@@ -852,6 +854,7 @@ def test_count_lower_than_on_hand_takes_units_oldest_batch_first() -> None:
         "count",
         "r-1",
     )
+    assert adjusted.batches == {"soup": {"2025-06-02": -1}}
     assert fridge.shelf("soup") == {TOMORROW: 1, LATER: 3}
     assert fridge.last_report_at == NOW
 
@@ -864,6 +867,7 @@ def test_count_higher_than_on_hand_adds_the_surplus_to_the_newest_batch() -> Non
     fridge.report_counts("r-1", NOW, {"soup": 7}, NOW)
 
     assert only_event(fridge, "StockAdjusted").differences == {"soup": 2}
+    assert only_event(fridge, "StockAdjusted").batches == {"soup": {"2025-06-04": 2}}
     assert fridge.shelf("soup") == {TOMORROW: 2, LATER: 5}
 
 
@@ -873,6 +877,7 @@ def test_surplus_of_an_unknown_meal_sells_only_on_the_counts_day() -> None:
 
     fridge.report_counts("r-1", taken_at, {"curry": 2}, taken_at)
 
+    assert only_event(fridge, "StockAdjusted").batches == {"curry": {"2025-06-02": 2}}
     assert (fridge.meal_ids(), fridge.shelf("curry")) == (["curry"], {date(2025, 6, 2): 2})
 
 
