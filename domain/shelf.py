@@ -1,6 +1,7 @@
-"""A fridge's shelf: its meals by best-before batch (`Shelf`, held by the fridge), and the
-shelf's rules as pure functions, which the shelf decides by and the stock views apply to the
-rows of events recorded before the events said what moved, so each rule is written once.
+"""A fridge's shelf: its meals by best-before batch (`Shelf`, which the fridge holds), and the
+shelf's rules as pure functions, each written once. The fridge records in its events what the
+rules moved, and the stock views add and subtract those numbers; they call the same functions
+only for events recorded before the events said what moved.
 
 A meal's batches are `{best-before (ISO date): units}`; best-before dates are the fridge's
 local dates.
