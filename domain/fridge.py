@@ -554,17 +554,7 @@ class Fridge(Aggregate):
                 currency=currency,
                 fingerprint=fingerprint,
             )
-        self._book.hold(
-            order_id,
-            Reservation(
-                lines=lines,
-                expires_at=expires_at,
-                confirmed=False,
-                missing=False,
-                reserved_at=reserved_at,
-                order=order,
-            ),
-        )
+        self._book.hold(order_id, lines, expires_at, reserved_at, order)
 
     @event(ReservationConfirmed)
     def _confirmed(self, order_id: str) -> None:

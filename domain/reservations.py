@@ -117,13 +117,27 @@ class ReservationBook:
 
     # ---- changes ---------------------------------------------------------------------------
 
-    def hold(self, order_id: str, reservation: Reservation) -> None:
+    def hold(
+        self,
+        order_id: str,
+        lines: MealLines,
+        expires_at: datetime,
+        reserved_at: datetime,
+        order: OrderTerms | None = None,
+    ) -> None:
         """Open a reservation; settled orders older than CLOSED_ORDERS_KEPT_FOR are forgotten."""
-        self.open[order_id] = reservation
-        for meal_id, units in reservation["lines"].items():
+        self.open[order_id] = Reservation(
+            lines=lines,
+            expires_at=expires_at,
+            confirmed=False,
+            missing=False,
+            reserved_at=reserved_at,
+            order=order,
+        )
+        for meal_id, units in lines.items():
             self.holds[meal_id] = self.holds.get(meal_id, 0) + units
         self.closed.pop(order_id, None)
-        forget_before = reservation["reserved_at"] - CLOSED_ORDERS_KEPT_FOR
+        forget_before = reserved_at - CLOSED_ORDERS_KEPT_FOR
         for old in [o for o, c in self.closed.items() if c["at"] < forget_before]:
             del self.closed[old]
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from domain.order import OrderLine, OrderTerms
-from domain.reservations import Promised, Reservation, ReservationBook
+from domain.reservations import Promised, ReservationBook
 from domain.values import CLOSED_ORDERS_KEPT_FOR
 
 NOW = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
@@ -21,34 +21,17 @@ SOUP_TERMS = OrderTerms(
 )
 
 
-def reservation(
-    lines: dict[str, int],
-    *,
-    at: datetime = NOW,
-    expires_at: datetime = DEADLINE,
-    order: OrderTerms | None = None,
-) -> Reservation:
-    return Reservation(
-        lines=lines,
-        expires_at=expires_at,
-        confirmed=False,
-        missing=False,
-        reserved_at=at,
-        order=order,
-    )
-
-
 def book(*held: tuple[str, dict[str, int]]) -> ReservationBook:
     given = ReservationBook()
     for order_id, lines in held:
-        given.hold(order_id, reservation(lines))
+        given.hold(order_id, lines, DEADLINE, NOW)
     return given
 
 
 def test_a_reservation_holds_its_meals_until_it_is_settled() -> None:
     given = book(("o-1", {"soup": 2}))
 
-    given.hold("o-2", reservation({"soup": 1, "salad": 1}))
+    given.hold("o-2", {"soup": 1, "salad": 1}, DEADLINE, NOW)
 
     assert (given.held("soup"), given.held("salad"), given.held("curry")) == (3, 1, 0)
     assert given.status("o-2") == "held"
@@ -66,7 +49,7 @@ def test_a_confirmed_reservation_is_paid_and_still_holds() -> None:
 
 def test_a_settled_reservation_holds_nothing_and_is_remembered_with_its_promise() -> None:
     given = ReservationBook()
-    given.hold("o-1", reservation({"soup": 2}, order=SOUP_TERMS))
+    given.hold("o-1", {"soup": 2}, DEADLINE, NOW, SOUP_TERMS)
 
     given.close("o-1", "picked_up", NOW)
 
@@ -89,7 +72,7 @@ def test_settled_orders_are_forgotten_when_a_reservation_comes_two_days_later() 
     given.close("o-2", "expired", NOW + timedelta(days=1))
     later = NOW + CLOSED_ORDERS_KEPT_FOR + timedelta(seconds=1)
 
-    given.hold("o-3", reservation({"soup": 1}, at=later, expires_at=later))
+    given.hold("o-3", {"soup": 1}, later, later)
 
     assert given.status("o-1") is None
     assert given.status("o-2") == "expired"
@@ -97,7 +80,7 @@ def test_settled_orders_are_forgotten_when_a_reservation_comes_two_days_later() 
 
 def test_only_unpaid_reservations_past_their_deadline_are_due() -> None:
     given = book(("o-1", {"soup": 1}), ("o-2", {"soup": 1}))
-    given.hold("o-3", reservation({"soup": 1}, expires_at=DEADLINE + timedelta(minutes=5)))
+    given.hold("o-3", {"soup": 1}, DEADLINE + timedelta(minutes=5), NOW)
     given.confirm("o-2")
 
     assert given.due(DEADLINE - timedelta(seconds=1)) == []
@@ -129,7 +112,7 @@ def test_a_copied_book_changes_on_its_own() -> None:
     copied = given.copy()
     copied.confirm("o-1")
     copied.close("o-2", "cancelled", NOW)
-    copied.hold("o-3", reservation({"salad": 1}))
+    copied.hold("o-3", {"salad": 1}, DEADLINE, NOW)
 
     assert given.status("o-1") == "held"
     assert given.status("o-2") == "held"
