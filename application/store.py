@@ -15,6 +15,8 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from application.errors import NotFound
+from domain.reservations import ReservationBook
+from domain.shelf import Shelf
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -28,6 +30,32 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
+
+
+class ShelfAsBatches(Transcoding):
+    """A fridge's shelf in its snapshots: meal -> best-before -> units."""
+
+    type = Shelf
+    name = "fridge_shelf"
+
+    def encode(self, obj: Shelf) -> dict[str, dict[str, int]]:
+        return obj.batches
+
+    def decode(self, data: dict[str, dict[str, int]]) -> Shelf:
+        return Shelf(data)
+
+
+class ReservationBookAsDicts(Transcoding):
+    """A fridge's reservation book in its snapshots: open, closed, and what they hold."""
+
+    type = ReservationBook
+    name = "fridge_reservation_book"
+
+    def encode(self, obj: ReservationBook) -> dict[str, Any]:
+        return {"open": obj.open, "closed": obj.closed, "holds": obj.holds}
+
+    def decode(self, data: dict[str, Any]) -> ReservationBook:
+        return ReservationBook(open=data["open"], closed=data["closed"], holds=data["holds"])
 
 
 class EventStore(Application[UUID]):
@@ -49,6 +77,9 @@ class EventStore(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
+        # The parts a fridge's snapshot holds (Fridge class_version 3).
+        transcoder.register(ShelfAsBatches())
+        transcoder.register(ReservationBookAsDicts())
 
     def load(self, cls: type[A], kind: str, natural_id: str, stream: UUID) -> A:
         """The aggregate of `stream`, or NotFound naming it in the business's words."""
