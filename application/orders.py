@@ -29,7 +29,7 @@ from application.prices import PriceList
 from application.retry import on_conflict_retry
 from application.store import EventStore
 from domain.errors import InvalidRequest, ReservationClosed
-from domain.fridge import Fridge, Promised
+from domain.fridge import Promised
 from domain.order import Order, OrderLine, OrderStatus, OrderTerms, priced
 from domain.values import PAYMENT_WINDOW, ReleaseReason, meal_lines, natural_id, order_id_for
 
@@ -205,9 +205,7 @@ class Ordering:
             self.ensure_order(order_id, fridge_id)
         order = self.order(order_id, customer_id)
         now = self.clock()
-        released = self.writer.execute(
-            order.fridge_id, lambda fridge: release_before_pickup(fridge, order_id, now)
-        )
+        released = self.writer.execute(order.fridge_id, lambda fridge: fridge.cancel(order_id, now))
         moved = self.record_cancel(order_id, reason)
         return _latest(moved, moved, released.position)
 
@@ -325,13 +323,6 @@ class Ordering:
             position,
             created=False,
         )
-
-
-def release_before_pickup(fridge: Fridge, order_id: str, now: datetime) -> bool:
-    """Put a cancelled order's meals back on sale, unless the customer has taken them out."""
-    if fridge.reservation_status(order_id) == "picked_up":
-        raise ReservationClosed(fridge.fridge_id, order_id, "picked_up")
-    return fridge.release(order_id, ReleaseReason.CANCELLED, now)
 
 
 def _as_promised(

@@ -405,6 +405,14 @@ class Fridge(Aggregate):
         )
         return True
 
+    def cancel(self, order_id: str, now: datetime) -> bool:
+        """The customer gave the order up before pickup, paid or not: its meals go back on
+        sale. Once they are taken out it is too late (ReservationClosed). Decided here, in the
+        fridge's turn, so a cancel racing a pickup is told apart: never both."""
+        if self._book.status(order_id) == "picked_up":
+            raise ReservationClosed(self.fridge_id, order_id, "picked_up")
+        return self.release(order_id, ReleaseReason.CANCELLED, now)
+
     def expire_reservations(self, now: datetime) -> list[str]:
         """Release every unpaid reservation whose time is up. Returns their order ids."""
         aware(now)  # refused even when no reservation is open

@@ -499,6 +499,40 @@ def test_picking_up_takes_the_meals_out_of_the_fridge() -> None:
     assert fridge.reservation_status("o-1") == "picked_up"
 
 
+def test_a_paid_order_cancelled_before_pickup_puts_its_meals_back() -> None:
+    fridge = paid("o-1", {"soup": 2})
+
+    assert fridge.cancel("o-1", NOW) is True
+
+    event = only_event(fridge, "ReservationReleased")
+    assert (event.order_id, event.reason) == ("o-1", "cancelled")
+    assert fridge.available("soup", TODAY) == 3
+    assert fridge.reservation_status("o-1") == "cancelled"
+
+
+def test_cancelling_again_changes_nothing() -> None:
+    fridge = paid("o-1")
+    fridge.cancel("o-1", NOW)
+    fridge.collect_events()
+
+    assert fridge.cancel("o-1", NOW) is False
+
+    no_events(fridge)
+
+
+def test_an_order_taken_out_of_the_fridge_cannot_be_cancelled() -> None:
+    fridge = paid("o-1")
+    fridge.pick_up("o-1", NOW)
+    fridge.collect_events()
+
+    with pytest.raises(ReservationClosed) as refused:
+        fridge.cancel("o-1", NOW)
+
+    assert refused.value.outcome == "picked_up"
+    no_events(fridge)
+    assert fridge.on_hand("soup") == 2
+
+
 def test_picking_up_takes_fresh_units_and_leaves_an_expired_batch_to_be_discarded() -> None:
     fridge = stocked(best_before=TODAY, soup=1)
     fridge.deliver("d-2", {"soup": 1}, LATER, NOW)
