@@ -10,9 +10,9 @@ from datetime import date
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
 from application.errors import NotFound
 
@@ -28,6 +28,21 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
+
+
+class _Collected(ProcessingEvent[UUID]):
+    """The library's collection of an append's pending events, without its two runtime
+    Protocol checks per object: 45 us a save on Python 3.11 (measured), a tenth of an order's
+    CPU in process. Anything but an Aggregate goes the library's way."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            else:
+                super().collect_events(obj)
+        self.saved_kwargs.update(kwargs)
 
 
 class EventStore(Application[UUID]):
@@ -59,6 +74,16 @@ class EventStore(Application[UUID]):
         if not isinstance(aggregate, cls):
             raise NotFound(kind, natural_id)
         return aggregate
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's save, step for step, collecting events the faster way (_Collected)."""
+        processing = _Collected()
+        processing.collect_events(*objs, **kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        self.notify(processing.events)  # the library's deprecated hook, kept in step
+        return recordings
 
     def append(self, aggregate: Aggregate) -> int | None:
         """Append one aggregate's new events; the position of the last one, if any."""
