@@ -6,12 +6,15 @@ notifications (on KurrentDB: `$all`). Which database holds it is configuration (
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
 from application.errors import NotFound
@@ -43,6 +46,14 @@ class _Collected(ProcessingEvent[UUID]):
             else:
                 super().collect_events(obj)
         self.saved_kwargs.update(kwargs)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A turn at appending to one stream."""
+
+    waited: bool  # another process held the turn first: it writes this stream too
+    newer: list[DomainEventProtocol[UUID]]  # the stream's events after the version asked
 
 
 class EventStore(Application[UUID]):
@@ -98,6 +109,18 @@ class EventStore(Application[UUID]):
         except IntegrityError:
             return False
         return True
+
+    @contextmanager
+    def turn(self, stream: UUID, after: int) -> Iterator[Turn]:
+        """Take turns with other processes appending to `stream`, where the database offers a
+        way (PostgreSQL: ops/postgres_events.py); elsewhere only read what is new, and
+        optimistic concurrency alone decides, as it does in any case."""
+        take = getattr(self.recorder, "turn", None)
+        if take is None:
+            yield Turn(waited=False, newer=list(self.events.get(stream, gt=after)))
+            return
+        with take(stream, after) as (waited, stored):
+            yield Turn(waited, [self.mapper.to_domain_event(event) for event in stored])
 
     def position(self) -> int | None:
         """The newest position in the store: a safe read-your-writes token for a no-op.
