@@ -6,7 +6,7 @@ notifications (on KurrentDB: `$all`). Which database holds it is configuration (
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.domain import Aggregate, CanMutateAggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
 from application.errors import NotFound
@@ -48,6 +48,15 @@ class _Collected(ProcessingEvent[UUID]):
         self.saved_kwargs.update(kwargs)
 
 
+def _replay(aggregate: Any, events: Iterable[DomainEventProtocol[UUID]]) -> Any:
+    """The library's `project_aggregate` without its runtime Protocol assertion per event
+    (23 us each on Python 3.11, more than decoding the event): every event of this store is
+    an Aggregate event, which can mutate."""
+    for event in events:
+        aggregate = cast(CanMutateAggregate[UUID], event).mutate(aggregate)
+    return aggregate
+
+
 @dataclass(frozen=True)
 class Turn:
     """A turn at appending to one stream."""
@@ -79,7 +88,7 @@ class EventStore(Application[UUID]):
     def load(self, cls: type[A], kind: str, natural_id: str, stream: UUID) -> A:
         """The aggregate of `stream`, or NotFound naming it in the business's words."""
         try:
-            aggregate: Aggregate = self.repository.get(stream)
+            aggregate: Aggregate = self.repository.get(stream, projector_func=_replay)
         except AggregateNotFoundError:
             raise NotFound(kind, natural_id) from None
         if not isinstance(aggregate, cls):
