@@ -40,9 +40,9 @@ from domain.fridge import Fridge
 
 R = TypeVar("R")
 CONTENDED_FOR = 2.0
-"""Seconds after a conflict (or after a catch-up that found another process's events) during
-which a fridge is caught up with the store before each batch: one read of its newest events,
-instead of conflicts that each cost a failed append and a copy of the whole fridge."""
+"""Seconds after a conflict during which a fridge is caught up with the store before each
+batch: one read of its newest events, instead of conflicts that each cost a failed append
+and a copy of the whole fridge."""
 TURNS_FOR = 2.0
 """A fridge that lost TURNS_AFTER conflicts within this many seconds is fought over: its
 batches then take turns with other processes (EventStore.turn) for as long as they keep
@@ -178,8 +178,8 @@ class FridgeWriter:
             if fridge is None:  # the truth
                 fridge = self._load(fridge_id)
             if not turns:
-                if contended and self._catch_up(fridge):
-                    desk.contended_at = time.monotonic()  # still written elsewhere
+                if contended:
+                    self._catch_up(fridge)
                 return decide_and_append(fridge)
             # Fought over: take turns with the other processes where the store can, and take
             # in what they appended since this copy was saved (read in the same round trip).
@@ -234,15 +234,11 @@ class FridgeWriter:
                 raise AssertionError(f"{refused!r} was raised after recording events") from None
             return None, refused
 
-    def _catch_up(self, fridge: Fridge) -> int:
-        """Apply to `fridge` (clean: it holds no pending events) what was appended after it;
-        how many events that was."""
-        applied = 0
+    def _catch_up(self, fridge: Fridge) -> None:
+        """Apply to `fridge` (clean: it holds no pending events) what was appended after it."""
         for event in self.store.events.get(fridge.id, gt=fridge.version):
             assert isinstance(event, CanMutateAggregate)  # a fridge's stream holds only these
             event.mutate(fridge)
-            applied += 1
-        return applied
 
     def _newer_events_exist(self, fridge: Fridge) -> bool:
         newer = self.store.recorder.select_events(fridge.id, gt=fridge.version, limit=1)
