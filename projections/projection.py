@@ -10,7 +10,7 @@ the data it covers.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -82,6 +82,24 @@ class Unapplicable(Exception):
     """An event a view cannot apply (a poison event)."""
 
 
+class View:
+    """The rows of a read model's tables, in the read model's words: the only place their SQL
+    is written. A projection decides what each event means and calls its views' methods.
+
+    A view may keep what a batch changes in memory and write it at `flush`, in the batch's
+    transaction; `forget` drops whatever it kept when that transaction is rolled back.
+    """
+
+    def __init__(self, t: dict[str, str]) -> None:
+        self.t = t  # short table name -> the generation's table name
+
+    def flush(self, tx: Tx) -> None:
+        """Write what this view kept back while a batch was applied."""
+
+    def forget(self) -> None:
+        """Drop what this view keeps in memory."""
+
+
 class Projection:
     """A read model: its tables, and one handler per event type it cares about.
 
@@ -128,14 +146,23 @@ class Projection:
         for short in self.tables:
             tx.execute(f"DROP TABLE IF EXISTS {self.t[short]}")
 
+    def views(self) -> Iterable[View]:
+        """The views this projection writes through, which `flush` and `forget` reach (none
+        unless a subclass says so)."""
+        return ()
+
     def forget(self) -> None:
         """Drop in-memory caches and whatever `flush` has not written yet: called when a batch
         is rolled back, so memory never holds what the tables lost."""
+        for view in self.views():
+            view.forget()
 
     def flush(self, tx: Tx) -> None:
-        """Write what the view buffered while applying a batch; the runner calls it in the
+        """Write what the views buffered while applying a batch; the runner calls it in the
         batch's transaction before moving the checkpoint (and after each event when it applies
         a failed batch again one by one)."""
+        for view in self.views():
+            view.flush(tx)
 
     def apply(self, event: object, tx: Tx, position: int) -> None:
         """Apply one event inside the batch's transaction. Unknown events are ignored."""

@@ -16,16 +16,15 @@ it) maps it to the fridge, venue and city, and decides which shard a fridge belo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from domain.fridge import Fridge
 from domain.shelf import counted, local_day, sold
-from projections import events as e
 from projections.database import Tx
-from projections.projection import Projection, handles, utc_iso
+from projections.projection import Projection, Shard, View, handles, utc_iso
 
 STOCK_TABLES = {
     "fridges": (
@@ -66,35 +65,28 @@ class Shelves:
     holds: dict[str, dict[str, int]] = field(default_factory=dict)  # order -> meal -> units
 
 
-class StockKeeping(Projection):
-    """A projection that keeps fridges' batches and holds (for the shards it owns).
+class StockRows(View):
+    """The stock tables (`fridges`, `batches`, `holds`) of the shards a projection owns.
 
     A batch is worked out in memory and written once, at `flush`: the view keeps each fridge's
     rows it has seen (`Shelves`, read from the tables the first time a fridge comes up), changes
-    them event by event exactly as the SQL would, and remembers what each changed row held
+    them call by call exactly as the SQL would, and remembers what each changed row held
     before the batch. `flush` writes only the net difference: one multi-row upsert and one
-    multi-row delete per table. A hold reserved and released within a batch is never written;
+    multi-row delete per table. A hold placed and lifted within a batch is never written;
     a batch row delivered and sold out within it neither. `forget` drops all of it when a
     batch is rolled back, so memory never runs ahead of the tables.
     """
 
-    tables: ClassVar[dict[str, str]] = dict(STOCK_TABLES)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._fridges: dict[str, FridgeRef | None] = {}
+    def __init__(self, t: dict[str, str]) -> None:
+        super().__init__(t)
+        self._fridges: dict[str, FridgeRef | None] = {}  # stream -> fridge (None: not kept)
         self._shelves: dict[str, Shelves] = {}  # fridge id -> rows (committed + pending)
         self._batches_before: dict[tuple[str, str, str], int | None] = {}  # None: no row
         self._holds_before: dict[tuple[str, str, str], int | None] = {}
         self._reported: dict[str, str] = {}  # stream -> last_report_at, to write
         self._statuses: dict[str, str] = {}  # stream -> status, to write
 
-    def shard_key(self, fridge: FridgeRef) -> str:
-        """What this model shards fridges by (the fridge unless a subclass says otherwise)."""
-        return fridge.fridge_id
-
     def forget(self) -> None:
-        super().forget()
         self._fridges.clear()
         self._shelves.clear()
         self._batches_before.clear()
@@ -102,9 +94,10 @@ class StockKeeping(Projection):
         self._reported.clear()
         self._statuses.clear()
 
-    def fridge(self, tx: Tx, event: Fridge.Event) -> FridgeRef | None:
-        """The fridge an event belongs to, if this shard keeps it."""
-        stream = str(event.originator_id)
+    # ---- fridges -------------------------------------------------------------------------
+
+    def fridge(self, tx: Tx, stream: str) -> FridgeRef | None:
+        """The fridge of an event stream, if these rows keep it."""
         if stream not in self._fridges:
             row = tx.one(
                 f"SELECT stream, fridge_id, venue_id, city_id, timezone FROM {self.t['fridges']} "
@@ -113,6 +106,29 @@ class StockKeeping(Projection):
             )
             self._fridges[stream] = FridgeRef(*row) if row else None
         return self._fridges[stream]
+
+    def install(self, tx: Tx, fridge: FridgeRef) -> None:
+        """A fridge these rows keep, active from now."""
+        self._fridges[fridge.stream] = fridge
+        tx.execute(
+            f"INSERT INTO {self.t['fridges']} (stream, fridge_id, venue_id, city_id, timezone, "
+            "status) VALUES (?, ?, ?, ?, ?, 'active') ON CONFLICT (stream) DO NOTHING",
+            (fridge.stream, fridge.fridge_id, fridge.venue_id, fridge.city_id, fridge.timezone),
+        )
+
+    def pass_over(self, stream: str) -> None:
+        """A fridge another shard keeps: its events are not for these rows."""
+        self._fridges[stream] = None
+
+    def reported(self, fridge: FridgeRef, at: datetime) -> None:
+        """The fridge's last count was taken `at`."""
+        self._reported[fridge.stream] = utc_iso(at)
+
+    def set_status(self, fridge: FridgeRef, status: str) -> None:
+        """active, offline or retired."""
+        self._statuses[fridge.stream] = status
+
+    # ---- batches and holds, in memory ----------------------------------------------------
 
     def shelves(self, tx: Tx, fridge_id: str) -> Shelves:
         """A fridge's batches and holds, read from the tables the first time it comes up."""
@@ -132,110 +148,9 @@ class StockKeeping(Projection):
             self._shelves[fridge_id] = found
         return found
 
-    # ---- handlers ------------------------------------------------------------------------
-
-    @handles(e.FridgeInstalled)
-    def _installed(self, event: e.FridgeInstalled, tx: Tx, position: int) -> None:
-        ref = FridgeRef(
-            str(event.originator_id), event.fridge_id, event.venue_id, event.city_id, event.timezone
-        )
-        if not self.shard.owns(self.shard_key(ref)):
-            self._fridges[ref.stream] = None
-            return
-        self._fridges[ref.stream] = ref
-        tx.execute(
-            f"INSERT INTO {self.t['fridges']} (stream, fridge_id, venue_id, city_id, timezone, "
-            "status) VALUES (?, ?, ?, ?, ?, 'active') ON CONFLICT (stream) DO NOTHING",
-            (ref.stream, ref.fridge_id, ref.venue_id, ref.city_id, ref.timezone),
-        )
-
-    @handles(e.MealsDelivered)
-    def _delivered(self, event: e.MealsDelivered, tx: Tx, position: int) -> None:
-        fridge = self.fridge(tx, event)
-        if fridge is None:
-            return
-        for meal_id, units in event.lines.items():
-            self.move(tx, fridge.fridge_id, meal_id, {event.best_before.isoformat(): units})
-
-    @handles(e.CountsReported)
-    def _counted(self, event: e.CountsReported, tx: Tx, position: int) -> None:
-        fridge = self.fridge(tx, event)
-        if fridge is not None:
-            self._reported[fridge.stream] = utc_iso(event.taken_at)
-
-    @handles(e.StockAdjusted)
-    def _adjusted(self, event: e.StockAdjusted, tx: Tx, position: int) -> None:
-        fridge = self.fridge(tx, event)
-        if fridge is None:
-            return
-        shelves = self.shelves(tx, fridge.fridge_id)
-        for meal_id, difference in event.differences.items():
-            if event.batches is not None:
-                moved = event.batches[meal_id]
-            else:  # recorded before events said what moved: the fridge's rule says it
-                known = shelves.batches.get(meal_id, {})
-                moved = counted(known, difference, event.unknown_best_before)
-            self.move(tx, fridge.fridge_id, meal_id, moved)
-
-    @handles(e.MealsExpired)
-    def _expired(self, event: e.MealsExpired, tx: Tx, position: int) -> None:
-        fridge = self.fridge(tx, event)
-        if fridge is None:
-            return
-        shelves = self.shelves(tx, fridge.fridge_id)
-        for batch in event.batches:
-            self._set_batch(shelves, fridge.fridge_id, batch["meal_id"], batch["best_before"], None)
-
-    @handles(e.MealsReserved)
-    def _reserved(self, event: e.MealsReserved, tx: Tx, position: int) -> None:
-        fridge = self.fridge(tx, event)
-        if fridge is None:
-            return
-        holds = self.shelves(tx, fridge.fridge_id).holds
-        for meal_id, units in event.lines.items():
-            order = holds.setdefault(event.order_id, {})
-            key = (fridge.fridge_id, event.order_id, meal_id)
-            self._holds_before.setdefault(key, order.get(meal_id))
-            order[meal_id] = units
-
-    @handles(e.ReservationReleased)
-    def _released(self, event: e.ReservationReleased, tx: Tx, position: int) -> None:
-        fridge = self.fridge(tx, event)
-        if fridge is not None:
-            self.unhold(tx, fridge.fridge_id, event.order_id)
-
-    @handles(e.MealsPickedUp)
-    def _picked_up(self, event: e.MealsPickedUp, tx: Tx, position: int) -> None:
-        fridge = self.fridge(tx, event)
-        if fridge is None:
-            return
-        self.unhold(tx, fridge.fridge_id, event.order_id)
-        shelves = self.shelves(tx, fridge.fridge_id)
-        for meal_id, units in event.lines.items():
-            if event.batches is not None:
-                moved = event.batches[meal_id]
-            else:  # recorded before events said what moved: the fridge's rule says it
-                known = shelves.batches.get(meal_id, {})
-                moved = sold(known, units, local_day(event.at, fridge.timezone))
-            self.move(tx, fridge.fridge_id, meal_id, moved)
-
-    @handles(e.FridgeTakenOffline, e.FridgeBackOnline, e.FridgeRetired)
-    def _status(
-        self,
-        event: e.FridgeTakenOffline | e.FridgeBackOnline | e.FridgeRetired,
-        tx: Tx,
-        position: int,
-    ) -> None:
-        fridge = self.fridge(tx, event)
-        status = {
-            e.FridgeTakenOffline: "offline",
-            e.FridgeBackOnline: "active",
-            e.FridgeRetired: "retired",
-        }[type(event)]
-        if fridge is not None:
-            self._statuses[fridge.stream] = status
-
-    # ---- the fridge's arithmetic, in memory -------------------------------------------------
+    def batches(self, tx: Tx, fridge_id: str, meal_id: str) -> Mapping[str, int]:
+        """A meal's batches in a fridge: best before -> units."""
+        return self.shelves(tx, fridge_id).batches.get(meal_id, {})
 
     def move(self, tx: Tx, fridge_id: str, meal_id: str, moved: Mapping[str, int]) -> None:
         """Add (negative: subtract) units batch by batch; a batch left empty goes."""
@@ -244,7 +159,20 @@ class StockKeeping(Projection):
             left = shelves.batches.get(meal_id, {}).get(best_before, 0) + units
             self._set_batch(shelves, fridge_id, meal_id, best_before, left if left > 0 else None)
 
+    def throw_out(self, tx: Tx, fridge_id: str, meal_id: str, best_before: str) -> None:
+        """A batch is gone from the fridge, whatever it held."""
+        self._set_batch(self.shelves(tx, fridge_id), fridge_id, meal_id, best_before, None)
+
+    def hold(self, tx: Tx, fridge_id: str, order_id: str, lines: Mapping[str, int]) -> None:
+        """An order holds these units per meal."""
+        holds = self.shelves(tx, fridge_id).holds
+        for meal_id, units in lines.items():
+            order = holds.setdefault(order_id, {})
+            self._holds_before.setdefault((fridge_id, order_id, meal_id), order.get(meal_id))
+            order[meal_id] = units
+
     def unhold(self, tx: Tx, fridge_id: str, order_id: str) -> None:
+        """An order holds nothing any more."""
         order = self.shelves(tx, fridge_id).holds.pop(order_id, {})
         for meal_id, units in order.items():
             self._holds_before.setdefault((fridge_id, order_id, meal_id), units)
@@ -266,7 +194,6 @@ class StockKeeping(Projection):
 
     def flush(self, tx: Tx) -> None:
         """Write what the batch changed, net: each table once (deletes, then upserts)."""
-        super().flush(tx)
         batch_rows = []
         for key, before in self._batches_before.items():
             fridge_id, meal_id, best_before = key
@@ -319,6 +246,115 @@ class StockKeeping(Projection):
                 kept,
                 f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET units = excluded.units",
             )
+
+
+class StockKeeping(Projection):
+    """A projection that keeps fridges' batches and holds (for the shards it owns): what each
+    fridge event means for the stock rows, written through `StockRows`."""
+
+    tables: ClassVar[dict[str, str]] = dict(STOCK_TABLES)
+
+    def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
+        super().__init__(generation, shard)
+        self.stock = StockRows(self.t)
+
+    def views(self) -> Iterable[View]:
+        return (self.stock,)
+
+    def shard_key(self, fridge: FridgeRef) -> str:
+        """What this model shards fridges by (the fridge unless a subclass says otherwise)."""
+        return fridge.fridge_id
+
+    def fridge(self, tx: Tx, event: Fridge.Event) -> FridgeRef | None:
+        """The fridge an event belongs to, if this shard keeps it."""
+        return self.stock.fridge(tx, str(event.originator_id))
+
+    @handles(Fridge.Installed)
+    def _installed(self, event: Fridge.Installed, tx: Tx, position: int) -> None:
+        fridge = FridgeRef(
+            str(event.originator_id), event.fridge_id, event.venue_id, event.city_id, event.timezone
+        )
+        if self.shard.owns(self.shard_key(fridge)):
+            self.stock.install(tx, fridge)
+        else:
+            self.stock.pass_over(fridge.stream)
+
+    @handles(Fridge.MealsDelivered)
+    def _delivered(self, event: Fridge.MealsDelivered, tx: Tx, position: int) -> None:
+        fridge = self.fridge(tx, event)
+        if fridge is None:
+            return
+        for meal_id, units in event.lines.items():
+            self.stock.move(tx, fridge.fridge_id, meal_id, {event.best_before.isoformat(): units})
+
+    @handles(Fridge.CountsReported)
+    def _counted(self, event: Fridge.CountsReported, tx: Tx, position: int) -> None:
+        fridge = self.fridge(tx, event)
+        if fridge is not None:
+            self.stock.reported(fridge, event.taken_at)
+
+    @handles(Fridge.StockAdjusted)
+    def _adjusted(self, event: Fridge.StockAdjusted, tx: Tx, position: int) -> None:
+        fridge = self.fridge(tx, event)
+        if fridge is None:
+            return
+        for meal_id, difference in event.differences.items():
+            if event.batches is not None:
+                moved = event.batches[meal_id]
+            else:  # recorded before events said what moved: the fridge's rule says it
+                known = self.stock.batches(tx, fridge.fridge_id, meal_id)
+                moved = counted(known, difference, event.unknown_best_before)
+            self.stock.move(tx, fridge.fridge_id, meal_id, moved)
+
+    @handles(Fridge.MealsExpired)
+    def _expired(self, event: Fridge.MealsExpired, tx: Tx, position: int) -> None:
+        fridge = self.fridge(tx, event)
+        if fridge is None:
+            return
+        for batch in event.batches:
+            self.stock.throw_out(tx, fridge.fridge_id, batch["meal_id"], batch["best_before"])
+
+    @handles(Fridge.MealsReserved)
+    def _reserved(self, event: Fridge.MealsReserved, tx: Tx, position: int) -> None:
+        fridge = self.fridge(tx, event)
+        if fridge is not None:
+            self.stock.hold(tx, fridge.fridge_id, event.order_id, event.lines)
+
+    @handles(Fridge.ReservationReleased)
+    def _released(self, event: Fridge.ReservationReleased, tx: Tx, position: int) -> None:
+        fridge = self.fridge(tx, event)
+        if fridge is not None:
+            self.stock.unhold(tx, fridge.fridge_id, event.order_id)
+
+    @handles(Fridge.MealsPickedUp)
+    def _picked_up(self, event: Fridge.MealsPickedUp, tx: Tx, position: int) -> None:
+        fridge = self.fridge(tx, event)
+        if fridge is None:
+            return
+        self.stock.unhold(tx, fridge.fridge_id, event.order_id)
+        for meal_id, units in event.lines.items():
+            if event.batches is not None:
+                moved = event.batches[meal_id]
+            else:  # recorded before events said what moved: the fridge's rule says it
+                known = self.stock.batches(tx, fridge.fridge_id, meal_id)
+                moved = sold(known, units, local_day(event.at, fridge.timezone))
+            self.stock.move(tx, fridge.fridge_id, meal_id, moved)
+
+    @handles(Fridge.TakenOffline, Fridge.BackOnline, Fridge.Retired)
+    def _status(
+        self,
+        event: Fridge.TakenOffline | Fridge.BackOnline | Fridge.Retired,
+        tx: Tx,
+        position: int,
+    ) -> None:
+        fridge = self.fridge(tx, event)
+        status = {
+            Fridge.TakenOffline: "offline",
+            Fridge.BackOnline: "active",
+            Fridge.Retired: "retired",
+        }[type(event)]
+        if fridge is not None:
+            self.stock.set_status(fridge, status)
 
 
 def availability(
