@@ -10,59 +10,76 @@ still sellable tomorrow (less what reservations hold) up to the target. Sharded 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from datetime import date, datetime, timedelta
+from typing import ClassVar
 
+from domain.fridge import Fridge
 from domain.shelf import local_day
-from projections import events as e
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
+from projections.projection import Shard, View
 from projections.stock import STOCK_TABLES, StockKeeping
 
 DAYS_OF_COVER = 1.5
 
 
-class RefillPlan(StockKeeping):
-    name = "refill_plan"
-    tables: ClassVar[dict[str, str]] = {
-        **STOCK_TABLES,
-        "sales": (
-            "fridge_id TEXT, meal_id TEXT, day TEXT, units BIGINT NOT NULL, "
-            "PRIMARY KEY (fridge_id, meal_id, day)"
-        ),
-    }
+SALES_TABLES = {
+    "sales": (
+        "fridge_id TEXT, meal_id TEXT, day TEXT, units BIGINT NOT NULL, "
+        "PRIMARY KEY (fridge_id, meal_id, day)"
+    ),
+}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sales: dict[tuple[str, str, str], int] = {}  # (fridge, meal, day) -> units sold
+
+class SalesRows(View):
+    """Units sold per fridge, meal and local day, added up over a batch and written at `flush`."""
+
+    def __init__(self, t: dict[str, str]) -> None:
+        super().__init__(t)
+        self._sold: dict[tuple[str, str, str], int] = {}  # (fridge, meal, day) -> units
+
+    def sold(self, fridge_id: str, lines: Mapping[str, int], day: date) -> None:
+        """A fridge sold these units per meal on its local `day`."""
+        for meal_id, units in lines.items():
+            key = (fridge_id, meal_id, day.isoformat())
+            self._sold[key] = self._sold.get(key, 0) + units
 
     def forget(self) -> None:
-        super().forget()
-        self._sales.clear()
-
-    def _picked_up(self, event: e.MealsPickedUp, tx: Tx, position: int) -> None:
-        super()._picked_up(event, tx, position)
-        fridge = self.fridge(tx, event)
-        if fridge is None:
-            return
-        day = local_day(event.at, fridge.timezone).isoformat()
-        for meal_id, units in event.lines.items():
-            key = (fridge.fridge_id, meal_id, day)
-            self._sales[key] = self._sales.get(key, 0) + units
+        self._sold.clear()
 
     def flush(self, tx: Tx) -> None:
-        super().flush(tx)
-        if self._sales:
+        if self._sold:
             sales = self.t["sales"]
             tx.insert_rows(
                 sales,
                 ("fridge_id", "meal_id", "day", "units"),
-                [(*key, units) for key, units in sorted(self._sales.items())],
+                [(*key, units) for key, units in sorted(self._sold.items())],
                 "ON CONFLICT (fridge_id, meal_id, day) "
                 f"DO UPDATE SET units = {sales}.units + excluded.units",
             )
-            self._sales.clear()
+            self._sold.clear()
+
+
+class RefillPlan(StockKeeping):
+    """Stock keeping, and a pickup's lines counted as sales on the fridge's local day."""
+
+    name = "refill_plan"
+    tables: ClassVar[dict[str, str]] = {**STOCK_TABLES, **SALES_TABLES}
+
+    def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
+        super().__init__(generation, shard)
+        self.sales = SalesRows(self.t)
+
+    def views(self) -> Iterable[View]:
+        return (*super().views(), self.sales)
+
+    def _picked_up(self, event: Fridge.MealsPickedUp, tx: Tx, position: int) -> None:
+        super()._picked_up(event, tx, position)
+        fridge = self.fridge(tx, event)
+        if fridge is not None:
+            self.sales.sold(fridge.fridge_id, event.lines, local_day(event.at, fridge.timezone))
 
 
 @dataclass(frozen=True)
