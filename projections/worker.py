@@ -7,6 +7,10 @@ The active worker polls the event store, applies batches, and stops cleanly at a
 boundary when asked (SIGTERM). Its checkpoint survives it, so a restart resumes there.
 
 Every worker keeps a row in `projection_workers` (role and a heartbeat) for `status`.
+
+`run_workers` runs a worker per projection as threads of one process (`farmacy worker`): they
+share one event store and one read-model pool, which the composition root (ops/root.py)
+opens, sized for how many they are (ops/connections.py), and closes.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import filelock
 import psycopg
@@ -106,7 +112,7 @@ class Worker:
         db: Database,
         batch_size: int = BATCH_SIZE,
     ) -> None:
-        """`store` and `db` are the caller's (ops/workers.py opens them) and stay open."""
+        """`store` and `db` are the caller's (the composition root opens them) and stay open."""
         self.name = name
         self.shard = shard
         self.stop = stop
@@ -197,3 +203,30 @@ class Worker:
                 )
         except Exception:  # leaving is best effort: status ages stale rows out anyway
             log.warning("%s shard %s: could not clear worker row", self.name, self.shard)
+
+
+def run_workers(
+    store: EventSource,
+    dbs: Mapping[str, Database],
+    names: list[str],
+    shard: Shard,
+    stop: threading.Event,
+    **options: Any,
+) -> list[str]:
+    """Run a worker per projection (threads of this process) until `stop`; their errors.
+    The threads share `store` and the databases `dbs` (by projection name), which stay open."""
+    errors: list[str] = []
+
+    def work(name: str) -> None:
+        try:
+            Worker(name, shard, stop, store=store, db=dbs[name], **options).run()
+        except Exception as error:
+            errors.append(str(error))
+            log.error("%s shard %s stopped: %s", name, shard, error)
+
+    threads = [threading.Thread(target=work, args=(name,), name=name) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -27,11 +27,9 @@ from rich.table import Table
 from application.errors import StoreUnavailable
 from application.store import EventStore
 from interfaces.cli.exits import fail, settings_or_exit
-from ops.bootstrap import open_event_store
-from ops.read_models import open_database
+from ops.root import Root, open_database, open_event_store
 from ops.settings import Settings
 from ops.stores import describe
-from ops.workers import run_workers
 from projections.models import PROJECTIONS, UnknownProjection, projection_named
 from projections.projection import Shard
 from projections.rebuild import drop_generation, rebuild
@@ -85,7 +83,7 @@ def worker_command(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    errors = run_workers(settings, names, parsed, stop, batch_size=batch_size)
+    errors = Root(settings).run("worker", stop, names=names, shard=parsed, batch_size=batch_size)
     for failure in errors:
         typer.echo(f"farmacy worker: {failure}", err=True)
     if errors:

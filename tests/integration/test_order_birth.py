@@ -19,7 +19,7 @@ from domain.catalogue import Meal
 from domain.errors import IdempotencyKeyReused, SoldOut
 from domain.fridge import Fridge
 from domain.order import Order
-from ops.bootstrap import WriteSide, build_write_side
+from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock
 from tests.integration.world import World, make_world

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from application.orders import PlacedOrder
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from tests.conftest import unique
 
 
