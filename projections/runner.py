@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import eventsourcing.persistence
 import psycopg
-from eventsourcing import persistence as es_persistence
 from eventsourcing.persistence import Notification
 
 from projections.database import Database, Tx
@@ -68,8 +68,8 @@ class StoreHiccup(Exception):
 TRANSIENT: tuple[type[Exception], ...] = (
     sqlite3.OperationalError,
     psycopg.OperationalError,  # includes psycopg_pool.PoolTimeout
-    es_persistence.OperationalError,  # includes the library's pool timeouts
-    es_persistence.InterfaceError,
+    eventsourcing.persistence.OperationalError,  # includes the library's pool timeouts
+    eventsourcing.persistence.InterfaceError,
 )
 """Failures of a store, not of an event: the batch is tried again later. A projection adds
 its own (`Projection.transient`), such as a trail whose commands may lose to conflicts."""
