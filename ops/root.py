@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from application.catalogue import Catalogue
 from application.clock import Clock, utc_now
 from application.errors import StoreUnavailable
@@ -104,6 +106,30 @@ def build_write_side(
         clock=clock,
         owns_store=store is None,
     )
+
+
+def missing_store(settings: Settings) -> str | None:
+    """Why there is no event store where `settings` point, or None if there is one; looked
+    at without creating one. StoreUnavailable if the PostgreSQL server does not answer."""
+    if settings.store == "sqlite":
+        events = settings.data_dir / "events.sqlite"
+        if not events.is_file():
+            return (
+                f"no event store at {events}: is FARMACY_DATA_DIR right? "
+                "(`farmacy run` or `farmacy seed-demo` creates one)"
+            )
+    elif settings.store == "postgres":
+        schema = settings.postgres_schema or "public"
+        try:
+            with psycopg.connect(settings.postgres_dsn or "", connect_timeout=5) as conn:
+                row = conn.execute(
+                    "SELECT to_regclass(%s)", (f'"{schema}".{EventStore.name}_events',)
+                ).fetchone()
+        except psycopg.Error as error:
+            raise StoreUnavailable(f"{describe(settings)} is unavailable: {error}") from None
+        if row is None or row[0] is None:
+            return f"no event store in schema {schema} of {describe(settings)}"
+    return None
 
 
 def open_databases(
@@ -209,9 +235,9 @@ class Root:
     def run(self, process: str, stop: threading.Event, **options: Any) -> list[str]:
         """Run long-running `process` (a name in PROCESSES) until `stop`; the errors that
         ended it. A store that does not answer raises StoreUnavailable."""
-        return PROCESSES[process](self, stop, **options)
+        return PROCESSES[process].run(self, stop, **options)
 
-    def run_workers(
+    def worker_process(
         self,
         stop: threading.Event,
         *,
@@ -233,7 +259,7 @@ class Root:
             if self.store is None:
                 store.close()
 
-    def run_fulfilment(self, stop: threading.Event) -> list[str]:
+    def fulfilment_process(self, stop: threading.Event) -> list[str]:
         """The fulfilment process manager, over a write side of its own."""
         budget = connections.FULFILMENT
         side = self.write_side(budget)
@@ -252,7 +278,7 @@ class Root:
             side.close()
         return []
 
-    def run_snapshots(self, stop: threading.Event) -> list[str]:
+    def snapshots_process(self, stop: threading.Event) -> list[str]:
         """The snapshot worker."""
         budget = connections.SNAPSHOTS
         with (
@@ -263,14 +289,22 @@ class Root:
         return []
 
 
-PROCESSES: dict[str, Callable[..., list[str]]] = {
-    "worker": Root.run_workers,
-    "fulfilment": Root.run_fulfilment,
-    "snapshots": Root.run_snapshots,
+@dataclass(frozen=True)
+class Process:
+    """A long-running process: what runs it, and the `farmacy` command that starts it."""
+
+    run: Callable[..., list[str]]
+    command: tuple[str, ...]
+
+
+PROCESSES: dict[str, Process] = {
+    "worker": Process(Root.worker_process, ("worker",)),
+    "fulfilment": Process(Root.fulfilment_process, ("fulfil",)),
+    "snapshots": Process(Root.snapshots_process, ("snapshots",)),
 }
-"""Every long-running process but the API (uvicorn runs it; its factory asks the root for its
-parts), by name: how `farmacy worker`, `farmacy fulfil` and `farmacy snapshots` start, each as a
-process that `farmacy run` supervises."""
+"""Every long-running process but the API (uvicorn runs that; its factory asks the root for
+its parts), by name. Each command calls `Root.run` with its name; `farmacy run` supervises
+one of each (a worker per read model) as processes of their own (ops/supervisor.py)."""
 
 
 def run(process: str, settings: Settings, stop: threading.Event, **options: Any) -> list[str]:

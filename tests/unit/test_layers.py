@@ -70,3 +70,18 @@ def test_only_the_root_starts_the_long_running_processes() -> None:
         if names & RUNNERS and module_of(path) not in RUNNERS
     }
     assert starters == {"ops/root.py"}
+
+
+def test_interfaces_open_stores_and_read_models_only_through_the_root() -> None:
+    openers = {
+        "ops.stores",
+        "ops.postgres_events",
+        "projections.database.SQLiteDatabase",
+        "projections.database.PostgresDatabase",
+    }
+    found = {
+        path: sorted(names & openers)
+        for path, names in imported("interfaces").items()
+        if names & openers
+    }
+    assert found == {}
