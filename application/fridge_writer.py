@@ -8,9 +8,13 @@ condition as soon as their batch is saved: they never wait for the next batch's 
 is what lets the queue grow into large batches while one save is in flight.
 
 Across processes, optimistic concurrency is the safety net: a conflict reloads the fridge
-(fast-forwarding the cached copy) and decides the whole batch again. A batch that appends
-nothing (only refusals and repeats) has no version check to vouch for it, so it first makes
-sure no other process has appended since: a stale copy must not refuse what the store allows.
+(fast-forwarding the cached copy) and decides the whole batch again. A fridge that another
+process writes too is then written in turns (`EventStore.turn`: on PostgreSQL an advisory
+lock per fridge, held around the catch-up read and the append), so two busy processes
+alternate instead of one losing batch after batch until its retry budget runs out. A batch
+that appends nothing (only refusals and repeats) has no version check to vouch for it, so it
+first makes sure no other process has appended since: a stale copy must not refuse what the
+store allows.
 
 The fridge's state after a successful save stays in memory, so a hot fridge is not reloaded
 between batches at all.
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -39,6 +43,13 @@ CONTENDED_FOR = 2.0
 """Seconds after a conflict during which a fridge is caught up with the store before each
 batch: one read of its newest events, instead of conflicts that each cost a failed append
 and a copy of the whole fridge."""
+TURNS_FOR = 2.0
+"""A fridge that lost TURNS_AFTER conflicts within this many seconds is fought over: its
+batches then take turns with other processes (EventStore.turn) for as long as they keep
+finding the turn taken, and for this many seconds after."""
+TURNS_AFTER = 3
+"""Conflicts within TURNS_FOR that make a fridge fought over. A fridge two processes write
+now and then only catches up, without turns: a turn costs two more round trips."""
 log = structlog.get_logger(__name__)
 
 
@@ -68,6 +79,8 @@ class _Desk:
     queue: list[_Ticket] = field(default_factory=list)
     fridge: Fridge | None = None  # the state after this process's last successful append
     contended_at: float = float("-inf")  # when another process last beat this one to it
+    turns_at: float = float("-inf")  # when this fridge last needed turns between processes
+    conflicts: deque[float] = field(default_factory=deque)  # the latest few, oldest first
 
     def __post_init__(self) -> None:
         # Signalled (under `guard`) when a batch is answered or the turn is given up.
@@ -79,6 +92,7 @@ class WriterStats:
     batches: int = 0
     decisions: int = 0
     conflicts: int = 0
+    turns: int = 0  # attempts made in a turn taken with other processes (EventStore.turn)
 
 
 class FridgeWriter:
@@ -89,8 +103,10 @@ class FridgeWriter:
         max_batch: int = 256,
         backoff: Backoff | None = None,
         max_fridges_kept: int = 10_000,
+        turns_after: int = TURNS_AFTER,
     ) -> None:
         self.store = store
+        self.turns_after = turns_after
         self.max_batch = max_batch
         self.backoff = backoff or Backoff()
         self.max_fridges_kept = max_fridges_kept
@@ -145,19 +161,39 @@ class FridgeWriter:
         def attempt() -> int | None:
             nonlocal outcomes, attempts
             attempts += 1
+            now = time.monotonic()
             if attempts > 1:
                 self.stats.conflicts += 1
                 desk.fridge = None  # someone else appended: start from the stored truth
-                desk.contended_at = time.monotonic()
-            fridge = desk.fridge
-            if fridge is not None and time.monotonic() - desk.contended_at < CONTENDED_FOR:
-                # Other processes write this fridge too: take in what they appended since
-                # this copy was saved, rather than lose an append to a conflict and then
-                # copy the whole fridge out of the cache.
-                self._catch_up(fridge)
-            if fridge is None:
+                desk.contended_at = now
+                desk.conflicts.append(now)
+                while len(desk.conflicts) > self.turns_after:
+                    desk.conflicts.popleft()
+                fought_over = now - desk.conflicts[0] < TURNS_FOR
+                if len(desk.conflicts) == self.turns_after and fought_over:
+                    desk.turns_at = now  # take turns from now on
+            contended = now - desk.contended_at < CONTENDED_FOR
+            turns = now - desk.turns_at < TURNS_FOR
+            fridge, desk.fridge = desk.fridge, None  # until the append succeeds, no copy is
+            if fridge is None:  # the truth
                 fridge = self._load(fridge_id)
-            desk.fridge = None  # until the append succeeds, this copy is not the truth
+            if not turns:
+                if contended:
+                    self._catch_up(fridge)
+                return decide_and_append(fridge)
+            # Fought over: take turns with the other processes where the store can, and take
+            # in what they appended since this copy was saved (read in the same round trip).
+            self.stats.turns += 1
+            with self.store.turn(fridge.id, fridge.version) as turn:
+                if turn.waited:
+                    desk.turns_at = time.monotonic()  # both are busy on it: keep taking turns
+                for event in turn.newer:
+                    assert isinstance(event, CanMutateAggregate)  # a fridge's stream holds these
+                    event.mutate(fridge)
+                return decide_and_append(fridge)
+
+        def decide_and_append(fridge: Fridge) -> int | None:
+            nonlocal outcomes
             outcomes = [self._decide_one(fridge, ticket) for ticket in batch]
             if not fridge.pending_events:
                 # Nothing to append, so no version check will vouch for these refusals and

@@ -13,6 +13,7 @@ crash repeats nothing that matters.
   refunded after payment  -> return the money
   meals missing (a count) -> cancel the unpaid order, refund the paid one
   meals picked up         -> the order is picked up
+  reservation cancelled   -> the order is cancelled, or refunded if paid (the fridge decided)
   no answer by deadline   -> expire (driven by the open-reservations read model)
 """
 
@@ -82,7 +83,24 @@ class RecordPickup:
     order_id: str
 
 
-Step = OpenOrder | RequestPayment | MakeReady | ReleaseMeals | ReturnMoney | GiveUp | RecordPickup
+@dataclass(frozen=True)
+class RecordCancel:
+    """The fridge released an order's meals because it was cancelled: move the order on."""
+
+    order_id: str
+    fridge_stream: str
+
+
+Step = (
+    OpenOrder
+    | RequestPayment
+    | MakeReady
+    | ReleaseMeals
+    | ReturnMoney
+    | GiveUp
+    | RecordPickup
+    | RecordCancel
+)
 
 ENDINGS: dict[type[object], ReleaseReason] = {
     Order.Cancelled: ReleaseReason.CANCELLED,
@@ -110,6 +128,10 @@ def react(event: object) -> list[Step]:
             return [GiveUp(order_id, str(fridge_stream)) for order_id in order_ids]
         case Fridge.MealsPickedUp(order_id=order_id):
             return [RecordPickup(order_id)]
+        case Fridge.ReservationReleased(
+            originator_id=fridge_stream, order_id=order_id, reason=ReleaseReason.CANCELLED
+        ):
+            return [RecordCancel(order_id, str(fridge_stream))]
     return []
 
 
@@ -202,6 +224,11 @@ class Fulfilment:
                 self._give_up(order_id, fridge_stream)
             case RecordPickup(order_id):
                 self.ordering.pick_up(self.ordering.order(order_id).fridge_id, order_id)
+            case RecordCancel(order_id, fridge_stream):
+                fridge_id, _, _ = self.ordering.fridge_of(UUID(fridge_stream))
+                if self.ordering.order(order_id).fridge_id == fridge_id:
+                    # (elsewhere: the same key reserved at a second fridge, let go in `_open`)
+                    self.ordering.record_cancel(order_id)
 
     def _paid(self, order_id: str, payment_ref: str) -> None:
         try:

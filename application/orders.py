@@ -193,13 +193,25 @@ class Ordering:
         reason: str = "customer",
         fridge_id: str | None = None,
     ) -> OrderMoved:
-        """Cancel before pickup. With `fridge_id`, an order the flow has not opened yet is
-        opened from its reservation first, so a customer may cancel right after the 201."""
+        """Give an order up before pickup, paid or not: its meals go back on sale; unpaid it is
+        cancelled, paid it is refunded. With `fridge_id`, an order the flow has not opened yet
+        is opened from its reservation first, so a customer may cancel right after the 201.
+
+        The fridge decides first, as it does for a pickup: a cancel and a pickup racing are
+        told apart in the fridge's turn, so meals taken out are never also refunded. If this
+        process dies after the release, the fulfilment flow moves the order on from it.
+        """
         if fridge_id is not None:
             self.ensure_order(order_id, fridge_id)
-        self.order(order_id, customer_id)
-        moved = self._move(order_id, lambda order: order.cancel(reason))
-        return self._release(moved, ReleaseReason.CANCELLED)
+        order = self.order(order_id, customer_id)
+        now = self.clock()
+        released = self.writer.execute(order.fridge_id, lambda fridge: fridge.cancel(order_id, now))
+        moved = self.record_cancel(order_id, reason)
+        return _latest(moved, moved, released.position)
+
+    def record_cancel(self, order_id: str, reason: str = "customer") -> OrderMoved:
+        """Move the order on from a cancel its fridge has already decided (released)."""
+        return self._move(order_id, lambda order: order.cancel(reason))
 
     def authorise_payment(self, order_id: str, payment_ref: str) -> OrderMoved:
         """Paid: confirm the reservation, then the order is ready for pickup.

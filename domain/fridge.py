@@ -7,11 +7,10 @@ only change state, because they are replayed when the fridge is loaded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -27,9 +26,9 @@ from domain.errors import (
     SoldOut,
 )
 from domain.order import OrderLine, OrderTerms
-from domain.shelf import local_day, surplus_batch, taken
+from domain.reservations import Promised, Reservation, ReservationBook
+from domain.shelf import ExpiredBatch, Shelf, local_day
 from domain.values import (
-    CLOSED_ORDERS_KEPT_FOR,
     MOST_UNITS,
     PAYMENT_WINDOW,
     REPORTS_KEPT_FOR,
@@ -41,6 +40,18 @@ from domain.values import (
     stream_id,
 )
 
+# Promised is part of what the fridge answers (`Fridge.promised`), though its book keeps it.
+__all__ = [
+    "MAX_REPORT_AHEAD",
+    "Fridge",
+    "FridgeStatus",
+    "Promised",
+    "delivery_fingerprint",
+    "report_fingerprint",
+    "reported_at",
+    "same_delivery",
+]
+
 MAX_REPORT_AHEAD = timedelta(minutes=5)
 """A count report stamped further in the future than this is refused: it would mask later ones."""
 
@@ -51,44 +62,11 @@ class FridgeStatus(StrEnum):
     RETIRED = "retired"
 
 
-class Reservation(TypedDict):
-    lines: MealLines
-    expires_at: datetime
-    confirmed: bool
-    missing: bool  # a count showed its meals gone; the order flow must act
-    reserved_at: datetime
-    order: OrderTerms | None  # None for reservations recorded before orders were born here
-
-
-class ExpiredBatch(TypedDict):
-    meal_id: str
-    best_before: str  # ISO date
-    quantity: int
-
-
-class ClosedOrder(TypedDict):
-    outcome: str  # picked_up, or a ReleaseReason
-    at: datetime
-    lines: MealLines  # what it held, so a late repeat is told from a reused key
-    reserved_at: datetime
-    expires_at: datetime
-    order: OrderTerms | None
-
-
-@dataclass(frozen=True)
-class Promised:
-    """What an order reserved at this fridge was promised, as its reservation event said."""
-
-    terms: OrderTerms
-    placed_at: datetime
-    payment_due_by: datetime
-    outcome: str | None  # None while held; then picked_up, or why it was released
-
-
 class Fridge(Aggregate):
     INITIAL_VERSION = 0
     # 2: reservations and settled orders remember what the order was promised (its birth).
-    class_version = 2
+    # 3: the shelf and the reservation book are parts of their own.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -103,6 +81,16 @@ class Fridge(Aggregate):
             closed.setdefault("reserved_at", closed["at"])
             closed.setdefault("expires_at", closed["at"])
             closed.setdefault("order", None)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """A snapshot taken while batches and reservations were the fridge's own dicts."""
+        state["_shelf"] = Shelf(state.pop("batches"))
+        state["_book"] = ReservationBook(
+            open=state.pop("reservations"),
+            closed=state.pop("closed_orders"),
+            holds=state.pop("holds"),
+        )
 
     # ---- its events: what projections and the fulfilment flow match on ----------------------
 
@@ -127,6 +115,9 @@ class Fridge(Aggregate):
         reason: str
         report_id: str
         unknown_best_before: date
+        # meal -> best-before (ISO) -> units it gained or (negative) lost; None in events
+        # recorded before they said what moved (the shelf's rule says it on replay)
+        batches: dict[str, dict[str, int]] | None = None
 
     class MealsExpired(Aggregate.Event):
         batches: list[ExpiredBatch]
@@ -164,6 +155,8 @@ class Fridge(Aggregate):
         order_id: str
         lines: MealLines
         at: datetime
+        # meal -> best-before (ISO) -> units taken (negative); None as in StockAdjusted
+        batches: dict[str, dict[str, int]] | None = None
 
     class TakenOffline(Aggregate.Event):
         reason: str
@@ -185,12 +178,8 @@ class Fridge(Aggregate):
         self.city_id = city_id
         self.timezone = timezone
         self.status = FridgeStatus.ACTIVE
-        # meal id -> best-before (ISO date) -> units physically in the fridge
-        self.batches: dict[str, dict[str, int]] = {}
-        # meal id -> units held by open reservations (kept equal to their sum)
-        self.holds: dict[str, int] = {}
-        self.reservations: dict[str, Reservation] = {}
-        self.closed_orders: dict[str, ClosedOrder] = {}
+        self._shelf = Shelf()  # what is physically in the fridge
+        self._book = ReservationBook()  # what open reservations hold, and settled orders
         self.deliveries: dict[str, str] = {}  # delivery id -> best-before
         self.last_report_at: datetime | None = None
         self.reports: dict[str, str] = {}  # report id -> what it said, for REPORTS_KEPT_FOR
@@ -200,19 +189,14 @@ class Fridge(Aggregate):
 
         The aggregate cache hands out a copy on every load, and the fridge writer loads after
         each conflict: a popular fridge keeps hundreds of settled orders for two days, which
-        `deepcopy` walks one object at a time (tens of milliseconds). Evolving replaces, and
-        never changes in place, the lines and terms of a reservation and every settled order,
-        so those are shared; the containers that evolve in place are copied.
+        `deepcopy` walks one object at a time (tens of milliseconds). Each part copies what
+        changes in place and shares what is only ever replaced (`Shelf.copy`,
+        `ReservationBook.copy`).
         """
         copied = object.__new__(type(self))
         state = dict(self.__dict__)
-        state["batches"] = {meal_id: dict(batches) for meal_id, batches in self.batches.items()}
-        state["holds"] = dict(self.holds)
-        state["reservations"] = {
-            order_id: Reservation(**reservation)
-            for order_id, reservation in self.reservations.items()
-        }
-        state["closed_orders"] = dict(self.closed_orders)
+        state["_shelf"] = self._shelf.copy()
+        state["_book"] = self._book.copy()
         state["deliveries"] = dict(self.deliveries)
         state["reports"] = dict(self.reports)
         state["_pending_events"] = list(self._pending_events)
@@ -228,35 +212,29 @@ class Fridge(Aggregate):
 
     def on_hand(self, meal_id: str, today: date | None = None) -> int:
         """Units in the fridge; with `today`, only those still within their best-before."""
-        batches = self.batches.get(meal_id, {})
-        if today is None:
-            return sum(batches.values())
-        cutoff = today.isoformat()
-        return sum(units for best_before, units in batches.items() if best_before >= cutoff)
+        return self._shelf.on_hand(meal_id, today)
 
     def held(self, meal_id: str) -> int:
-        return self.holds.get(meal_id, 0)
+        return self._book.held(meal_id)
 
     def shelf(self, meal_id: str) -> dict[date, int]:
         """Units of a meal on the shelf by best-before date, expired ones included."""
-        return {
-            date.fromisoformat(best_before): units
-            for best_before, units in sorted(self.batches.get(meal_id, {}).items())
-        }
+        return self._shelf.by_best_before(meal_id)
 
     def open_orders(self) -> list[str]:
         """The orders whose meals this fridge holds, oldest reservation first."""
-        return list(self.reservations)
+        return list(self._book.open)
+
+    def held_for(self, order_id: str) -> dict[str, int]:
+        """What an open reservation holds, per meal ({} if the order holds nothing here)."""
+        reservation = self._book.open.get(order_id)
+        return {} if reservation is None else dict(reservation["lines"])
 
     def reservation_status(self, order_id: str) -> str | None:
         """What became of an order's reservation here: held, confirmed (paid), or how it
         ended (picked_up, or why it was released); None if the fridge does not know it (or
         has forgotten it, two days after it ended)."""
-        held = self.reservations.get(order_id)
-        if held is not None:
-            return "confirmed" if held["confirmed"] else "held"
-        settled = self.closed_orders.get(order_id)
-        return None if settled is None else settled["outcome"]
+        return self._book.status(order_id)
 
     def available(self, meal_id: str, today: date) -> int:
         """What can still be sold: fresh units on hand less what open reservations hold."""
@@ -270,7 +248,7 @@ class Fridge(Aggregate):
         return self.reports
 
     def meal_ids(self) -> list[str]:
-        return sorted(set(self.batches) | set(self.holds))
+        return sorted(self._shelf.meal_ids() | set(self._book.holds))
 
     def same_as(self, other: Fridge) -> bool:
         """Installing a fridge again in the same venue is a repeat, not a conflict."""
@@ -332,24 +310,23 @@ class Fridge(Aggregate):
             if units != self.on_hand(meal_id)
         }
         if differences:
+            count_day = self.today(taken_at)
             self._stock_adjusted(
                 differences=differences,
                 reason="count",
                 report_id=report_id,
-                unknown_best_before=self.today(taken_at),
+                unknown_best_before=count_day,
+                batches={
+                    meal_id: self._shelf.counting(meal_id, difference, count_day)
+                    for meal_id, difference in differences.items()
+                },
             )
         self._flag_missing(self.today(now))
         return True
 
     def discard_expired(self, now: datetime) -> dict[str, int]:
         """Take batches past their best-before off the shelf. Returns units per meal."""
-        cutoff = self.today(now).isoformat()
-        expired = [
-            ExpiredBatch(meal_id=meal_id, best_before=best_before, quantity=units)
-            for meal_id, batches in sorted(self.batches.items())
-            for best_before, units in sorted(batches.items())
-            if best_before < cutoff
-        ]
+        expired = self._shelf.past(self.today(now))
         if expired:
             self._expired(batches=expired)
         self._flag_missing(self.today(now))
@@ -380,9 +357,9 @@ class Fridge(Aggregate):
         aware(expires_at)
         if order is not None and _lines_of(order) != checked:
             raise InvalidRequest(f"order {order_id}: priced lines differ from the lines held")
-        known = self.reservations.get(order_id) or self.closed_orders.get(order_id)
+        known = self._book.lines_known(order_id)
         if known is not None:
-            if known["lines"] and known["lines"] != checked:  # none: settled before v2
+            if known and known != checked:  # none: settled before v2
                 raise IdempotencyKeyReused(order_id)
             return False
         if self.status != FridgeStatus.ACTIVE:
@@ -408,17 +385,7 @@ class Fridge(Aggregate):
 
     def promised(self, order_id: str) -> Promised | None:
         """What the order reserved here was promised, open or settled, if the fridge knows."""
-        held = self.reservations.get(order_id)
-        settled = self.closed_orders.get(order_id)
-        known = held or settled
-        if known is None or known["order"] is None:
-            return None
-        return Promised(
-            terms=known["order"],
-            placed_at=known["reserved_at"],
-            payment_due_by=known["expires_at"],
-            outcome=None if settled is None else settled["outcome"],
-        )
+        return self._book.promised(order_id)
 
     def confirm(self, order_id: str) -> bool:
         """Payment arrived: the reservation stays held until pickup and no longer expires."""
@@ -430,7 +397,7 @@ class Fridge(Aggregate):
 
     def release(self, order_id: str, reason: ReleaseReason, now: datetime) -> bool:
         """Put held meals back on sale. Releasing a settled reservation changes nothing."""
-        if order_id in self.closed_orders:
+        if order_id in self._book.closed:
             return False
         reservation = self._open(order_id)
         self._released(
@@ -438,27 +405,37 @@ class Fridge(Aggregate):
         )
         return True
 
+    def cancel(self, order_id: str, now: datetime) -> bool:
+        """The customer gave the order up before pickup, paid or not: its meals go back on
+        sale. Once they are taken out it is too late (ReservationClosed). Decided here, in the
+        fridge's turn, so a cancel racing a pickup is told apart: never both."""
+        if self._book.status(order_id) == "picked_up":
+            raise ReservationClosed(self.fridge_id, order_id, "picked_up")
+        return self.release(order_id, ReleaseReason.CANCELLED, now)
+
     def expire_reservations(self, now: datetime) -> list[str]:
         """Release every unpaid reservation whose time is up. Returns their order ids."""
         aware(now)  # refused even when no reservation is open
-        due = [
-            order_id
-            for order_id, reservation in self.reservations.items()
-            if not reservation["confirmed"] and reservation["expires_at"] <= now
-        ]
+        due = self._book.due(now)
         for order_id in due:
             self.release(order_id, ReleaseReason.EXPIRED, now)
         return due
 
     def pick_up(self, order_id: str, now: datetime) -> bool:
         """The customer took a paid order's meals out of the fridge."""
-        closed = self.closed_orders.get(order_id)
-        if closed is not None and closed["outcome"] == "picked_up":
+        if self._book.status(order_id) == "picked_up":
             return False
         reservation = self._open(order_id)
         if not reservation["confirmed"]:
             raise NotPaidYet(order_id)
-        self._picked_up(order_id=order_id, lines=reservation["lines"], at=aware(now))
+        lines = reservation["lines"]
+        sale_day = self.today(now)  # a sold meal is a fresh one
+        self._picked_up(
+            order_id=order_id,
+            lines=lines,
+            at=aware(now),
+            batches={m: self._shelf.selling(m, units, sale_day) for m, units in lines.items()},
+        )
         return True
 
     # ---- life cycle ----------------------------------------------------------------------
@@ -480,9 +457,9 @@ class Fridge(Aggregate):
     def retire(self) -> bool:
         if self.status == FridgeStatus.RETIRED:
             return False
-        if self.reservations:
+        if self._book.open:
             raise InvalidRequest(
-                f"fridge {self.fridge_id} still holds {len(self.reservations)} reservations"
+                f"fridge {self.fridge_id} still holds {len(self._book.open)} reservations"
             )
         self._retired()
         return True
@@ -494,10 +471,10 @@ class Fridge(Aggregate):
             raise FridgeUnavailable(self.fridge_id, status)
 
     def _open(self, order_id: str) -> Reservation:
-        reservation = self.reservations.get(order_id)
+        reservation = self._book.open.get(order_id)
         if reservation is not None:
             return reservation
-        closed = self.closed_orders.get(order_id)
+        closed = self._book.closed.get(order_id)
         if closed is not None:
             raise ReservationClosed(self.fridge_id, order_id, closed["outcome"])
         raise ReservationNotFound(self.fridge_id, order_id)
@@ -507,21 +484,9 @@ class Fridge(Aggregate):
 
         The newest reservations lose first. Each is flagged once; the order flow acts on it.
         """
-        for meal_id in sorted(self.holds):
+        for meal_id in sorted(self._book.holds):
             gap = self.held(meal_id) - self.on_hand(meal_id, today)
-            newest_first = [
-                (order_id, r)
-                for order_id, r in reversed(self.reservations.items())
-                if meal_id in r["lines"]
-            ]
-            gap -= sum(r["lines"][meal_id] for _, r in newest_first if r["missing"])
-            losing: list[str] = []
-            for order_id, reservation in newest_first:
-                if gap <= 0:
-                    break
-                if not reservation["missing"]:
-                    losing.append(order_id)
-                    gap -= reservation["lines"][meal_id]
+            losing = self._book.losing(meal_id, gap)
             if losing:
                 self._reserved_meals_missing(
                     meal_id=meal_id,
@@ -537,8 +502,7 @@ class Fridge(Aggregate):
         key = best_before.isoformat()
         self.deliveries[delivery_id] = delivery_fingerprint(lines, best_before)
         for meal_id, units in lines.items():
-            batches = self.batches.setdefault(meal_id, {})
-            batches[key] = batches.get(key, 0) + units
+            self._shelf.move(meal_id, {key: units})
 
     @event(CountsReported)
     def _counts_reported(self, report_id: str, taken_at: datetime, counts: MealLines) -> None:
@@ -551,30 +515,30 @@ class Fridge(Aggregate):
 
     @event(StockAdjusted)
     def _stock_adjusted(
-        self, differences: MealLines, reason: str, report_id: str, unknown_best_before: date
+        self,
+        differences: MealLines,
+        reason: str,
+        report_id: str,
+        unknown_best_before: date,
+        batches: dict[str, dict[str, int]] | None = None,
     ) -> None:
         for meal_id, difference in differences.items():
-            if difference < 0:
-                self._take(meal_id, -difference)
-                continue
-            batches = self.batches.setdefault(meal_id, {})
-            newest = surplus_batch(batches, unknown_best_before)
-            batches[newest] = batches.get(newest, 0) + difference
+            if batches is not None:
+                self._shelf.move(meal_id, batches[meal_id])
+            else:
+                moved = self._shelf.counting(meal_id, difference, unknown_best_before)
+                self._shelf.move(meal_id, moved)
 
     @event(MealsExpired)
     def _expired(self, batches: list[ExpiredBatch]) -> None:
         for batch in batches:
-            meal_batches = self.batches.get(batch["meal_id"], {})
-            meal_batches.pop(batch["best_before"], None)
-            if not meal_batches:
-                self.batches.pop(batch["meal_id"], None)
+            self._shelf.remove(batch["meal_id"], batch["best_before"])
 
     @event(ReservedMealsMissing)
     def _reserved_meals_missing(
         self, meal_id: str, held: int, on_hand: int, order_ids: list[str]
     ) -> None:
-        for order_id in order_ids:
-            self.reservations[order_id]["missing"] = True
+        self._book.flag_missing(order_ids)
 
     @event(MealsReserved)
     def _reserved(
@@ -598,35 +562,30 @@ class Fridge(Aggregate):
                 currency=currency,
                 fingerprint=fingerprint,
             )
-        self.reservations[order_id] = Reservation(
-            lines=lines,
-            expires_at=expires_at,
-            confirmed=False,
-            missing=False,
-            reserved_at=reserved_at,
-            order=order,
-        )
-        for meal_id, units in lines.items():
-            self.holds[meal_id] = self.holds.get(meal_id, 0) + units
-        self.closed_orders.pop(order_id, None)
-        forget_before = reserved_at - CLOSED_ORDERS_KEPT_FOR
-        for old in [o for o, c in self.closed_orders.items() if c["at"] < forget_before]:
-            del self.closed_orders[old]
+        self._book.hold(order_id, lines, expires_at, reserved_at, order)
 
     @event(ReservationConfirmed)
     def _confirmed(self, order_id: str) -> None:
-        self.reservations[order_id]["confirmed"] = True
+        self._book.confirm(order_id)
 
     @event(ReservationReleased)
     def _released(self, order_id: str, lines: MealLines, reason: str, at: datetime) -> None:
-        self._close(order_id, reason, at)
+        self._book.close(order_id, reason, at)
 
     @event(MealsPickedUp)
-    def _picked_up(self, order_id: str, lines: MealLines, at: datetime) -> None:
-        self._close(order_id, "picked_up", at)
-        fresh_from = self.today(at).isoformat()  # a sold meal is a fresh one
+    def _picked_up(
+        self,
+        order_id: str,
+        lines: MealLines,
+        at: datetime,
+        batches: dict[str, dict[str, int]] | None = None,
+    ) -> None:
+        self._book.close(order_id, "picked_up", at)
         for meal_id, units in lines.items():
-            self._take(meal_id, units, fresh_from)
+            if batches is not None:
+                self._shelf.move(meal_id, batches[meal_id])
+            else:
+                self._shelf.move(meal_id, self._shelf.selling(meal_id, units, self.today(at)))
 
     @event(TakenOffline)
     def _taken_offline(self, reason: str) -> None:
@@ -639,35 +598,6 @@ class Fridge(Aggregate):
     @event(Retired)
     def _retired(self) -> None:
         self.status = FridgeStatus.RETIRED
-
-    # ---- helpers for evolving (never raise) ----------------------------------------------
-
-    def _close(self, order_id: str, outcome: str, at: datetime) -> None:
-        reservation = self.reservations.pop(order_id)
-        for meal_id, units in reservation["lines"].items():
-            left = self.holds.get(meal_id, 0) - units
-            if left > 0:
-                self.holds[meal_id] = left
-            else:
-                self.holds.pop(meal_id, None)
-        self.closed_orders[order_id] = ClosedOrder(
-            outcome=outcome,
-            at=at,
-            lines=reservation["lines"],
-            reserved_at=reservation["reserved_at"],
-            expires_at=reservation["expires_at"],
-            order=reservation["order"],
-        )
-
-    def _take(self, meal_id: str, units: int, fresh_from: str = "") -> None:
-        """Take units off the shelf by the shelf's rule (domain/shelf.py); never below 0."""
-        batches = self.batches.get(meal_id, {})
-        for best_before, units_taken in taken(batches, units, fresh_from).items():
-            batches[best_before] -= units_taken
-            if batches[best_before] == 0:
-                del batches[best_before]
-        if not batches:
-            self.batches.pop(meal_id, None)
 
 
 def _lines_of(order: OrderTerms) -> MealLines:

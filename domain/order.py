@@ -2,7 +2,7 @@
 
 placed -> paid -> ready_for_pickup -> picked_up
 placed -> cancelled | payment_failed | expired
-paid, ready_for_pickup -> refunded
+paid, ready_for_pickup -> refunded (meals missing, or the customer cancelled before pickup)
 Repeating a transition the order has already made (or gone past) changes nothing, because
 the fulfilment flow delivers its commands at least once.
 """
@@ -39,6 +39,8 @@ HAPPY_PATH = [
     OrderStatus.PICKED_UP,
 ]
 
+PAID_NOT_COLLECTED = frozenset({OrderStatus.PAID, OrderStatus.READY_FOR_PICKUP})
+
 # action -> (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus]] = {
     "pay": (frozenset({OrderStatus.PLACED}), OrderStatus.PAID),
@@ -47,10 +49,7 @@ TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus]] = {
     "cancel": (frozenset({OrderStatus.PLACED}), OrderStatus.CANCELLED),
     "fail payment": (frozenset({OrderStatus.PLACED}), OrderStatus.PAYMENT_FAILED),
     "expire": (frozenset({OrderStatus.PLACED}), OrderStatus.EXPIRED),
-    "refund": (
-        frozenset({OrderStatus.PAID, OrderStatus.READY_FOR_PICKUP}),
-        OrderStatus.REFUNDED,
-    ),
+    "refund": (PAID_NOT_COLLECTED, OrderStatus.REFUNDED),
 }
 
 
@@ -174,6 +173,10 @@ class Order(Aggregate):
         return True
 
     def cancel(self, reason: str) -> bool:
+        """The customer gives the order up before pickup: unpaid, it is cancelled; paid, the
+        money goes back (refunded). An order already given up either way changes nothing."""
+        if self.status in PAID_NOT_COLLECTED or self.status == OrderStatus.REFUNDED:
+            return self.refund(f"cancelled: {reason}")
         if not self._may("cancel"):
             return False
         self._cancelled(reason=reason)

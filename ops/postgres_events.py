@@ -38,17 +38,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
+import psycopg
 import structlog
 from eventsourcing.persistence import (
     ApplicationRecorder,
+    DatabaseError,
+    IntegrityError,
     InterfaceError,
     ListenNotifySubscription,
     Notification,
     OperationalError,
+    PersistenceError,
     ProgrammingError,
     StoredEvent,
     Subscription,
@@ -59,7 +66,7 @@ from eventsourcing.postgres import (
     PostgresDatastore,
 )
 from eventsourcing.utils import get_topic, retry
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -76,6 +83,18 @@ PIN_XID = SQL("SELECT pg_current_xact_id()")
 # A transaction of the reader's own, committed at once: its xid is above every xid assigned
 # before the look that called for it.
 NEW_XID = SQL("SELECT pg_current_xact_id()::text::bigint AS xid")
+
+TURNS = 0x4672_6467  # "Frdg": the advisory-lock class of stream turns (two-int4 key space)
+# One statement: take the stream's turn at once if it is free, else wait for it in
+# PostgreSQL's queue of waiters; true if another session held it first.
+TAKE_TURN = (
+    "SELECT CASE WHEN pg_try_advisory_lock(%(c)s, %(k)s) THEN false "
+    "ELSE (SELECT true FROM pg_advisory_lock(%(c)s, %(k)s)) END AS waited"
+)
+END_TURN = "SELECT pg_advisory_unlock(%(c)s, %(k)s)"
+TURN_WAIT_SECONDS = 2
+"""The longest a writer waits for another process's turn on a stream; then it writes without
+one, and optimistic concurrency decides as it always does."""
 
 
 @dataclass(frozen=True)
@@ -157,8 +176,75 @@ class ParallelAppendRecorder(PostgresApplicationRecorder):
             schema=Identifier(datastore.schema),
             stored_event=Identifier(self.stored_event_type_name),
         )
+        # Rendered once: a composed statement is rendered again on every execution.
+        self.insert_in_one_statement_text = self.insert_in_one_statement.as_string(None)
+        select = self.select_events_statement.as_string(None)
+        self.select_newer_text = f"{select} AND originator_version > %s ORDER BY originator_version"
         self._head = SafeHead()
         self._head_lock = threading.Lock()
+        self._turns = threading.local()  # the turn this thread holds, if any
+        self._bounded_waits: weakref.WeakSet[Connection[DictRow]] = weakref.WeakSet()
+
+    # ---- taking turns on a stream ---------------------------------------------------------
+
+    @contextmanager
+    def turn(self, originator_id: UUID, after: int) -> Iterator[tuple[bool, list[StoredEvent]]]:
+        """Take turns with other processes on one stream while this thread reads its newest
+        events and appends to it, so that a busy stream is not a stream of conflicts.
+
+        A session advisory lock keyed by the stream, on one pooled connection held for the
+        turn; this thread's reads and its append inside go through that connection, so a turn
+        costs no second connection. PostgreSQL queues the waiters, so processes take turns in
+        order. Taking the turn and reading the events after version `after` are one round
+        trip (pipelined: the read runs once the lock is had, so it sees every append of the
+        turn before), and so are the append and giving the turn up (the unlock runs after the
+        append has committed). Yields whether another process held the turn first, and the
+        stream's events after `after`.
+
+        The lock only spares conflicts: the append still checks the version, and a turn not
+        had within TURN_WAIT_SECONDS (or a writer that takes none) is decided by optimistic
+        concurrency as before.
+        """
+        key = {"c": TURNS, "k": int.from_bytes(originator_id.bytes[:4], "big", signed=True)}
+        with self.datastore.get_connection() as conn:
+            if conn not in self._bounded_waits:
+                # This process's event store connections wait at most this long for any lock:
+                # a turn, or an insert behind another of the same stream version (ms).
+                conn.execute(f"SET lock_timeout = '{TURN_WAIT_SECONDS}s'")
+                self._bounded_waits.add(conn)
+            held = _Held(conn, key)
+            try:
+                with conn.pipeline():
+                    took = conn.execute(TAKE_TURN, key, prepare=True)
+                    newer = conn.cursor().execute(
+                        self.select_newer_text, [originator_id, after], prepare=True
+                    )
+                waited = bool((took.fetchone() or {}).get("waited"))
+            except psycopg.errors.LockNotAvailable:
+                log.warning("events.turn_not_had", wait_seconds=TURN_WAIT_SECONDS)
+                yield True, list(self.select_events(originator_id, gt=after))
+                return
+            self._turns.held = held
+            try:
+                yield waited, [_stored(row) for row in newer.fetchall()]
+            finally:
+                self._turns.held = None
+                if not held.ended and not conn.closed:
+                    try:
+                        conn.execute(END_TURN, key, prepare=True)
+                    except psycopg.Error:
+                        conn.close()  # a session that ends gives its locks up
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection[DictRow]]:
+        """The connection this thread holds a turn on, or one from the pool."""
+        held: _Held | None = getattr(self._turns, "held", None)
+        if held is None or held.conn.closed:
+            with self.datastore.get_connection() as conn:
+                yield conn
+            return
+        with _as_persistence_errors():
+            yield held.conn
 
     # ---- writing ----------------------------------------------------------------------
 
@@ -180,10 +266,51 @@ class ParallelAppendRecorder(PostgresApplicationRecorder):
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
         ]
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        held: _Held | None = getattr(self._turns, "held", None)
+        if held is not None and not held.ended and not held.conn.closed:
+            return self._insert_ending_turn(held, rows)
+        with self._connection() as conn, conn.cursor() as curs:
             assert conn.autocommit
-            curs.execute(self.insert_in_one_statement, (rows,), prepare=True)
+            curs.execute(self.insert_in_one_statement_text, (rows,), prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]
+
+    def _insert_ending_turn(self, held: _Held, rows: list[Any]) -> Sequence[int]:
+        """The turn's append, then the unlock, in one round trip: a sync between them ends
+        the append's transaction first, so the next turn's read sees what it appended. If the
+        append fails (a conflict), the unlock is not sent: the turn's end sends it."""
+        conn = held.conn
+        with _as_persistence_errors(), conn.cursor() as curs:
+            with conn.pipeline() as pipeline:
+                curs.execute(self.insert_in_one_statement_text, (rows,), prepare=True)
+                pipeline.sync()  # raises here if the append failed
+                unlocked = conn.execute(END_TURN, held.key, prepare=True)
+            held.ended = bool((unlocked.fetchone() or {}).get("pg_advisory_unlock"))
+            return [row["notification_id"] for row in curs.fetchall()]
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """The library's select; the newer events of a stream (a writer catching up) through
+        a statement rendered once, and inside a turn on the turn's connection."""
+        if lte is not None or desc:
+            older: Sequence[StoredEvent] = super().select_events(
+                originator_id, gt=gt, lte=lte, desc=desc, limit=limit
+            )
+            return older
+        statement = self.select_newer_text
+        params: list[Any] = [originator_id, -1 if gt is None else gt]
+        if limit is not None:
+            statement += " LIMIT %s"
+            params.append(limit)
+        with self._connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            return [_stored(row) for row in curs.fetchall()]
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -262,6 +389,42 @@ class ParallelAppendRecorder(PostgresApplicationRecorder):
         self, gt: int | None = None, topics: Sequence[str] = ()
     ) -> Subscription[ApplicationRecorder]:
         return PollingSubscription(recorder=self, gt=gt, topics=topics)
+
+
+@dataclass
+class _Held:
+    """A stream's turn this thread holds: the connection holding the lock, and its key."""
+
+    conn: Connection[DictRow]
+    key: dict[str, int]
+    ended: bool = False  # the unlock went with the append
+
+
+def _stored(row: DictRow) -> StoredEvent:
+    return StoredEvent(
+        originator_id=row["originator_id"],
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )
+
+
+@contextmanager
+def _as_persistence_errors() -> Iterator[None]:
+    """psycopg's errors as eventsourcing's, as the library's datastore raises them (a version
+    conflict must reach the writer as eventsourcing's IntegrityError)."""
+    try:
+        yield
+    except psycopg.IntegrityError as error:
+        raise IntegrityError(str(error)) from error
+    except psycopg.InterfaceError as error:
+        raise InterfaceError(str(error)) from error
+    except psycopg.OperationalError as error:
+        raise OperationalError(str(error)) from error
+    except psycopg.DatabaseError as error:
+        raise DatabaseError(str(error)) from error
+    except psycopg.Error as error:
+        raise PersistenceError(str(error)) from error
 
 
 class PollingSubscription(ListenNotifySubscription[ParallelAppendRecorder]):

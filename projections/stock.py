@@ -1,12 +1,12 @@
 """Stock as the fridges keep it, in rows: batches by best-before and holds by reservation.
 
-The shelf's rules are the domain's own (domain/shelf.py, the functions the fridge evolves
-by): a delivery adds to its best-before batch; a count's shortfall is taken oldest batch
-first and its surplus joins the newest batch (or, with none, a batch of the count's day);
-expired batches are removed; a reservation holds units until it
-is released or picked up, and a pickup takes units oldest first among the batches still fresh
-on its local day (expired ones stay for `discard_expired`). What can be sold depends on
-the day, so `available = max(0, fresh on hand - held)` is worked out when a query asks.
+The views only add and subtract what the events say: a delivery adds to its best-before
+batch; a count's adjustment and a pickup say which batches gained or lost how many units;
+expired batches are removed; a reservation holds units until it is released or picked up.
+Counts and pickups recorded before events said what moved are worked out by the fridge's own
+rules (domain/shelf.py: `counted`, `sold`), as the fridge replays them. What can be sold
+depends on the day, so `available = max(0, fresh on hand - held)` is worked out when a query
+asks.
 
 Fridge events after `Installed` carry only the stream id: the `fridges` table (and a cache of
 it) maps it to the fridge, venue and city, and decides which shard a fridge belongs to.
@@ -16,12 +16,13 @@ it) maps it to the fridge, venue and city, and decides which shard a fridge belo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from domain.fridge import Fridge
-from domain.shelf import local_day, surplus_batch, taken
+from domain.shelf import counted, local_day, sold
 from projections import events as e
 from projections.database import Tx
 from projections.projection import Projection, handles, utc_iso
@@ -154,7 +155,7 @@ class StockKeeping(Projection):
         if fridge is None:
             return
         for meal_id, units in event.lines.items():
-            self.add(tx, fridge.fridge_id, meal_id, event.best_before.isoformat(), units)
+            self.move(tx, fridge.fridge_id, meal_id, {event.best_before.isoformat(): units})
 
     @handles(e.CountsReported)
     def _counted(self, event: e.CountsReported, tx: Tx, position: int) -> None:
@@ -167,13 +168,14 @@ class StockKeeping(Projection):
         fridge = self.fridge(tx, event)
         if fridge is None:
             return
+        shelves = self.shelves(tx, fridge.fridge_id)
         for meal_id, difference in event.differences.items():
-            if difference < 0:
-                self.take(tx, fridge.fridge_id, meal_id, -difference)
-                continue
-            known = self.shelves(tx, fridge.fridge_id).batches.get(meal_id, {})
-            best_before = surplus_batch(known, event.unknown_best_before)
-            self.add(tx, fridge.fridge_id, meal_id, best_before, difference)
+            if event.batches is not None:
+                moved = event.batches[meal_id]
+            else:  # recorded before events said what moved: the fridge's rule says it
+                known = shelves.batches.get(meal_id, {})
+                moved = counted(known, difference, event.unknown_best_before)
+            self.move(tx, fridge.fridge_id, meal_id, moved)
 
     @handles(e.MealsExpired)
     def _expired(self, event: e.MealsExpired, tx: Tx, position: int) -> None:
@@ -208,9 +210,14 @@ class StockKeeping(Projection):
         if fridge is None:
             return
         self.unhold(tx, fridge.fridge_id, event.order_id)
-        fresh_from = local_day(event.at, fridge.timezone).isoformat()  # a sold meal is fresh
+        shelves = self.shelves(tx, fridge.fridge_id)
         for meal_id, units in event.lines.items():
-            self.take(tx, fridge.fridge_id, meal_id, units, fresh_from)
+            if event.batches is not None:
+                moved = event.batches[meal_id]
+            else:  # recorded before events said what moved: the fridge's rule says it
+                known = shelves.batches.get(meal_id, {})
+                moved = sold(known, units, local_day(event.at, fridge.timezone))
+            self.move(tx, fridge.fridge_id, meal_id, moved)
 
     @handles(e.FridgeTakenOffline, e.FridgeBackOnline, e.FridgeRetired)
     def _status(
@@ -230,18 +237,12 @@ class StockKeeping(Projection):
 
     # ---- the fridge's arithmetic, in memory -------------------------------------------------
 
-    def add(self, tx: Tx, fridge_id: str, meal_id: str, best_before: str, units: int) -> None:
+    def move(self, tx: Tx, fridge_id: str, meal_id: str, moved: Mapping[str, int]) -> None:
+        """Add (negative: subtract) units batch by batch; a batch left empty goes."""
         shelves = self.shelves(tx, fridge_id)
-        held = shelves.batches.get(meal_id, {}).get(best_before, 0)
-        self._set_batch(shelves, fridge_id, meal_id, best_before, held + units)
-
-    def take(self, tx: Tx, fridge_id: str, meal_id: str, units: int, fresh_from: str = "") -> None:
-        """Take units off the rows by the shelf's rule (domain/shelf.py), as the fridge does."""
-        shelves = self.shelves(tx, fridge_id)
-        batches = shelves.batches.get(meal_id, {})
-        for best_before, units_taken in taken(batches, units, fresh_from).items():
-            left = batches[best_before] - units_taken
-            self._set_batch(shelves, fridge_id, meal_id, best_before, left or None)
+        for best_before, units in moved.items():
+            left = shelves.batches.get(meal_id, {}).get(best_before, 0) + units
+            self._set_batch(shelves, fridge_id, meal_id, best_before, left if left > 0 else None)
 
     def unhold(self, tx: Tx, fridge_id: str, order_id: str) -> None:
         order = self.shelves(tx, fridge_id).holds.pop(order_id, {})

@@ -28,7 +28,7 @@ from interfaces.http.fridges import FridgeRoutes
 from interfaces.http.logs import request_log
 from interfaces.http.menu_cache import MenuCache, VenueMenus
 from interfaces.http.menus import KitchenRoutes, MenuRoutes
-from interfaces.http.operations import CONFLICTS, LAG, HealthRoutes, MetricsRoutes
+from interfaces.http.operations import CONFLICTS, LAG, HealthRoutes, MetricsRoutes, RouteMetrics
 from interfaces.http.orders import CustomerRoutes, OrderRoutes
 from interfaces.http.payments import PaymentRoutes
 from interfaces.http.reading import ReadSide
@@ -62,7 +62,9 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             reading.close()
             side.close()
 
-    metrics = PrometheusConfig(app_name="farmacy", prefix="farmacy", group_path=True)
+    metrics = PrometheusConfig(
+        app_name="farmacy", prefix="farmacy", group_path=True, middleware_class=RouteMetrics
+    )
     return Litestar(
         route_handlers=[
             OrderRoutes,

@@ -109,6 +109,8 @@ class OrderRoutes(Controller):
         write: Write,
         read: Read,
     ) -> schemas.OrderMoved:
+        """Give the order up before pickup, paid or not: unpaid it is cancelled, paid it is
+        refunded, and its meals go back on sale. 409 once its meals have been taken out."""
         customer = customer_scope(request.user)
         try:
             moved = await write.run(write.side.ordering.cancel, order_id, customer)

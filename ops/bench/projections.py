@@ -223,7 +223,7 @@ class Filler:
         order_id = self.rng.choice(list(sim.open_orders))
         order = sim.open_orders.pop(order_id)
         roll = self.rng.random()
-        if roll < 0.65 and fridge.reservations.get(order_id):
+        if roll < 0.65 and fridge.reservation_status(order_id) in ("held", "confirmed"):
             order.pay(self._id("payment"))
             fridge.confirm(order_id)
             order.make_ready()

@@ -136,10 +136,10 @@ def test_an_api_killed_mid_burst_then_retried_holds_each_order_once(
             if type(event).__name__ == "MealsReserved"
         )
         assert set(reserved.values()) <= {1}, "an order was reserved twice"
-        promised = [fridge.promised(order_id) for order_id in fridge.reservations]
+        promised = [fridge.promised(order_id) for order_id in fridge.open_orders()]
         assert all(p is not None for p in promised)
         units = sum(line["quantity"] for p in promised if p for line in p.terms["lines"])
         assert fridge.held(world.soup) == units
-        held_orders |= set(fridge.reservations)
+        held_orders |= set(fridge.open_orders())
     assert told <= held_orders
     side.close()

@@ -68,3 +68,24 @@ def test_an_order_nobody_placed_is_404_once_the_model_has_everything(live_api: A
     )
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_paid_order_cancelled_before_pickup_is_refunded_and_its_meals_are_back(
+    live_api: Api,
+) -> None:
+    api = live_api
+    order_id = api.order("ana", "k1", {api.world.soup: 10}).json()["order_id"]
+    api.side.ordering.ensure_order(order_id, api.world.fridge_id)
+    api.side.ordering.authorise_payment(order_id, "psp-ana")  # as the processor's webhook would
+    ana = api.as_(Role.CUSTOMER, "ana")
+
+    cancelled = api.client.post(f"/orders/{order_id}/cancel", headers=ana)
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "refunded"
+    assert api.order("bob", "k1", {api.world.soup: 10}).status_code == 201
+    seen = api.client.get(
+        f"/orders/{order_id}", params={"min_position": cancelled.json()["position"]}, headers=ana
+    )
+    assert seen.json()["status"] == "refunded"
+    assert "cancelled" in seen.json()["history"][-1]["detail"]

@@ -68,7 +68,7 @@ def assert_the_books_balance(side: WriteSide, world: World, tallies: list[Tally]
     fridge = side.catalogue.fridge(world.fridge_id)
     assert fridge.held(world.soup) == UNITS
     assert fridge.available(world.soup, fridge.today(side.clock())) == 0
-    assert sorted(fridge.reservations) == sorted(placed)
+    assert sorted(fridge.open_orders()) == sorted(placed)
 
     events = list(side.store.events.get(Fridge.create_id(world.fridge_id)))
     reserved = Counter(
@@ -143,7 +143,7 @@ def test_racing_retries_of_the_same_request_place_each_order_exactly_once(
     assert len(order_ids) == len(keys)
     side.writer.forget(world.fridge_id)
     fridge = side.catalogue.fridge(world.fridge_id)
-    assert set(fridge.reservations) == order_ids
+    assert set(fridge.open_orders()) == order_ids
     assert fridge.held(world.soup) == 2 * len(keys)
     for order_id in order_ids:
         order = side.ordering.ensure_order(order_id, world.fridge_id)

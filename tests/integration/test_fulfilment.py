@@ -77,7 +77,7 @@ def test_an_authorised_order_becomes_ready_and_replaying_asks_for_money_once(
     follow(side, fulfilment)
     order = side.ordering.order(placed.order_id)
     assert order.status == OrderStatus.READY_FOR_PICKUP
-    assert side.catalogue.fridge(world.fridge_id).reservations[placed.order_id]["confirmed"]
+    assert side.catalogue.fridge(world.fridge_id).reservation_status(placed.order_id) == "confirmed"
     follow(side, fulfilment)  # at least once: everything again from the start
     assert processor.asked == [placed.order_id]
     assert side.ordering.order(placed.order_id).version == order.version
@@ -142,7 +142,7 @@ def test_meals_missing_from_a_count_cancel_unpaid_and_refund_paid_orders(
     assert side.ordering.order(paid.order_id).status == OrderStatus.REFUNDED
     assert processor.refunded == [(paid.order_id, paid.total)]
     fridge = side.catalogue.fridge(world.fridge_id)
-    assert fridge.held(world.soup) == 0 and fridge.reservations == {}
+    assert fridge.held(world.soup) == 0 and fridge.open_orders() == []
 
 
 def test_a_pickup_seen_by_the_fridge_completes_the_order(
@@ -168,4 +168,4 @@ def test_missing_meals_of_a_reservation_without_an_order_are_released(
     follow(side, fulfilment, position)
     side.writer.forget(world.fridge_id)
     fridge = side.catalogue.fridge(world.fridge_id)
-    assert fridge.reservations == {} and fridge.closed_orders["orphan"]["outcome"] == "cancelled"
+    assert fridge.open_orders() == [] and fridge.reservation_status("orphan") == "cancelled"

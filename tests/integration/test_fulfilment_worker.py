@@ -78,7 +78,7 @@ def test_the_worker_takes_payment_and_makes_orders_ready(
         later = side.ordering.place("bob", "k2", world.fridge_id, {world.soup: 1})
         eventually(side, later.order_id, OrderStatus.READY_FOR_PICKUP)
     fridge = side.catalogue.fridge(world.fridge_id)
-    assert all(r["confirmed"] for r in fridge.reservations.values())
+    assert all(fridge.reservation_status(o) == "confirmed" for o in fridge.open_orders())
     assert side.ordering.order(first.order_id).version == 2  # paid once, ready once
 
 

@@ -112,7 +112,7 @@ def test_4_processes_sending_one_key_with_different_bodies_reserve_exactly_once(
     assert sorted(outcome for outcome, _, _ in results) == ["created"] + ["refused"] * 3
     units, order_id = created[0]
     fridge = stored_fridge(side, world.fridge_id)
-    assert list(fridge.reservations) == [order_id]
+    assert fridge.open_orders() == [order_id]
     assert fridge.held(world.soup) == units
     order = side.ordering.ensure_order(order_id, world.fridge_id)
     assert order.meal_lines() == {world.soup: units}

@@ -65,11 +65,11 @@ def test_stock_rows_match_the_fridges(side: WriteSide, models: Callable[[str], D
     expected_holds = {}
     for fridge_id in world.fridges:
         fridge = side.catalogue.fridge(fridge_id)
-        for meal, by_date in fridge.batches.items():
-            for best_before, units in by_date.items():
-                expected_batches[(fridge_id, meal, best_before)] = units
-        for order_id, reservation in fridge.reservations.items():
-            for meal, units in reservation["lines"].items():
+        for meal in fridge.meal_ids():
+            for best_before, units in fridge.shelf(meal).items():
+                expected_batches[(fridge_id, meal, best_before.isoformat())] = units
+        for order_id in fridge.open_orders():
+            for meal, units in fridge.held_for(order_id).items():
                 expected_holds[(fridge_id, order_id, meal)] = units
     assert batches == expected_batches
     assert holds == expected_holds

@@ -147,7 +147,7 @@ def test_a_delivery_id_reused_for_another_delivery_is_refused(
 
 def test_a_delivery_remembered_by_an_old_snapshot_is_compared_by_its_best_before() -> None:
     """Snapshots taken before deliveries were fingerprinted hold only the best-before."""
-    fridge = loaded_from_a_v1_snapshot(stocked(soup=3))
+    fridge = from_a_v1_snapshot()
 
     assert fridge.deliver("d-1", {"soup": 3}, TOMORROW, NOW) is False
     with pytest.raises(AlreadyExists):
@@ -491,11 +491,46 @@ def test_picking_up_takes_the_meals_out_of_the_fridge() -> None:
 
     event = only_event(fridge, "MealsPickedUp")
     assert (event.order_id, event.lines) == ("o-1", {"soup": 2})
+    assert event.batches == {"soup": {"2025-06-02": -2}}
     assert fridge.on_hand("soup") == 1
     assert fridge.held("soup") == 0
     assert fridge.available("soup", TODAY) == 1
     assert fridge.open_orders() == []
     assert fridge.reservation_status("o-1") == "picked_up"
+
+
+def test_a_paid_order_cancelled_before_pickup_puts_its_meals_back() -> None:
+    fridge = paid("o-1", {"soup": 2})
+
+    assert fridge.cancel("o-1", NOW) is True
+
+    event = only_event(fridge, "ReservationReleased")
+    assert (event.order_id, event.reason) == ("o-1", "cancelled")
+    assert fridge.available("soup", TODAY) == 3
+    assert fridge.reservation_status("o-1") == "cancelled"
+
+
+def test_cancelling_again_changes_nothing() -> None:
+    fridge = paid("o-1")
+    fridge.cancel("o-1", NOW)
+    fridge.collect_events()
+
+    assert fridge.cancel("o-1", NOW) is False
+
+    no_events(fridge)
+
+
+def test_an_order_taken_out_of_the_fridge_cannot_be_cancelled() -> None:
+    fridge = paid("o-1")
+    fridge.pick_up("o-1", NOW)
+    fridge.collect_events()
+
+    with pytest.raises(ReservationClosed) as refused:
+        fridge.cancel("o-1", NOW)
+
+    assert refused.value.outcome == "picked_up"
+    no_events(fridge)
+    assert fridge.on_hand("soup") == 2
 
 
 def test_picking_up_takes_fresh_units_and_leaves_an_expired_batch_to_be_discarded() -> None:
@@ -509,6 +544,7 @@ def test_picking_up_takes_fresh_units_and_leaves_an_expired_batch_to_be_discarde
     fridge.pick_up("o-1", next_day)
 
     # The meal sold was a fresh one: what is left is yesterday's, not for sale.
+    assert only_event(fridge, "MealsPickedUp").batches == {"soup": {"2025-06-04": -1}}
     assert fridge.shelf("soup") == {TODAY: 1}
     assert fridge.available("soup", fridge.today(next_day)) == 0
     assert fridge.discard_expired(next_day) == {"soup": 1}
@@ -756,35 +792,47 @@ def test_priced_lines_that_differ_from_the_lines_held_are_refused() -> None:
     no_events(fridge)
 
 
-def loaded_from_a_v1_snapshot(fridge: Fridge) -> Fridge:
-    """The fridge as a snapshot taken before class version 2 brings it back: no class version,
-    no order terms, no lines of settled orders, no remembered count reports."""
-    snapshot = Fridge.Snapshot.take(fridge)  # type: ignore[attr-defined]
-    state = copy.deepcopy(snapshot.state)  # the snapshot shares the fridge's own dicts
-    del state["class_version"], state["reports"]
-    # deliveries were remembered by their best-before alone (not yet by what they brought)
-    state["deliveries"] = {d: said.split(" ")[0] for d, said in state["deliveries"].items()}
-    for reservation in state["reservations"].values():
-        del reservation["reserved_at"], reservation["order"]
-    for closed in state["closed_orders"].values():
-        del closed["lines"], closed["reserved_at"], closed["expires_at"], closed["order"]
+def from_a_v1_snapshot(**state: Any) -> Fridge:
+    """A fridge as a snapshot taken before class version 2 held it (given as its stored state):
+    no class version, no order terms, no lines of settled orders, no remembered count reports,
+    deliveries remembered by their best-before alone."""
     old = Fridge.Snapshot(  # type: ignore[attr-defined]
-        originator_id=fridge.id,
-        originator_version=fridge.version,
+        originator_id=Fridge.create_id("gym-1"),
+        originator_version=5,
         timestamp=NOW,
-        topic=snapshot.topic,
-        state=state,
+        topic="domain.fridge:Fridge",
+        state={
+            "fridge_id": "gym-1",
+            "venue_id": "kreuzberg-gym",
+            "city_id": "berlin",
+            "timezone": "Europe/Berlin",
+            "status": "active",
+            "batches": {"soup": {TOMORROW.isoformat(): 3}},
+            "holds": {},
+            "reservations": {},
+            "closed_orders": {},
+            "deliveries": {"d-1": TOMORROW.isoformat()},
+            "last_report_at": None,
+        }
+        | state,
     )
     loaded: Fridge = old.mutate(None)
     return loaded
 
 
 def test_a_snapshot_from_before_orders_were_born_here_still_loads_and_decides() -> None:
-    fridge = with_reservations(("o-1", {"soup": 1}), ("o-2", {"soup": 1}))
-    fridge.release("o-2", ReleaseReason.CANCELLED, NOW)
-    fridge.collect_events()
-
-    loaded = loaded_from_a_v1_snapshot(fridge)
+    loaded = from_a_v1_snapshot(
+        holds={"soup": 1},
+        reservations={
+            "o-1": {
+                "lines": {"soup": 1},
+                "expires_at": DEADLINE,
+                "confirmed": False,
+                "missing": False,
+            }
+        },
+        closed_orders={"o-2": {"outcome": "cancelled", "at": NOW}},
+    )
 
     assert loaded.held("soup") == 1
     with pytest.raises(IdempotencyKeyReused):  # an open reservation's lines are known
@@ -840,6 +888,7 @@ def test_count_lower_than_on_hand_takes_units_oldest_batch_first() -> None:
         "count",
         "r-1",
     )
+    assert adjusted.batches == {"soup": {"2025-06-02": -1}}
     assert fridge.shelf("soup") == {TOMORROW: 1, LATER: 3}
     assert fridge.last_report_at == NOW
 
@@ -852,6 +901,7 @@ def test_count_higher_than_on_hand_adds_the_surplus_to_the_newest_batch() -> Non
     fridge.report_counts("r-1", NOW, {"soup": 7}, NOW)
 
     assert only_event(fridge, "StockAdjusted").differences == {"soup": 2}
+    assert only_event(fridge, "StockAdjusted").batches == {"soup": {"2025-06-04": 2}}
     assert fridge.shelf("soup") == {TOMORROW: 2, LATER: 5}
 
 
@@ -861,6 +911,7 @@ def test_surplus_of_an_unknown_meal_sells_only_on_the_counts_day() -> None:
 
     fridge.report_counts("r-1", taken_at, {"curry": 2}, taken_at)
 
+    assert only_event(fridge, "StockAdjusted").batches == {"curry": {"2025-06-02": 2}}
     assert (fridge.meal_ids(), fridge.shelf("curry")) == (["curry"], {date(2025, 6, 2): 2})
 
 
@@ -921,7 +972,7 @@ def test_count_reports_are_remembered_for_two_days() -> None:
 
 
 def test_a_fridge_snapshotted_before_reports_were_remembered_takes_reports() -> None:
-    fridge = loaded_from_a_v1_snapshot(stocked(soup=3))
+    fridge = from_a_v1_snapshot()
 
     assert fridge.report_counts("r-1", NOW, {"soup": 2}, NOW)
     assert fridge.report_counts("r-1", NOW, {"soup": 2}, NOW) is False

@@ -9,6 +9,7 @@ from application.fulfilment import (
     GiveUp,
     MakeReady,
     OpenOrder,
+    RecordCancel,
     RecordPickup,
     ReleaseMeals,
     RequestPayment,
@@ -137,3 +138,18 @@ def test_events_the_flow_does_not_follow_call_for_nothing() -> None:
     fridge = stocked_fridge()
     fridge.deliver("d-2", {"soup": 1}, date(2025, 6, 2), NOW)
     assert react(last_event(fridge)) == []
+
+
+def test_a_reservation_cancelled_at_the_fridge_moves_its_order_on() -> None:
+    fridge = stocked_fridge()
+    fridge.reserve(ORDER_ID, {"soup": 2}, DUE, NOW)
+    fridge.release(ORDER_ID, ReleaseReason.CANCELLED, NOW)
+    assert react(last_event(fridge)) == [RecordCancel(ORDER_ID, str(fridge.id))]
+
+
+def test_meals_released_for_any_other_reason_call_for_nothing_more() -> None:
+    for reason in (ReleaseReason.EXPIRED, ReleaseReason.PAYMENT_FAILED, ReleaseReason.REFUNDED):
+        fridge = stocked_fridge()
+        fridge.reserve(ORDER_ID, {"soup": 2}, DUE, NOW)
+        fridge.release(ORDER_ID, reason, NOW)
+        assert react(last_event(fridge)) == [], reason

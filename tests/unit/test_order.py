@@ -189,6 +189,7 @@ def test_picking_up_with_a_naive_time_is_refused() -> None:
         (OrderStatus.PAYMENT_FAILED, "fail payment"),
         (OrderStatus.EXPIRED, "expire"),
         (OrderStatus.REFUNDED, "refund"),
+        (OrderStatus.REFUNDED, "cancel"),
     ],
 )
 def test_a_transition_already_made_or_gone_past_changes_nothing(
@@ -241,6 +242,17 @@ def test_a_paid_order_can_be_refunded(status: OrderStatus) -> None:
     assert order.status == OrderStatus.REFUNDED
 
 
+@pytest.mark.parametrize("status", [OrderStatus.PAID, OrderStatus.READY_FOR_PICKUP])
+def test_a_paid_order_cancelled_before_pickup_is_refunded(status: OrderStatus) -> None:
+    order = in_status(status)
+
+    assert order.cancel("changed my mind") is True
+
+    assert names(order) == ["Refunded"]
+    assert order.pending_events[0].reason == "cancelled: changed my mind"
+    assert order.status == OrderStatus.REFUNDED
+
+
 def test_expiring_before_the_payment_deadline_is_refused() -> None:
     order = placed()
 
@@ -276,10 +288,8 @@ def test_expiring_with_a_naive_time_is_refused() -> None:
         (OrderStatus.PLACED, "pick up"),
         (OrderStatus.PLACED, "refund"),
         (OrderStatus.PAID, "pick up"),
-        (OrderStatus.PAID, "cancel"),
         (OrderStatus.PAID, "fail payment"),
         (OrderStatus.PAID, "expire"),
-        (OrderStatus.READY_FOR_PICKUP, "cancel"),
         (OrderStatus.PICKED_UP, "refund"),
         (OrderStatus.PICKED_UP, "cancel"),
         (OrderStatus.CANCELLED, "pay"),
