@@ -15,7 +15,6 @@ shard stops with an error naming the event and its position; under "park" the ev
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 import eventsourcing.persistence
 import psycopg
+import structlog
 from eventsourcing.persistence import Notification
 
 from projections.database import Database, Tx
@@ -42,7 +42,7 @@ from projections.source import EventSource
 BATCH_SIZE = 500
 
 
-log = logging.getLogger("farmacy.projections")
+log = structlog.get_logger("farmacy.projections")
 
 
 class ProjectionFailed(Exception):
@@ -308,6 +308,8 @@ class Patience:
             raise ProjectionFailed(
                 f"{self.name}: stores failing for over {self.seconds:.0f} s: {failure}"
             ) from failure
-        log.warning("%s: store hiccup, retrying in %.2f s: %s", self.name, self.pause, failure)
+        log.warning(
+            "store_hiccup", projection=self.name, retry_in=round(self.pause, 2), why=str(failure)
+        )
         stop.wait(self.pause)
         self.pause = min(self.pause * 2, 2.0)

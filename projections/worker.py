@@ -15,7 +15,6 @@ opens, sized for how many they are (ops/connections.py), and closes.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
@@ -27,6 +26,7 @@ from typing import Any
 
 import filelock
 import psycopg
+import structlog
 
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
 from projections.models import projection_named
@@ -41,7 +41,7 @@ from projections.runner import (
 )
 from projections.source import EventSource
 
-log = logging.getLogger("farmacy.projections")
+log = structlog.get_logger("farmacy.projections")
 
 POLL_INTERVAL = 0.05
 """Seconds an idle worker waits before asking the event store again."""
@@ -138,7 +138,7 @@ class Worker:
         try:
             while not self.stop.is_set():
                 if lock.try_acquire():
-                    log.info("%s shard %s: active", self.name, self.shard)
+                    log.info("projection_active", projection=self.name, shard=str(self.shard))
                     self._run_active()
                     return
                 self._heartbeat("standby")
@@ -182,7 +182,12 @@ class Worker:
         try:
             self._write_heartbeat(role)
         except TRANSIENT as failure:  # a missed heartbeat is not worth stopping for
-            log.warning("%s shard %s: heartbeat not recorded: %s", self.name, self.shard, failure)
+            log.warning(
+                "heartbeat_not_recorded",
+                projection=self.name,
+                shard=str(self.shard),
+                why=str(failure),
+            )
 
     def _write_heartbeat(self, role: str) -> None:
         with self.db.transaction() as tx:
@@ -202,7 +207,7 @@ class Worker:
                     (self.name, str(self.shard), self.identity),
                 )
         except Exception:  # leaving is best effort: status ages stale rows out anyway
-            log.warning("%s shard %s: could not clear worker row", self.name, self.shard)
+            log.warning("worker_row_not_cleared", projection=self.name, shard=str(self.shard))
 
 
 def run_workers(
@@ -222,7 +227,7 @@ def run_workers(
             Worker(name, shard, stop, store=store, db=dbs[name], **options).run()
         except Exception as error:
             errors.append(str(error))
-            log.error("%s shard %s stopped: %s", name, shard, error)
+            log.error("projection_stopped", projection=name, shard=str(shard), why=str(error))
 
     threads = [threading.Thread(target=work, args=(name,), name=name) for name in names]
     for thread in threads:
