@@ -15,6 +15,7 @@ they need.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ import psycopg
 from application.catalogue import Catalogue
 from application.clock import Clock, utc_now
 from application.errors import StoreUnavailable
-from application.follow import Act, Follow
+from application.follow import Follow
 from application.fridge_writer import FridgeWriter
 from application.fulfilment import Fulfilment, Overdue
 from application.fulfilment_runner import run_fulfilment
@@ -158,19 +159,7 @@ def open_database(settings: Settings, name: str, *, pool_size: int = 4) -> Datab
 
 def follower(store: EventStore, db: Database) -> Follow:
     """The trail machinery over `store`, its checkpoints in `db`, as application/ is handed it."""
-
-    def follow_here(
-        name: str,
-        act: Act,
-        stop: threading.Event,
-        *,
-        transient: tuple[type[Exception], ...] = (),
-        batch_size: int = 100,
-        tick: tuple[float, Callable[[], None]] | None = None,
-    ) -> None:
-        follow(store, db, name, act, stop, transient=transient, batch_size=batch_size, tick=tick)
-
-    return follow_here
+    return functools.partial(follow, store, db)
 
 
 def overdue_reservations(db: Database) -> Callable[[datetime], list[Overdue]]:
