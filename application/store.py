@@ -103,7 +103,7 @@ class EventStore(Application[UUID]):
         "AGGREGATE_CACHE_FASTFORWARD": "y",
     }
     # A fridge that has lived long loads from its latest snapshot, not from its first event.
-    # Snapshots are taken by a worker of their own (ops/snapshots.py), never in a process
+    # Snapshots are taken by a worker of their own (application/snapshots.py), never in a process
     # that serves customers: serialising a big fridge holds the interpreter for tens of ms,
     # which the hot-fridge benchmark saw as every queued caller's p99.
     is_snapshotting_enabled = True

@@ -13,7 +13,7 @@ from eventsourcing.utils import get_topic
 
 from domain.catalogue import City, Meal, Venue
 from domain.fridge import Fridge
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 
 CITIES = {"berlin": ("Berlin", "Europe/Berlin"), "lisbon": ("Lisbon", "Europe/Lisbon")}
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from ops.root import PROCESSES
+
 log = structlog.get_logger(__name__)
 
 RESTART_PAUSE_SECONDS = 2.0
@@ -39,9 +41,17 @@ class Child:
 
 
 def farmacy_children(projections: list[str], host: str, port: int) -> list[Child]:
-    children = [Child(f"worker:{name}", ["worker", "--projection", name]) for name in projections]
-    children.append(Child("fulfilment", ["fulfil"]))
-    children.append(Child("snapshots", ["snapshots"]))
+    """One of every long-running process of the root's table (a worker per read model in
+    `projections`), then the API on `host`:`port`."""
+    children: list[Child] = []
+    for name, process in PROCESSES.items():
+        if name == "worker":
+            children += [
+                Child(f"worker:{model}", [*process.command, "--projection", model])
+                for model in projections
+            ]
+        else:
+            children.append(Child(name, list(process.command)))
     children.append(Child("api", ["api", "--host", host, "--port", str(port), "--workers", "1"]))
     return children
 

@@ -1,4 +1,5 @@
-"""The read models by name. Where each one's database is, is configuration (ops/read_models.py)."""
+"""The read models by name. Where each one's database is, the composition root decides
+(ops/root.py)."""
 
 from __future__ import annotations
 

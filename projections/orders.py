@@ -16,20 +16,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from domain.fridge import Fridge
 from domain.order import Order, OrderLine
-from projections import events as e
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
 from projections.projection import Projection, handles, utc_iso
 
 STATUS_AFTER = {
-    e.PaymentAuthorised: "paid",
-    e.ReadyForPickup: "ready_for_pickup",
-    e.OrderPickedUp: "picked_up",
-    e.OrderCancelled: "cancelled",
-    e.PaymentFailed: "payment_failed",
-    e.OrderExpired: "expired",
-    e.OrderRefunded: "refunded",
+    Order.PaymentAuthorised: "paid",
+    Order.ReadyForPickup: "ready_for_pickup",
+    Order.PickedUp: "picked_up",
+    Order.Cancelled: "cancelled",
+    Order.PaymentFailed: "payment_failed",
+    Order.Expired: "expired",
+    Order.Refunded: "refunded",
 }
 
 
@@ -54,16 +54,16 @@ class Orders(Projection):
     }
     indexes: ClassVar[dict[str, str]] = {"by_customer": "orders(customer_id, placed_at)"}
 
-    @handles(e.FridgeInstalled)
-    def _installed(self, event: e.FridgeInstalled, tx: Tx, position: int) -> None:
+    @handles(Fridge.Installed)
+    def _installed(self, event: Fridge.Installed, tx: Tx, position: int) -> None:
         tx.execute(
             f"INSERT INTO {self.t['fridges']} (stream, fridge_id, venue_id, city_id) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (stream) DO NOTHING",
             (str(event.originator_id), event.fridge_id, event.venue_id, event.city_id),
         )
 
-    @handles(e.MealsReserved)
-    def _reserved(self, event: e.MealsReserved, tx: Tx, position: int) -> None:
+    @handles(Fridge.MealsReserved)
+    def _reserved(self, event: Fridge.MealsReserved, tx: Tx, position: int) -> None:
         if event.priced_lines is None or event.total is None or not self.shard.owns(event.order_id):
             return  # reserved before orders were born in the fridge: `Placed` makes its row
         fridge = tx.one(
@@ -83,8 +83,8 @@ class Orders(Projection):
             event.timestamp,
         )
 
-    @handles(e.OrderPlaced)
-    def _placed(self, event: e.OrderPlaced, tx: Tx, position: int) -> None:
+    @handles(Order.Placed)
+    def _placed(self, event: Order.Placed, tx: Tx, position: int) -> None:
         if not self.shard.owns(event.order_id):
             return
         self._born(

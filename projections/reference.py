@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from projections import events as e
+from domain.catalogue import Meal, Venue
 from projections.database import Tx
 from projections.projection import Projection, handles
 
@@ -30,8 +30,8 @@ VENUE_TABLES = {
 class MealRows(Projection):
     """Keeps the `meals` table."""
 
-    @handles(e.MealRegistered)
-    def _meal_registered(self, event: e.MealRegistered, tx: Tx, position: int) -> None:
+    @handles(Meal.Registered)
+    def _meal_registered(self, event: Meal.Registered, tx: Tx, position: int) -> None:
         meals = self.t["meals"]
         tx.execute(
             f"INSERT INTO {meals} (stream, meal_id, name, price, currency, details, position) "
@@ -50,8 +50,8 @@ class MealRows(Projection):
             ),
         )
 
-    @handles(e.MealRepriced)
-    def _meal_repriced(self, event: e.MealRepriced, tx: Tx, position: int) -> None:
+    @handles(Meal.Repriced)
+    def _meal_repriced(self, event: Meal.Repriced, tx: Tx, position: int) -> None:
         tx.execute(
             f"UPDATE {self.t['meals']} SET price = ?, position = ? WHERE stream = ? "
             "AND position < ?",
@@ -62,8 +62,8 @@ class MealRows(Projection):
 class VenueRows(Projection):
     """Keeps the `venues` table."""
 
-    @handles(e.VenueRegistered)
-    def _venue_registered(self, event: e.VenueRegistered, tx: Tx, position: int) -> None:
+    @handles(Venue.Registered)
+    def _venue_registered(self, event: Venue.Registered, tx: Tx, position: int) -> None:
         tx.execute(
             f"INSERT INTO {self.t['venues']} (venue_id, city_id, name) VALUES (?, ?, ?) "
             "ON CONFLICT (venue_id) DO NOTHING",

@@ -15,7 +15,6 @@ shard stops with an error naming the event and its position; under "park" the ev
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 import time
@@ -23,8 +22,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import eventsourcing.persistence
 import psycopg
-from eventsourcing import persistence as es_persistence
+import structlog
 from eventsourcing.persistence import Notification
 
 from projections.database import Database, Tx
@@ -42,7 +42,7 @@ from projections.source import EventSource
 BATCH_SIZE = 500
 
 
-log = logging.getLogger("farmacy.projections")
+log = structlog.get_logger("farmacy.projections")
 
 
 class ProjectionFailed(Exception):
@@ -68,8 +68,8 @@ class StoreHiccup(Exception):
 TRANSIENT: tuple[type[Exception], ...] = (
     sqlite3.OperationalError,
     psycopg.OperationalError,  # includes psycopg_pool.PoolTimeout
-    es_persistence.OperationalError,  # includes the library's pool timeouts
-    es_persistence.InterfaceError,
+    eventsourcing.persistence.OperationalError,  # includes the library's pool timeouts
+    eventsourcing.persistence.InterfaceError,
 )
 """Failures of a store, not of an event: the batch is tried again later. A projection adds
 its own (`Projection.transient`), such as a trail whose commands may lose to conflicts."""
@@ -308,6 +308,8 @@ class Patience:
             raise ProjectionFailed(
                 f"{self.name}: stores failing for over {self.seconds:.0f} s: {failure}"
             ) from failure
-        log.warning("%s: store hiccup, retrying in %.2f s: %s", self.name, self.pause, failure)
+        log.warning(
+            "store_hiccup", projection=self.name, retry_in=round(self.pause, 2), why=str(failure)
+        )
         stop.wait(self.pause)
         self.pause = min(self.pause * 2, 2.0)

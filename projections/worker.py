@@ -7,20 +7,26 @@ The active worker polls the event store, applies batches, and stops cleanly at a
 boundary when asked (SIGTERM). Its checkpoint survives it, so a restart resumes there.
 
 Every worker keeps a row in `projection_workers` (role and a heartbeat) for `status`.
+
+`run_workers` runs a worker per projection as threads of one process (`farmacy worker`): they
+share one event store and one read-model pool, which the composition root (ops/root.py)
+opens, sized for how many they are (ops/connections.py), and closes.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import filelock
 import psycopg
+import structlog
 
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
 from projections.models import projection_named
@@ -35,7 +41,7 @@ from projections.runner import (
 )
 from projections.source import EventSource
 
-log = logging.getLogger("farmacy.projections")
+log = structlog.get_logger("farmacy.projections")
 
 POLL_INTERVAL = 0.05
 """Seconds an idle worker waits before asking the event store again."""
@@ -106,7 +112,7 @@ class Worker:
         db: Database,
         batch_size: int = BATCH_SIZE,
     ) -> None:
-        """`store` and `db` are the caller's (ops/workers.py opens them) and stay open."""
+        """`store` and `db` are the caller's (the composition root opens them) and stay open."""
         self.name = name
         self.shard = shard
         self.stop = stop
@@ -132,7 +138,7 @@ class Worker:
         try:
             while not self.stop.is_set():
                 if lock.try_acquire():
-                    log.info("%s shard %s: active", self.name, self.shard)
+                    log.info("projection_active", projection=self.name, shard=str(self.shard))
                     self._run_active()
                     return
                 self._heartbeat("standby")
@@ -176,7 +182,12 @@ class Worker:
         try:
             self._write_heartbeat(role)
         except TRANSIENT as failure:  # a missed heartbeat is not worth stopping for
-            log.warning("%s shard %s: heartbeat not recorded: %s", self.name, self.shard, failure)
+            log.warning(
+                "heartbeat_not_recorded",
+                projection=self.name,
+                shard=str(self.shard),
+                why=str(failure),
+            )
 
     def _write_heartbeat(self, role: str) -> None:
         with self.db.transaction() as tx:
@@ -196,4 +207,31 @@ class Worker:
                     (self.name, str(self.shard), self.identity),
                 )
         except Exception:  # leaving is best effort: status ages stale rows out anyway
-            log.warning("%s shard %s: could not clear worker row", self.name, self.shard)
+            log.warning("worker_row_not_cleared", projection=self.name, shard=str(self.shard))
+
+
+def run_workers(
+    store: EventSource,
+    dbs: Mapping[str, Database],
+    names: list[str],
+    shard: Shard,
+    stop: threading.Event,
+    **options: Any,
+) -> list[str]:
+    """Run a worker per projection (threads of this process) until `stop`; their errors.
+    The threads share `store` and the databases `dbs` (by projection name), which stay open."""
+    errors: list[str] = []
+
+    def work(name: str) -> None:
+        try:
+            Worker(name, shard, stop, store=store, db=dbs[name], **options).run()
+        except Exception as error:
+            errors.append(str(error))
+            log.error("projection_stopped", projection=name, shard=str(shard), why=str(error))
+
+    threads = [threading.Thread(target=work, args=(name,), name=name) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from ops.bootstrap import WriteSide, build_write_side
+from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 
 ADMIN_DSN = os.environ.get(

@@ -34,7 +34,7 @@ def signing_settings_or_exit(host: str = "127.0.0.1") -> Settings:
         raise fail(error) from None
 
 
-def run_until_stopped(work: Callable[[Settings, threading.Event], None]) -> None:
+def run_until_stopped(work: Callable[[Settings, threading.Event], object]) -> None:
     """Run a long-lived worker until SIGTERM or Ctrl-C; store errors end it in one line."""
     settings = settings_or_exit()
     stop = threading.Event()

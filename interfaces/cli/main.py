@@ -26,12 +26,10 @@ from interfaces.cli.exits import (
 )
 from interfaces.http.demo import print_demo
 from interfaces.http.operations import RUN_ID_HEADER, RUN_ID_VARIABLE
-from ops.bootstrap import WriteSide, build_write_side
 from ops.demo import demo_order, seed_demo, store_holds, venue_stock
-from ops.fulfilment import run_fulfilment
 from ops.logging import configure_logging
+from ops.root import Root, WriteSide
 from ops.settings import SETTINGS_HELP
-from ops.snapshots import run_snapshots
 from ops.supervisor import child_env, farmacy_children, supervise
 from projections.models import PROJECTIONS
 
@@ -53,7 +51,7 @@ def write_side() -> Iterator[WriteSide]:
     """The write side for this command, or a one-line error naming the setting to fix."""
     configure_logging("WARNING")
     try:
-        side = build_write_side(settings_or_exit())
+        side = Root(settings_or_exit()).write_side()
     except StoreUnavailable as error:
         raise fail(error) from None
     try:
@@ -181,14 +179,16 @@ def fulfil_command(
     configure_logging()
     if payments != "demo":
         raise fail(f"no payment processor adapter named {payments!r}")
-    run_until_stopped(lambda settings, stop: run_fulfilment(settings, AlwaysAuthorise(), stop))
+    run_until_stopped(
+        lambda settings, stop: Root(settings, payments=AlwaysAuthorise()).run("fulfilment", stop)
+    )
 
 
 @app.command("snapshots")
 def snapshots_command() -> None:
     """Snapshot long-lived fridges, so they load fast (never inside an API process)."""
     configure_logging()
-    run_until_stopped(run_snapshots)
+    run_until_stopped(lambda settings, stop: Root(settings).run("snapshots", stop))
 
 
 http.register(app)  # api, token

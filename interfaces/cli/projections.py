@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-import psycopg
 import typer
 from rich.console import Console
 from rich.measure import Measurement
@@ -27,11 +26,8 @@ from rich.table import Table
 from application.errors import StoreUnavailable
 from application.store import EventStore
 from interfaces.cli.exits import fail, settings_or_exit
-from ops.bootstrap import open_event_store
-from ops.read_models import open_database
+from ops.root import Root, missing_store, open_database, open_event_store
 from ops.settings import Settings
-from ops.stores import describe
-from ops.workers import run_workers
 from projections.models import PROJECTIONS, UnknownProjection, projection_named
 from projections.projection import Shard
 from projections.rebuild import drop_generation, rebuild
@@ -85,7 +81,7 @@ def worker_command(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    errors = run_workers(settings, names, parsed, stop, batch_size=batch_size)
+    errors = Root(settings).run("worker", stop, names=names, shard=parsed, batch_size=batch_size)
     for failure in errors:
         typer.echo(f"farmacy worker: {failure}", err=True)
     if errors:
@@ -95,24 +91,12 @@ def worker_command(
 def existing_store_or_exit(settings: Settings) -> None:
     """Read-only commands never create a store: end in one line if there is none where the
     settings point (a mistyped FARMACY_DATA_DIR must not leave an empty store behind)."""
-    if settings.store == "sqlite":
-        events = settings.data_dir / "events.sqlite"
-        if not events.is_file():
-            raise fail(
-                f"no event store at {events}: is FARMACY_DATA_DIR right? "
-                "(`farmacy run` or `farmacy seed-demo` creates one)"
-            )
-    elif settings.store == "postgres":
-        schema = settings.postgres_schema or "public"
-        try:
-            with psycopg.connect(settings.postgres_dsn or "", connect_timeout=5) as conn:
-                row = conn.execute(
-                    "SELECT to_regclass(%s)", (f'"{schema}".{EventStore.name}_events',)
-                ).fetchone()
-        except psycopg.Error as error:
-            raise fail(StoreUnavailable(f"{describe(settings)} is unavailable: {error}")) from None
-        if row is None or row[0] is None:
-            raise fail(f"no event store in schema {schema} of {describe(settings)}")
+    try:
+        missing = missing_store(settings)
+    except StoreUnavailable as error:
+        raise fail(error) from None
+    if missing:
+        raise fail(missing)
 
 
 @projections_app.command("status")

@@ -1,9 +1,9 @@
 """The Litestar app: `create_app(side, settings)` wires controllers, auth, errors, metrics, docs.
 
-`app_from_env` is the factory each server process calls: it builds its own write side from
-the environment and opens the read models' databases; the app's lifespan closes both at
-shutdown. An API process only reads the read models: their workers run as processes of their
-own (`farmacy worker`), never here.
+`app_from_env` is the factory each server process calls: the composition root (ops/root.py)
+builds its write side and opens the read models' databases from the environment; the app's
+lifespan closes both at shutdown. An API process only reads the read models: their workers
+run as processes of their own (`farmacy worker`), never here.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from interfaces.http.orders import CustomerRoutes, OrderRoutes
 from interfaces.http.payments import PaymentRoutes
 from interfaces.http.reading import ReadSide
 from ops import connections
-from ops.bootstrap import WriteSide, build_write_side
 from ops.logging import configure_logging
+from ops.root import Root, WriteSide
 from ops.settings import Settings, SettingsError
 
 
@@ -43,7 +43,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     app owns both from now on and closes them at shutdown."""
     if not settings.secret:
         raise SettingsError("FARMACY_SECRET is not set: the API cannot sign or check tokens")
-    reading = read or ReadSide.open(settings)
+    reading = read or ReadSide(Root(settings).api_read_models())
     connections.answer_promptly(side.store)  # a dry pool is a 503 now, not after ~22 s
     reading.head = side.store.position  # a min_position beyond it is the caller's mistake
     menus = VenueMenus(side, reading, MenuCache())
@@ -99,8 +99,8 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
 
 
 def app_from_env() -> Litestar:  # pragma: no cover - exercised by `farmacy api`
-    """One server process: settings from the environment, its own write side."""
+    """One server process: settings from the environment, its parts from the root."""
     configure_logging()
     settings = Settings.from_env().for_signing()  # `farmacy api` checked its host already
-    pools = connections.api(settings).event_store_env()  # sized for the command lane
-    return create_app(build_write_side(settings, extra_env=pools), settings)
+    root = Root(settings)
+    return create_app(root.api_write_side(), settings, ReadSide(root.api_read_models()))

@@ -26,7 +26,7 @@ from typing import TypeVar, TypeVarTuple
 
 from prometheus_client import Counter, Gauge
 
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 
 T = TypeVar("T")
 Args = TypeVarTuple("Args")

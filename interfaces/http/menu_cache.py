@@ -35,7 +35,7 @@ from litestar.di import NamedDependency
 from domain.shelf import local_day
 from interfaces.http import schemas
 from interfaces.http.reading import ReadSide
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from projections.database import Tx
 from projections.freshness import ReadState
 from projections.venue_menu import VenueMenu, menu_items

@@ -19,7 +19,7 @@ from interfaces.http.logs import note
 from interfaces.http.operations import ORDERS_PLACED, ORDERS_SOLD_OUT
 from interfaces.http.reading import ReadSide, decode_cursor, encode_cursor
 from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, Side, Write
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from projections.freshness import Answer
 from projections.orders import Orders, OrderView, order_by_id, orders_of_customer
 

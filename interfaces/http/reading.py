@@ -32,8 +32,6 @@ from typing import Any, TypeVar
 import psycopg
 
 from ops import connections
-from ops.read_models import open_databases
-from ops.settings import Settings
 from projections.city_catalogue import CityCatalogue
 from projections.database import Database, Tx
 from projections.freshness import (
@@ -46,7 +44,7 @@ from projections.freshness import (
     attempt,
     pause,
 )
-from projections.models import PROJECTIONS, close_databases
+from projections.models import close_databases
 from projections.projection import Projection
 
 T = TypeVar("T")
@@ -90,13 +88,6 @@ class ReadSide:
     wait_seconds: float = WAIT_TIMEOUT  # how long a `min_position` read may wait
     head: Callable[[], int | None] | None = None  # the event store's newest position
     _threads: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
-
-    @classmethod
-    def open(cls, settings: Settings, wait_seconds: float = WAIT_TIMEOUT) -> ReadSide:
-        return cls(
-            open_databases(settings, PROJECTIONS, pool_size=connections.API_READ_POOL),
-            wait_seconds,
-        )
 
     def close(self) -> None:
         threads, self._threads = self._threads, None

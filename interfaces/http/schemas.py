@@ -12,7 +12,7 @@ from msgspec import Meta, Struct
 from domain.values import MOST_UNITS
 from interfaces.http.commands import Commands
 from interfaces.http.reading import ReadSide
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 
 Side = NamedDependency[WriteSide]
 """The write side, provided from the app (a parameter named `side`)."""

@@ -48,9 +48,9 @@ from ops.bench.hot_fridge import (
     set_up_catalogue,
 )
 from ops.bench.projections import LagResult, measure_lag
-from ops.bootstrap import WriteSide, build_write_side
 from ops.logging import configure_logging
 from ops.postgres_events import RECORDER_TOPIC
+from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 
 DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -13,7 +13,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from domain.values import MOST_UNITS
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 
 
 @contextmanager

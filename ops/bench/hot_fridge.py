@@ -49,8 +49,8 @@ from application.orders import fingerprint
 from domain.order import Order, OrderLine
 from domain.values import PAYMENT_WINDOW
 from ops.bench.common import bench_database, parse_list, stock_up
-from ops.bootstrap import WriteSide, build_write_side
 from ops.logging import configure_logging
+from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 
 DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"

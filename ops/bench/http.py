@@ -57,7 +57,7 @@ import psycopg
 from interfaces.http.auth import Role, issue_token
 from ops.bench import plain_service
 from ops.bench.common import stock_up
-from ops.bootstrap import build_write_side
+from ops.root import build_write_side
 from ops.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

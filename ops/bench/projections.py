@@ -57,9 +57,8 @@ from domain.fridge import Fridge
 from domain.order import Order, OrderLine
 from domain.values import PAYMENT_WINDOW, ReleaseReason, order_id_for
 from ops.bench.common import bench_database, parse_list, stock_up
-from ops.bootstrap import WriteSide, build_write_side, open_event_store
 from ops.logging import configure_logging
-from ops.read_models import open_database
+from ops.root import WriteSide, build_write_side, open_database, open_event_store
 from ops.settings import Settings
 from projections.rebuild import REBUILD_BATCH, rebuild
 

@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 from interfaces.http.app import create_app
 from interfaces.http.auth import Role, issue_token
 from interfaces.http.payments import SIGNATURE_HEADER, sign
-from ops.bootstrap import WriteSide, build_write_side
+from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock
 from tests.integration.world import World, make_world

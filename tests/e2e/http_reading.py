@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from interfaces.http.auth import Role
-from ops.workers import run_workers
+from ops.root import Root
 from projections.models import PROJECTIONS
-from projections.projection import Shard
 from tests.e2e.http_client import Api
 
 
@@ -25,16 +24,8 @@ def live_api(api: Api) -> Iterator[Api]:
     errors: list[str] = []
 
     def work() -> None:
-        errors.extend(
-            run_workers(
-                api.side.settings,
-                sorted(PROJECTIONS),
-                Shard(),
-                stop,
-                batch_size=100,
-                store=api.side.store,
-            )
-        )
+        root = Root(api.side.settings, store=api.side.store)
+        errors.extend(root.run("worker", stop, names=sorted(PROJECTIONS), batch_size=100))
 
     thread = threading.Thread(target=work, name="workers", daemon=True)
     thread.start()

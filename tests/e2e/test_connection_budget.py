@@ -32,8 +32,7 @@ from interfaces.http.app import create_app
 from interfaces.http.auth import Role, issue_token
 from interfaces.http.reading import ReadSide
 from ops import connections
-from ops.bootstrap import build_write_side
-from ops.read_models import open_databases
+from ops.root import build_write_side, open_databases
 from ops.settings import Settings
 from projections.database import POOL_TIMEOUT_SECONDS, PostgresDatabase
 from projections.models import PROJECTIONS

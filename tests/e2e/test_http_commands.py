@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 from application.orders import PlacedOrder
 from domain.values import order_id_for
 from interfaces.http.app import create_app
-from ops.bootstrap import build_write_side
+from ops.root import build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock
 from tests.e2e.http_client import Api, is_problem

@@ -18,7 +18,7 @@ import pytest
 
 from domain.fridge import Fridge
 from interfaces.http.auth import Role, issue_token
-from ops.bootstrap import build_write_side
+from ops.root import build_write_side
 from ops.settings import Settings
 from tests.conftest import settings_for, unique
 from tests.e2e.test_http_processes import free_port, start_api, wait_listening

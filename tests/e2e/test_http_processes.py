@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from interfaces.http.auth import Role, issue_token
-from ops.bootstrap import build_write_side
+from ops.root import build_write_side
 from ops.settings import Settings
 from tests.integration.projection_processes import start_worker, worker_env
 from tests.integration.world import World, make_world

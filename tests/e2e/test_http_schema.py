@@ -37,11 +37,9 @@ from interfaces.http.auth import Role, issue_token
 from interfaces.http.operations import statuses, unready
 from interfaces.http.payments import SIGNATURE_HEADER, sign
 from interfaces.http.reading import ReadSide
-from ops.bootstrap import build_write_side
+from ops.root import Root, build_write_side
 from ops.settings import Settings
-from ops.workers import run_workers
 from projections.models import PROJECTIONS
-from projections.projection import Shard
 from tests.conftest import FakeClock
 from tests.integration.world import make_world
 
@@ -59,7 +57,7 @@ SIDE = build_write_side(SETTINGS, clock=FakeClock())
 WORLD = make_world(SIDE)
 # schemathesis runs the app's lifespan around every call; keep the store open throughout
 SIDE.close = lambda: None  # type: ignore[method-assign]
-READ = ReadSide.open(SETTINGS)
+READ = ReadSide(Root(SETTINGS).api_read_models())
 APP = create_app(SIDE, SETTINGS, READ)
 
 CONFIG = SchemathesisConfig.from_dict(
@@ -92,7 +90,7 @@ def workers() -> Iterator[None]:
     errors: list[str] = []
     thread = threading.Thread(
         target=lambda: errors.extend(
-            run_workers(SETTINGS, sorted(PROJECTIONS), Shard(), stop, store=SIDE.store)
+            Root(SETTINGS, store=SIDE.store).run("worker", stop, names=sorted(PROJECTIONS))
         ),
         name="fuzz-workers",
         daemon=True,

@@ -20,8 +20,8 @@ import pytest
 
 from interfaces.cli.main import wait_until_healthy
 from interfaces.http.operations import RUN_ID_HEADER
-from ops.bootstrap import build_write_side
 from ops.demo import demo_deliveries, demo_order
+from ops.root import build_write_side
 from ops.settings import Settings
 
 

@@ -22,9 +22,8 @@ from psycopg import Connection
 from application.store import EventStore
 from domain.catalogue import Meal
 from domain.fridge import Fridge
-from ops.bootstrap import WriteSide, build_write_side
 from ops.postgres_events import ParallelAppendRecorder
-from ops.read_models import open_database
+from ops.root import WriteSide, build_write_side, open_database
 from ops.settings import Settings
 from projections.database import Database
 from tests.conftest import FakeClock, settings_for

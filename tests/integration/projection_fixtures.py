@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from ops.read_models import open_database
+from ops.root import open_database
 from ops.settings import Settings
 from projections.database import Database
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from application.errors import ApplicationError
 from domain.errors import DomainError
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from projections.database import Database
 from projections.models import projection_named
 from projections.projection import Shard, active_generation

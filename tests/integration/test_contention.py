@@ -16,7 +16,7 @@ import pytest
 
 from domain.errors import SoldOut
 from domain.fridge import Fridge
-from ops.bootstrap import WriteSide, build_write_side
+from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock
 from tests.integration.world import World, make_world

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ops.bootstrap import WriteSide
 from ops.demo import CITIES, MEALS, VENUES, seed_demo, store_holds
+from ops.root import WriteSide
 
 
 def test_the_store_reports_what_it_holds_not_the_demos_totals(side: WriteSide) -> None:

@@ -20,8 +20,8 @@ from eventsourcing.persistence import IntegrityError
 from application.store import Turn
 from domain.errors import SoldOut
 from domain.fridge import Fridge
-from ops.bootstrap import WriteSide, build_write_side
 from ops.postgres_events import TURNS
+from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock, settings_for
 from tests.integration.test_fridge_writer import wait_until

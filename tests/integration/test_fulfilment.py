@@ -10,7 +10,7 @@ import pytest
 from application.fulfilment import Fulfilment, MakeReady, Overdue
 from application.payments import PaymentAnswer, PaymentOutcome
 from domain.order import OrderStatus
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from tests.conftest import FakeClock
 from tests.integration.world import World, make_world, place_and_open
 

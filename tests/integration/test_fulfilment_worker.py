@@ -16,11 +16,8 @@ from decimal import Decimal
 from application.errors import NotFound
 from application.payments import AlwaysAuthorise, PaymentAnswer
 from domain.order import OrderStatus
-from ops.bootstrap import WriteSide
-from ops.fulfilment import run_fulfilment
+from ops.root import Root, WriteSide, open_database, open_event_store
 from ops.settings import Settings
-from ops.workers import run_workers
-from projections.projection import Shard
 from tests.conftest import FakeClock
 from tests.integration.world import make_world
 
@@ -76,9 +73,7 @@ def test_the_worker_takes_payment_and_makes_orders_ready(
     world = make_world(side, soup_units=3)
     first = side.ordering.place("alice", "k1", world.fridge_id, {world.soup: 1})
     # Two workers: one active, one standing by; the order is fulfilled exactly as with one.
-    with running(
-        lambda stop: run_fulfilment(store_settings, AlwaysAuthorise(), stop, clock=clock), 2
-    ):
+    with running(lambda stop: Root(store_settings, clock=clock).run("fulfilment", stop), 2):
         eventually(side, first.order_id, OrderStatus.READY_FOR_PICKUP)
         later = side.ordering.place("bob", "k2", world.fridge_id, {world.soup: 1})
         eventually(side, later.order_id, OrderStatus.READY_FOR_PICKUP)
@@ -94,10 +89,10 @@ def test_the_worker_expires_orders_nobody_paid_for(
     placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
 
     def reservations(stop: threading.Event) -> None:
-        assert run_workers(store_settings, ["reservations"], Shard(), stop) == []
+        assert Root(store_settings).run("worker", stop, names=["reservations"]) == []
 
     def fulfil(stop: threading.Event) -> None:
-        run_fulfilment(store_settings, NeverAnswers(), stop, clock=clock)
+        Root(store_settings, clock=clock, payments=NeverAnswers()).run("fulfilment", stop)
 
     with running(reservations), running(fulfil):
         clock.advance(minutes=11)
@@ -113,8 +108,6 @@ def test_the_worker_expires_orders_nobody_paid_for(
 
 def shard_statuses_of(settings: Settings) -> object:
     """What `farmacy projections status` would say of the reservations model (diagnostics)."""
-    from ops.bootstrap import open_event_store
-    from ops.read_models import open_database
     from projections.status import shard_statuses
 
     store, db = open_event_store(settings), open_database(settings, "reservations")

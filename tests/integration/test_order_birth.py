@@ -7,7 +7,6 @@ racing with one key); then the fridge holds exactly what the orders it gave birt
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 from decimal import Decimal
 from typing import Any
@@ -19,10 +18,10 @@ from domain.catalogue import Meal
 from domain.errors import IdempotencyKeyReused, SoldOut
 from domain.fridge import Fridge
 from domain.order import Order
-from ops.bootstrap import WriteSide, build_write_side
+from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock
-from tests.integration.world import World, make_world
+from tests.integration.world import World, dying_after_a_fridge_append, make_world
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -34,16 +33,7 @@ def stored_fridge(side: WriteSide, fridge_id: str) -> Fridge:
 
 def _place_then_die(settings: Settings, world: World) -> None:
     """A process killed the moment the fridge's append returns, before anything else."""
-    side = build_write_side(settings, clock=FakeClock())
-    append = side.store.append
-
-    def append_then_die(aggregate: Any) -> int | None:
-        position = append(aggregate)
-        if isinstance(aggregate, Fridge):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return position
-
-    side.store.append = append_then_die  # type: ignore[method-assign]
+    side = dying_after_a_fridge_append(settings)
     side.ordering.place("alice", "key-1", world.fridge_id, {world.soup: 1})
 
 

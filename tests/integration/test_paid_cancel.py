@@ -9,34 +9,29 @@ and its money was returned, once.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import threading
-from typing import Any
 
 import pytest
 
 from application.fulfilment import Fulfilment
 from domain.errors import IllegalTransition, ReservationClosed
-from domain.fridge import Fridge
 from domain.order import OrderStatus
-from ops.bootstrap import WriteSide, build_write_side
+from ops.root import WriteSide
 from ops.settings import Settings
-from tests.conftest import FakeClock
-from tests.integration.test_fulfilment import ScriptedProcessor, available, follow
-from tests.integration.world import World, make_world
+from tests.integration.test_fulfilment import (
+    ScriptedProcessor,
+    available,
+    follow,
+    fulfilment,
+    processor,
+)
+from tests.integration.world import dying_after_a_fridge_append, make_world
 
 SPAWN = multiprocessing.get_context("spawn")
 
 
-@pytest.fixture
-def processor() -> ScriptedProcessor:
-    return ScriptedProcessor()
-
-
-@pytest.fixture
-def fulfilment(side: WriteSide, processor: ScriptedProcessor) -> Fulfilment:
-    return Fulfilment(side.ordering, processor)
+__all__ = ["fulfilment", "processor"]  # the fixtures, shared with the fulfilment tests
 
 
 def test_a_paid_order_cancelled_before_pickup_is_refunded_once_and_its_meals_are_back(
@@ -81,19 +76,9 @@ def test_an_order_picked_up_cannot_be_cancelled(
     assert processor.refunded == []
 
 
-def _cancel_then_die(settings: Settings, world: World, order_id: str) -> None:
+def _cancel_then_die(settings: Settings, order_id: str) -> None:
     """A process killed the moment the fridge's release is stored, before the order moves."""
-    side = build_write_side(settings, clock=FakeClock())
-    append = side.store.append
-
-    def append_then_die(aggregate: Any) -> int | None:
-        position = append(aggregate)
-        if isinstance(aggregate, Fridge):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return position
-
-    side.store.append = append_then_die  # type: ignore[method-assign]
-    side.ordering.cancel(order_id, customer_id="alice")
+    dying_after_a_fridge_append(settings).ordering.cancel(order_id, customer_id="alice")
 
 
 def test_a_cancel_killed_after_the_fridge_released_is_refunded_by_the_flow(
@@ -105,7 +90,7 @@ def test_a_cancel_killed_after_the_fridge_released_is_refunded_by_the_flow(
     world = make_world(side, soup_units=3)
     placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 3})
     position = follow(side, fulfilment)
-    crashed = SPAWN.Process(target=_cancel_then_die, args=(store_settings, world, placed.order_id))
+    crashed = SPAWN.Process(target=_cancel_then_die, args=(store_settings, placed.order_id))
     crashed.start()
     crashed.join(timeout=120)
     assert crashed.exitcode == -signal.SIGKILL

@@ -18,8 +18,8 @@ from eventsourcing.utils import get_topic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ops.bootstrap import WriteSide, build_write_side
 from ops.postgres_events import ParallelAppendRecorder
+from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from projections.database import PostgresDatabase, Tx
 from projections.projection import Projection

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from projections.database import Database, Tx
 from projections.venue_menu import VenueMenu
 from tests.integration.projection_fixtures import OpenModels, models

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from projections.database import Database, SQLiteDatabase, Tx
 from projections.projection import Shard, checkpoint, create_bookkeeping
 from projections.runner import Patience, ProjectionFailed

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from projections.database import Database
 from projections.models import PROJECTIONS
 from tests.integration.projection_fixtures import models

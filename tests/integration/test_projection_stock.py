@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from projections.freshness import ReadModelBehind
 from projections.fridge_stock import FridgeStockQueries
 from projections.venue_menu import VenueMenuQueries

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from projections.city_catalogue import CityCatalogueQueries
 from projections.orders import OrdersQueries
 from projections.projection import Shard

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from ops.bootstrap import WriteSide
+from ops.root import WriteSide
 from ops.settings import Settings
 from projections.database import Database
 from tests.integration.projection_fixtures import models

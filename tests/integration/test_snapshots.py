@@ -8,9 +8,8 @@ from datetime import timedelta
 
 from application.store import EventStore
 from domain.fridge import Fridge
-from ops.bootstrap import build_write_side
+from ops.root import Root, build_write_side
 from ops.settings import Settings
-from ops.snapshots import run_snapshots
 from tests.conftest import FakeClock
 from tests.integration.world import make_world
 
@@ -20,7 +19,7 @@ def test_a_long_lived_fridge_loads_from_a_snapshot_equal_to_its_full_history(
 ) -> None:
     side = build_write_side(store_settings, clock=clock)
     stop = threading.Event()
-    worker = threading.Thread(target=run_snapshots, args=(store_settings, stop))
+    worker = threading.Thread(target=Root(store_settings).run, args=("snapshots", stop))
     worker.start()
     try:
         world = make_world(side, soup_units=1)

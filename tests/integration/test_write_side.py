@@ -18,7 +18,7 @@ from domain.errors import (
 )
 from domain.fridge import Fridge
 from domain.order import OrderStatus
-from ops.bootstrap import WriteSide, build_write_side
+from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock, unique
 from tests.integration.world import make_world, place_and_open

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from application.orders import PlacedOrder
-from ops.bootstrap import WriteSide
-from tests.conftest import unique
+from domain.fridge import Fridge
+from ops.root import WriteSide, build_write_side
+from ops.settings import Settings
+from tests.conftest import FakeClock, unique
 
 
 @dataclass(frozen=True)
@@ -41,3 +46,19 @@ def place_and_open(
     placed = side.ordering.place(customer, key, fridge_id, lines)
     side.ordering.ensure_order(placed.order_id, fridge_id)
     return placed
+
+
+def dying_after_a_fridge_append(settings: Settings) -> WriteSide:
+    """A write side whose process is SIGKILLed the moment a fridge's append returns, before
+    it does anything else: the worst moment for anything that appends to two aggregates."""
+    side = build_write_side(settings, clock=FakeClock())
+    append = side.store.append
+
+    def append_then_die(aggregate: Any) -> int | None:
+        position = append(aggregate)
+        if isinstance(aggregate, Fridge):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return position
+
+    side.store.append = append_then_die  # type: ignore[method-assign]
+    return side

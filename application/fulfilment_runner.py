@@ -1,0 +1,55 @@
+"""The fulfilment process: runs the process manager (application/fulfilment.py) over the store.
+
+Fulfilment's progress is a trail: a checkpoint advanced after the batch's steps have been
+carried out, so a crash repeats steps, and every step is idempotent on the order id. Each
+second the active process also expires unpaid reservations past their deadline, as the
+reservations read model lists them (`overdue`). The composition root (ops/root.py) hands it
+the trail machinery (`follow`) and that list; it imports neither.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from application.clock import Clock
+from application.errors import TooBusy
+from application.follow import Follow
+from application.fulfilment import Fulfilment, Overdue
+
+log = structlog.get_logger(__name__)
+
+EXPIRY_TICK_SECONDS = 1.0
+
+COMMANDS_RETRIED = (TooBusy,)
+"""A command that lost to conflicts for its whole budget is tried again later."""
+
+
+def run_fulfilment(
+    fulfilment: Fulfilment,
+    follow: Follow,
+    overdue: Callable[[datetime], list[Overdue]],
+    clock: Clock,
+    stop: threading.Event,
+) -> None:
+    """Stand by until active, then fulfil orders until `stop` is set."""
+
+    def act(event: object, position: int) -> None:
+        with structlog.contextvars.bound_contextvars(position=position):
+            fulfilment.handle(event)
+
+    def expire() -> None:
+        expired = fulfilment.expire_overdue(overdue(clock()))
+        if expired:
+            log.info("orders_expired", count=expired)
+
+    follow(
+        "fulfilment",
+        act,
+        stop,
+        transient=COMMANDS_RETRIED,
+        tick=(EXPIRY_TICK_SECONDS, expire),
+    )

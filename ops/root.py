@@ -1,0 +1,301 @@
+"""The composition root: the one module that knows every part, and builds them from settings.
+
+Every process starts here. The API asks it for its write side and read models
+(`Root.api_write_side`, `Root.api_read_models`); the `farmacy` commands for a write side,
+the event store or a read model's database; and every long-running process is started by
+`Root.run(process, stop)` from the table `PROCESSES`: a worker per read model
+(projections/worker.py), the fulfilment process manager (application/fulfilment_runner.py)
+and the snapshot worker (application/snapshots.py). Each process's pools are sized by its
+connection budget (ops/connections.py).
+
+A test replaces any part with a fake: `Root(settings, clock=..., payments=..., store=...)`.
+Nothing below imports this module: domain/, application/ and projections/ are handed what
+they need.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from application.catalogue import Catalogue
+from application.clock import Clock, utc_now
+from application.errors import StoreUnavailable
+from application.follow import Follow
+from application.fridge_writer import FridgeWriter
+from application.fulfilment import Fulfilment, Overdue
+from application.fulfilment_runner import run_fulfilment
+from application.orders import Ordering
+from application.payments import AlwaysAuthorise, PaymentProcessor
+from application.prices import PriceList
+from application.snapshots import run_snapshots
+from application.stock import Stock
+from application.store import EventStore
+from ops import connections
+from ops.connections import Budget
+from ops.settings import Settings
+from ops.stores import describe, event_store_env, schema_creation_lock
+from projections.database import Database, PostgresDatabase, SQLiteDatabase
+from projections.models import PROJECTIONS, close_databases, projection_named
+from projections.projection import Shard
+from projections.reservations import ReservationQueries, Reservations
+from projections.runner import prepare
+from projections.trails import follow
+from projections.worker import run_workers
+
+
+@dataclass
+class WriteSide:
+    """Everything that appends events, sharing one store and one writer per fridge."""
+
+    settings: Settings
+    store: EventStore
+    writer: FridgeWriter
+    catalogue: Catalogue
+    prices: PriceList
+    stock: Stock
+    ordering: Ordering
+    clock: Clock = field(default=utc_now)
+    owns_store: bool = True
+    """False when the store was handed in (a test's): whoever opened it closes it."""
+
+    def close(self) -> None:
+        if self.owns_store:
+            self.store.close()
+
+
+def open_event_store(settings: Settings, extra_env: dict[str, str] | None = None) -> EventStore:
+    """Connect to the configured store, or raise StoreUnavailable naming the setting."""
+    env = {**event_store_env(settings), **(extra_env or {})}
+    try:
+        with schema_creation_lock(settings):
+            store = EventStore(env=env)
+        store.position()  # prove the store answers now, not at the first customer's order
+    except Exception as error:  # any driver error: the message matters, not its class
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise StoreUnavailable(f"{describe(settings)} is unavailable: {first_line}") from error
+    return store
+
+
+def build_write_side(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    extra_env: dict[str, str] | None = None,
+    store: EventStore | None = None,
+) -> WriteSide:
+    """The write side over `store`, or over a store opened here (closed by `close`)."""
+    shared = store or open_event_store(settings, extra_env)
+    writer = FridgeWriter(shared)
+    catalogue = Catalogue(shared)
+    prices = PriceList(shared)
+    return WriteSide(
+        settings=settings,
+        store=shared,
+        writer=writer,
+        catalogue=catalogue,
+        prices=prices,
+        stock=Stock(writer, catalogue, clock),
+        ordering=Ordering(shared, writer, catalogue, clock, prices),
+        clock=clock,
+        owns_store=store is None,
+    )
+
+
+def missing_store(settings: Settings) -> str | None:
+    """Why there is no event store where `settings` point, or None if there is one; looked
+    at without creating one. StoreUnavailable if the PostgreSQL server does not answer."""
+    if settings.store == "sqlite":
+        events = settings.data_dir / "events.sqlite"
+        if not events.is_file():
+            return (
+                f"no event store at {events}: is FARMACY_DATA_DIR right? "
+                "(`farmacy run` or `farmacy seed-demo` creates one)"
+            )
+    elif settings.store == "postgres":
+        schema = settings.postgres_schema or "public"
+        try:
+            with psycopg.connect(settings.postgres_dsn or "", connect_timeout=5) as conn:
+                row = conn.execute(
+                    "SELECT to_regclass(%s)", (f'"{schema}".{EventStore.name}_events',)
+                ).fetchone()
+        except psycopg.Error as error:
+            raise StoreUnavailable(f"{describe(settings)} is unavailable: {error}") from None
+        if row is None or row[0] is None:
+            return f"no event store in schema {schema} of {describe(settings)}"
+    return None
+
+
+def open_databases(
+    settings: Settings, names: Iterable[str], *, pool_size: int
+) -> dict[str, Database]:
+    """The databases of read models (or trails) `names`, for one process. On SQLite a file
+    each (FARMACY_DATA_DIR/projections/<name>.sqlite); on PostgreSQL they all live in one
+    schema (FARMACY_POSTGRES_DSN, FARMACY_POSTGRES_SCHEMA), so they share one pool of
+    `pool_size` connections. Close them with `close_databases`."""
+    if settings.store == "sqlite":
+        return {
+            name: SQLiteDatabase(settings.data_dir / "projections" / f"{name}.sqlite")
+            for name in names
+        }
+    if not settings.postgres_dsn:
+        raise ValueError("read models need FARMACY_POSTGRES_DSN on this store profile")
+    shared = PostgresDatabase(settings.postgres_dsn, settings.postgres_schema, max_size=pool_size)
+    return dict.fromkeys(names, shared)
+
+
+def open_database(settings: Settings, name: str, *, pool_size: int = 4) -> Database:
+    """The database holding read model `name` (which must exist: UnknownProjection if not)."""
+    projection_named(name)
+    return open_databases(settings, [name], pool_size=pool_size)[name]
+
+
+def follower(store: EventStore, db: Database) -> Follow:
+    """The trail machinery over `store`, its checkpoints in `db`, as application/ is handed it."""
+    return functools.partial(follow, store, db)
+
+
+def overdue_reservations(db: Database) -> Callable[[datetime], list[Overdue]]:
+    """Unpaid reservations past their deadline at a moment, as the reservations model has them."""
+    reservations = ReservationQueries(db)
+
+    def overdue(now: datetime) -> list[Overdue]:
+        return [
+            Overdue(view.order_id, view.fridge_id, datetime.fromisoformat(view.expires_at))
+            for view in reservations.due(now).value
+        ]
+
+    return overdue
+
+
+@dataclass
+class Root:
+    """What one process is built from: its settings, and the parts a test may replace."""
+
+    settings: Settings
+    clock: Clock = utc_now
+    payments: PaymentProcessor = field(default_factory=AlwaysAuthorise)
+    store: EventStore | None = None
+    """An event store already open (a test's), shared instead of opening one per part; the
+    root never closes it."""
+
+    def write_side(self, budget: Budget | None = None) -> WriteSide:
+        """A write side over the store (opened with `budget`'s pool unless handed in)."""
+        pools = budget.event_store_env() if budget else None
+        return build_write_side(self.settings, clock=self.clock, extra_env=pools, store=self.store)
+
+    @contextmanager
+    def event_store(self, budget: Budget | None = None) -> Iterator[EventStore]:
+        """The event store while the block runs (StoreUnavailable if it does not answer)."""
+        if self.store is not None:
+            yield self.store
+            return
+        store = open_event_store(self.settings, budget.event_store_env() if budget else None)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    @contextmanager
+    def databases(self, names: Iterable[str], *, pool_size: int) -> Iterator[dict[str, Database]]:
+        """The databases of read models (or trails) `names`, closed after the block."""
+        dbs = open_databases(self.settings, names, pool_size=pool_size)
+        try:
+            yield dbs
+        finally:
+            close_databases(dbs)
+
+    def api_write_side(self) -> WriteSide:
+        """One API process's write side: its store pool sized for the command lane."""
+        return self.write_side(connections.api(self.settings))
+
+    def api_read_models(self) -> dict[str, Database]:
+        """Every read model's database for one API process, sharing one pool of
+        `connections.API_READ_POOL` connections (on PostgreSQL)."""
+        return open_databases(self.settings, PROJECTIONS, pool_size=connections.API_READ_POOL)
+
+    def run(self, process: str, stop: threading.Event, **options: Any) -> list[str]:
+        """Run long-running `process` (a name in PROCESSES) until `stop`; the errors that
+        ended it. A store that does not answer raises StoreUnavailable."""
+        return PROCESSES[process].run(self, stop, **options)
+
+    def worker_process(
+        self,
+        stop: threading.Event,
+        *,
+        names: list[str],
+        shard: Shard | None = None,
+        **options: Any,
+    ) -> list[str]:
+        """A worker per read model in `names`, threads of this process sharing one store and
+        one read-model pool (`connections.worker`); their errors."""
+        budget = connections.worker(len(names))
+        try:
+            store = self.store or open_event_store(self.settings, budget.event_store_env())
+        except Exception as error:  # StoreUnavailable: its message names the setting to fix
+            return [str(error)]
+        try:
+            with self.databases(names, pool_size=budget.reads) as dbs:
+                return run_workers(store, dbs, names, shard or Shard(), stop, **options)
+        finally:
+            if self.store is None:
+                store.close()
+
+    def fulfilment_process(self, stop: threading.Event) -> list[str]:
+        """The fulfilment process manager, over a write side of its own."""
+        budget = connections.FULFILMENT
+        side = self.write_side(budget)
+        try:
+            # the trail's checkpoint and the reservations model share one pool (on PostgreSQL)
+            with self.databases(["fulfilment", "reservations"], pool_size=budget.reads) as dbs:
+                prepare(dbs["reservations"], Reservations())  # readable before its worker runs
+                run_fulfilment(
+                    Fulfilment(side.ordering, self.payments),
+                    follower(side.store, dbs["fulfilment"]),
+                    overdue_reservations(dbs["reservations"]),
+                    self.clock,
+                    stop,
+                )
+        finally:
+            side.close()
+        return []
+
+    def snapshots_process(self, stop: threading.Event) -> list[str]:
+        """The snapshot worker."""
+        budget = connections.SNAPSHOTS
+        with (
+            self.event_store(budget) as store,
+            self.databases(["snapshots"], pool_size=budget.reads) as dbs,
+        ):
+            run_snapshots(store, follower(store, dbs["snapshots"]), stop)
+        return []
+
+
+@dataclass(frozen=True)
+class Process:
+    """A long-running process: what runs it, and the `farmacy` command that starts it."""
+
+    run: Callable[..., list[str]]
+    command: tuple[str, ...]
+
+
+PROCESSES: dict[str, Process] = {
+    "worker": Process(Root.worker_process, ("worker",)),
+    "fulfilment": Process(Root.fulfilment_process, ("fulfil",)),
+    "snapshots": Process(Root.snapshots_process, ("snapshots",)),
+}
+"""Every long-running process but the API (uvicorn runs that; its factory asks the root for
+its parts), by name. Each command calls `Root.run` with its name; `farmacy run` supervises
+one of each (a worker per read model) as processes of their own (ops/supervisor.py)."""
+
+
+def run(process: str, settings: Settings, stop: threading.Event, **options: Any) -> list[str]:
+    """Run long-running `process` with every part real, until `stop`; its errors."""
+    return Root(settings).run(process, stop, **options)
