@@ -11,11 +11,11 @@ from typing import Any, ClassVar
 
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
-from projections.reference import MEAL_TABLES, VENUE_TABLES, MealRows, VenueRows, meal_details
+from projections.reference import MEAL_TABLES, VENUE_TABLES, KeepsMeals, KeepsVenues, meal_details
 from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping, availability
 
 
-class CityCatalogue(StockKeeping, MealRows, VenueRows):
+class CityCatalogue(StockKeeping, KeepsMeals, KeepsVenues):
     name = "city_catalogue"
     tables: ClassVar[dict[str, str]] = {**STOCK_TABLES, **MEAL_TABLES, **VENUE_TABLES}
 

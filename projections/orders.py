@@ -12,7 +12,9 @@ terms; their row comes from `Placed`, as it always did.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -20,7 +22,7 @@ from domain.fridge import Fridge
 from domain.order import Order, OrderLine
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
-from projections.projection import Projection, handles, utc_iso
+from projections.projection import Projection, Shard, View, handles, utc_iso
 
 STATUS_AFTER = {
     Order.PaymentAuthorised: "paid",
@@ -33,81 +35,37 @@ STATUS_AFTER = {
 }
 
 
-class Orders(Projection):
-    name = "orders"
-    tables: ClassVar[dict[str, str]] = {
-        "orders": (
-            "order_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, fridge_id TEXT NOT NULL, "
-            "venue_id TEXT NOT NULL, city_id TEXT NOT NULL, status TEXT NOT NULL, "
-            "lines TEXT NOT NULL, total TEXT NOT NULL, currency TEXT NOT NULL, "
-            "placed_at TEXT NOT NULL, payment_due_by TEXT NOT NULL, updated_at TEXT NOT NULL"
-        ),
-        "history": (
-            "order_id TEXT, version BIGINT, status TEXT NOT NULL, at TEXT NOT NULL, "
-            "detail TEXT, PRIMARY KEY (order_id, version)"
-        ),
-        # Fridge events name their fridge by stream: every shard keeps every fridge's names.
-        "fridges": (
-            "stream TEXT PRIMARY KEY, fridge_id TEXT NOT NULL, venue_id TEXT NOT NULL, "
-            "city_id TEXT NOT NULL"
-        ),
-    }
-    indexes: ClassVar[dict[str, str]] = {"by_customer": "orders(customer_id, placed_at)"}
+class OrderRows(View):
+    """An order's row (status, lines, total, times) and its history, one step per version, and
+    the names of every fridge (fridge events name theirs only by stream)."""
 
-    @handles(Fridge.Installed)
-    def _installed(self, event: Fridge.Installed, tx: Tx, position: int) -> None:
+    def fridge_installed(
+        self, tx: Tx, stream: str, fridge_id: str, venue_id: str, city_id: str
+    ) -> None:
         tx.execute(
             f"INSERT INTO {self.t['fridges']} (stream, fridge_id, venue_id, city_id) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (stream) DO NOTHING",
-            (str(event.originator_id), event.fridge_id, event.venue_id, event.city_id),
+            (stream, fridge_id, venue_id, city_id),
         )
 
-    @handles(Fridge.MealsReserved)
-    def _reserved(self, event: Fridge.MealsReserved, tx: Tx, position: int) -> None:
-        if event.priced_lines is None or event.total is None or not self.shard.owns(event.order_id):
-            return  # reserved before orders were born in the fridge: `Placed` makes its row
-        fridge = tx.one(
+    def fridge_named(self, tx: Tx, stream: str) -> tuple[str, str, str] | None:
+        """(fridge, venue, city) of a fridge's stream, if the model has seen it installed."""
+        row = tx.one(
             f"SELECT fridge_id, venue_id, city_id FROM {self.t['fridges']} WHERE stream = ?",
-            (str(event.originator_id),),
+            (stream,),
         )
-        if fridge is None:  # a model built before it kept fridges: `Placed` makes the row
-            return
-        self._born(
-            tx,
-            (event.order_id, event.customer_id, *fridge),
-            event.priced_lines,
-            event.total,
-            event.currency,
-            event.reserved_at,
-            event.expires_at,
-            event.timestamp,
-        )
+        return None if row is None else (row[0], row[1], row[2])
 
-    @handles(Order.Placed)
-    def _placed(self, event: Order.Placed, tx: Tx, position: int) -> None:
-        if not self.shard.owns(event.order_id):
-            return
-        self._born(
-            tx,
-            (event.order_id, event.customer_id, event.fridge_id, event.venue_id, event.city_id),
-            event.lines,
-            event.total,
-            event.currency,
-            event.placed_at,
-            event.payment_due_by,
-            event.timestamp,
-        )
-
-    def _born(
+    def born(
         self,
         tx: Tx,
         who: tuple[str, str, str, str, str],  # order, customer, fridge, venue, city
         lines: list[OrderLine],
         total: Decimal,
         currency: str,
-        placed_at: Any,
-        payment_due_by: Any,
-        at: Any,
+        placed_at: datetime,
+        payment_due_by: datetime,
+        at: datetime,
     ) -> None:
         """An order's row and its first step, once: whichever of its births comes first."""
         rows = [
@@ -135,30 +93,109 @@ class Orders(Projection):
         # The order's own stream starts at version 0 with `Placed`: that is its first step.
         self._step(tx, who[0], 0, "placed", at, None)
 
-    @handles(*STATUS_AFTER)
-    def _moved(self, event: Order.Event, tx: Tx, position: int) -> None:
-        order_id = str(event.originator_id)
-        if not self.shard.owns(order_id):
-            return
-        status = STATUS_AFTER[type(event)]
+    def moved(
+        self, tx: Tx, order_id: str, version: int, status: str, at: datetime, detail: str | None
+    ) -> None:
+        """The order moved on to `status` at its stream's `version`."""
         tx.execute(
             f"UPDATE {self.t['orders']} SET status = ?, updated_at = ? WHERE order_id = ?",
-            (status, utc_iso(event.timestamp), order_id),
+            (status, utc_iso(at), order_id),
         )
-        detail = getattr(event, "reason", None) or getattr(event, "payment_ref", None)
-        self._history(tx, event, status, detail)
-
-    def _history(self, tx: Tx, event: Order.Event, status: str, detail: str | None) -> None:
-        order_id = str(event.originator_id)
-        self._step(tx, order_id, event.originator_version, status, event.timestamp, detail)
+        self._step(tx, order_id, version, status, at, detail)
 
     def _step(
-        self, tx: Tx, order_id: str, version: int, status: str, at: Any, detail: str | None
+        self, tx: Tx, order_id: str, version: int, status: str, at: datetime, detail: str | None
     ) -> None:
         tx.execute(
             f"INSERT INTO {self.t['history']} (order_id, version, status, at, detail) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (order_id, version) DO NOTHING",
             (order_id, version, status, utc_iso(at), detail),
+        )
+
+
+class Orders(Projection):
+    """Each order from its birth (the fridge's reservation, or `Placed` for older ones) through
+    every step: what those events mean for `OrderRows`. Sharded by order."""
+
+    name = "orders"
+    tables: ClassVar[dict[str, str]] = {
+        "orders": (
+            "order_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, fridge_id TEXT NOT NULL, "
+            "venue_id TEXT NOT NULL, city_id TEXT NOT NULL, status TEXT NOT NULL, "
+            "lines TEXT NOT NULL, total TEXT NOT NULL, currency TEXT NOT NULL, "
+            "placed_at TEXT NOT NULL, payment_due_by TEXT NOT NULL, updated_at TEXT NOT NULL"
+        ),
+        "history": (
+            "order_id TEXT, version BIGINT, status TEXT NOT NULL, at TEXT NOT NULL, "
+            "detail TEXT, PRIMARY KEY (order_id, version)"
+        ),
+        # Fridge events name their fridge by stream: every shard keeps every fridge's names.
+        "fridges": (
+            "stream TEXT PRIMARY KEY, fridge_id TEXT NOT NULL, venue_id TEXT NOT NULL, "
+            "city_id TEXT NOT NULL"
+        ),
+    }
+    indexes: ClassVar[dict[str, str]] = {"by_customer": "orders(customer_id, placed_at)"}
+
+    def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
+        super().__init__(generation, shard)
+        self.orders = OrderRows(self.t)
+
+    def views(self) -> Iterable[View]:
+        return (*super().views(), self.orders)
+
+    @handles(Fridge.Installed)
+    def _installed(self, event: Fridge.Installed, tx: Tx, position: int) -> None:
+        self.orders.fridge_installed(
+            tx, str(event.originator_id), event.fridge_id, event.venue_id, event.city_id
+        )
+
+    @handles(Fridge.MealsReserved)
+    def _reserved(self, event: Fridge.MealsReserved, tx: Tx, position: int) -> None:
+        if event.priced_lines is None or event.total is None or not self.shard.owns(event.order_id):
+            return  # reserved before orders were born in the fridge: `Placed` makes its row
+        fridge = self.orders.fridge_named(tx, str(event.originator_id))
+        if fridge is None:  # a model built before it kept fridges: `Placed` makes the row
+            return
+        self.orders.born(
+            tx,
+            (event.order_id, event.customer_id, *fridge),
+            event.priced_lines,
+            event.total,
+            event.currency,
+            event.reserved_at,
+            event.expires_at,
+            event.timestamp,
+        )
+
+    @handles(Order.Placed)
+    def _placed(self, event: Order.Placed, tx: Tx, position: int) -> None:
+        if not self.shard.owns(event.order_id):
+            return
+        self.orders.born(
+            tx,
+            (event.order_id, event.customer_id, event.fridge_id, event.venue_id, event.city_id),
+            event.lines,
+            event.total,
+            event.currency,
+            event.placed_at,
+            event.payment_due_by,
+            event.timestamp,
+        )
+
+    @handles(*STATUS_AFTER)
+    def _moved(self, event: Order.Event, tx: Tx, position: int) -> None:
+        order_id = str(event.originator_id)
+        if not self.shard.owns(order_id):
+            return
+        detail = getattr(event, "reason", None) or getattr(event, "payment_ref", None)
+        self.orders.moved(
+            tx,
+            order_id,
+            event.originator_version,
+            STATUS_AFTER[type(event)],
+            event.timestamp,
+            detail,
         )
 
 

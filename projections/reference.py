@@ -9,11 +9,13 @@ written at, so a shard that lags behind never overwrites a newer price with an o
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from domain.catalogue import Meal, Venue
 from projections.database import Tx
-from projections.projection import Projection, handles
+from projections.projection import Projection, Shard, View, handles
 
 MEAL_TABLES = {
     "meals": (
@@ -27,11 +29,22 @@ VENUE_TABLES = {
 }
 
 
-class MealRows(Projection):
-    """Keeps the `meals` table."""
+class MealRows(View):
+    """A row per meal: its name, price, currency and details, as of the position written."""
 
-    @handles(Meal.Registered)
-    def _meal_registered(self, event: Meal.Registered, tx: Tx, position: int) -> None:
+    def registered(
+        self,
+        tx: Tx,
+        stream: str,
+        meal_id: str,
+        name: str,
+        price: Decimal,
+        currency: str,
+        details: Mapping[str, Any],
+        position: int,
+    ) -> None:
+        """A meal registered (or registered again with new words): its row, unless a newer
+        position already wrote it."""
         meals = self.t["meals"]
         tx.execute(
             f"INSERT INTO {meals} (stream, meal_id, name, price, currency, details, position) "
@@ -40,35 +53,76 @@ class MealRows(Projection):
             f"details = excluded.details, position = excluded.position "
             f"WHERE {meals}.position < excluded.position",
             (
-                str(event.originator_id),
-                event.meal_id,
-                event.name,
-                str(event.price),
-                event.currency,
-                json.dumps(event.details, sort_keys=True, default=str),
+                stream,
+                meal_id,
+                name,
+                str(price),
+                currency,
+                json.dumps(details, sort_keys=True, default=str),
                 position,
             ),
         )
 
-    @handles(Meal.Repriced)
-    def _meal_repriced(self, event: Meal.Repriced, tx: Tx, position: int) -> None:
+    def repriced(self, tx: Tx, stream: str, price: Decimal, position: int) -> None:
         tx.execute(
             f"UPDATE {self.t['meals']} SET price = ?, position = ? WHERE stream = ? "
             "AND position < ?",
-            (str(event.price), position, str(event.originator_id), position),
+            (str(price), position, stream, position),
         )
 
 
-class VenueRows(Projection):
-    """Keeps the `venues` table."""
+class VenueRows(View):
+    """A row per venue: its city and name (they never change once registered)."""
 
-    @handles(Venue.Registered)
-    def _venue_registered(self, event: Venue.Registered, tx: Tx, position: int) -> None:
+    def registered(self, tx: Tx, venue_id: str, city_id: str, name: str) -> None:
         tx.execute(
             f"INSERT INTO {self.t['venues']} (venue_id, city_id, name) VALUES (?, ?, ?) "
             "ON CONFLICT (venue_id) DO NOTHING",
-            (event.venue_id, event.city_id, event.name),
+            (venue_id, city_id, name),
         )
+
+
+class KeepsMeals(Projection):
+    """A read model that copies the meals: what their events mean for `MealRows`."""
+
+    def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
+        super().__init__(generation, shard)
+        self.meals = MealRows(self.t)
+
+    def views(self) -> Iterable[View]:
+        return (*super().views(), self.meals)
+
+    @handles(Meal.Registered)
+    def _meal_registered(self, event: Meal.Registered, tx: Tx, position: int) -> None:
+        self.meals.registered(
+            tx,
+            str(event.originator_id),
+            event.meal_id,
+            event.name,
+            event.price,
+            event.currency,
+            event.details,
+            position,
+        )
+
+    @handles(Meal.Repriced)
+    def _meal_repriced(self, event: Meal.Repriced, tx: Tx, position: int) -> None:
+        self.meals.repriced(tx, str(event.originator_id), event.price, position)
+
+
+class KeepsVenues(Projection):
+    """A read model that copies the venues: what their events mean for `VenueRows`."""
+
+    def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
+        super().__init__(generation, shard)
+        self.venues = VenueRows(self.t)
+
+    def views(self) -> Iterable[View]:
+        return (*super().views(), self.venues)
+
+    @handles(Venue.Registered)
+    def _venue_registered(self, event: Venue.Registered, tx: Tx, position: int) -> None:
+        self.venues.registered(tx, event.venue_id, event.city_id, event.name)
 
 
 def meal_details(tx: Tx, projection: Projection, meal_ids: list[str]) -> dict[str, Any]:

@@ -259,7 +259,7 @@ class StockKeeping(Projection):
         self.stock = StockRows(self.t)
 
     def views(self) -> Iterable[View]:
-        return (self.stock,)
+        return (*super().views(), self.stock)
 
     def shard_key(self, fridge: FridgeRef) -> str:
         """What this model shards fridges by (the fridge unless a subclass says otherwise)."""

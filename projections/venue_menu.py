@@ -12,11 +12,11 @@ from typing import Any, ClassVar
 
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
-from projections.reference import MEAL_TABLES, MealRows, meal_details
+from projections.reference import MEAL_TABLES, KeepsMeals, meal_details
 from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping, availability
 
 
-class VenueMenu(StockKeeping, MealRows):
+class VenueMenu(StockKeeping, KeepsMeals):
     name = "venue_menu"
     tables: ClassVar[dict[str, str]] = {**STOCK_TABLES, **MEAL_TABLES}
 
