@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
@@ -203,7 +204,12 @@ def summary(order: OrderView) -> schemas.OrderSummary:
         ],
         total=order.total,
         currency=order.currency,
-        placed_at=order.placed_at,
-        payment_due_by=order.payment_due_by,
-        history=[schemas.OrderStep(status, at, detail) for status, at, detail in order.history],
+        # The model keeps times as sortable text; the answer writes them as every other
+        # answer does (the 201's deadline, `as_of`), so one order reads the same everywhere.
+        placed_at=datetime.fromisoformat(order.placed_at),
+        payment_due_by=datetime.fromisoformat(order.payment_due_by),
+        history=[
+            schemas.OrderStep(status, datetime.fromisoformat(at), detail)
+            for status, at, detail in order.history
+        ],
     )

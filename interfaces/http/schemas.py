@@ -295,7 +295,7 @@ class RefillPlan(Freshness, kw_only=True):
 
 class OrderStep(Struct):
     status: str
-    at: str
+    at: datetime
     detail: str | None
 
 
@@ -307,8 +307,8 @@ class OrderSummary(Struct):
     lines: list[PricedLine]
     total: str
     currency: str
-    placed_at: str
-    payment_due_by: str
+    placed_at: datetime
+    payment_due_by: datetime
     history: list[OrderStep]
 
 

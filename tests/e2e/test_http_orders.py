@@ -43,6 +43,8 @@ def test_an_order_is_readable_right_after_its_201_before_fulfilment_ran(live_api
     # One order, one way of writing its times, in both answers.
     assert listed.json()["items"][0]["placed_at"] == body["placed_at"]
     assert datetime.fromisoformat(body["payment_due_by"]).utcoffset() is not None
+    # ... and the way the 201 wrote them.
+    assert body["payment_due_by"] == placed.json()["payment_due_by"]
 
 
 def test_a_customer_cancels_right_after_the_201_and_the_meals_are_back(live_api: Api) -> None:
