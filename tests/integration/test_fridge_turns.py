@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -33,6 +34,18 @@ def postgres_settings(request: pytest.FixtureRequest, tmp_path: object) -> Setti
     return settings_for("postgres", request, tmp_path)
 
 
+@pytest.fixture
+def two_write_sides(
+    postgres_settings: Settings, clock: FakeClock
+) -> Iterator[tuple[WriteSide, WriteSide]]:
+    """Two write sides on one PostgreSQL store, as two API processes would be."""
+    here = build_write_side(postgres_settings, clock=clock)
+    there = build_write_side(postgres_settings, clock=clock)
+    yield here, there
+    here.close()
+    there.close()
+
+
 def waiting_for_the_turn(dsn: str, fridge: Fridge) -> int:
     """Sessions queued for this fridge's turn (its advisory lock, not granted)."""
     key = int.from_bytes(fridge.id.bytes[:4], "big", signed=True) & 0xFFFFFFFF
@@ -46,65 +59,55 @@ def waiting_for_the_turn(dsn: str, fridge: Fridge) -> int:
 
 
 def test_a_turn_waits_for_the_other_process_and_reads_what_it_appended(
-    postgres_settings: Settings, clock: FakeClock
+    two_write_sides: tuple[WriteSide, WriteSide], postgres_settings: Settings, clock: FakeClock
 ) -> None:
-    here = build_write_side(postgres_settings, clock=clock)
-    there = build_write_side(postgres_settings, clock=clock)
-    try:
-        world = make_world(here, soup_units=10)
-        fridge = here.catalogue.fridge(world.fridge_id)
-        before = fridge.version
-        inside, leave = threading.Event(), threading.Event()
+    here, there = two_write_sides
+    world = make_world(here, soup_units=10)
+    fridge = here.catalogue.fridge(world.fridge_id)
+    before = fridge.version
+    inside, leave = threading.Event(), threading.Event()
 
-        def first() -> Turn:
-            with here.store.turn(fridge.id, before) as turn:
-                inside.set()
-                leave.wait(timeout=30)
-                fridge.reserve("first", {world.soup: 1}, clock() + timedelta(minutes=10), clock())
-                here.store.append(fridge)
+    def first() -> Turn:
+        with here.store.turn(fridge.id, before) as turn:
+            inside.set()
+            leave.wait(timeout=30)
+            fridge.reserve("first", {world.soup: 1}, clock() + timedelta(minutes=10), clock())
+            here.store.append(fridge)
+        return turn
+
+    def second() -> Turn:
+        with there.store.turn(fridge.id, before) as turn:
             return turn
 
-        def second() -> Turn:
-            with there.store.turn(fridge.id, before) as turn:
-                return turn
+    with ThreadPoolExecutor(2) as pool:
+        first_turn = pool.submit(first)
+        inside.wait(timeout=30)
+        second_turn = pool.submit(second)
+        assert postgres_settings.postgres_dsn is not None
+        wait_until(lambda: waiting_for_the_turn(postgres_settings.postgres_dsn, fridge) == 1)
+        leave.set()
+        had_first, had_second = first_turn.result(timeout=30), second_turn.result(timeout=30)
 
-        with ThreadPoolExecutor(2) as pool:
-            first_turn = pool.submit(first)
-            inside.wait(timeout=30)
-            second_turn = pool.submit(second)
-            assert postgres_settings.postgres_dsn is not None
-            wait_until(lambda: waiting_for_the_turn(postgres_settings.postgres_dsn, fridge) == 1)
-            leave.set()
-            had_first, had_second = first_turn.result(timeout=30), second_turn.result(timeout=30)
-
-        assert (had_first.waited, had_first.newer) == (False, [])
-        assert had_second.waited
-        assert [type(e).__name__ for e in had_second.newer] == ["MealsReserved"]
-        assert [e.originator_version for e in had_second.newer] == [before + 1]
-        with there.store.turn(fridge.id, before + 1) as after:  # given up: free at once
-            assert (after.waited, after.newer) == (False, [])
-    finally:
-        here.close()
-        there.close()
+    assert (had_first.waited, had_first.newer) == (False, [])
+    assert had_second.waited
+    assert [type(e).__name__ for e in had_second.newer] == ["MealsReserved"]
+    assert [e.originator_version for e in had_second.newer] == [before + 1]
+    with there.store.turn(fridge.id, before + 1) as after:  # given up: free at once
+        assert (after.waited, after.newer) == (False, [])
 
 
 def test_an_append_that_conflicts_in_a_turn_still_gives_the_turn_up(
-    postgres_settings: Settings, clock: FakeClock
+    two_write_sides: tuple[WriteSide, WriteSide], clock: FakeClock
 ) -> None:
-    here = build_write_side(postgres_settings, clock=clock)
-    there = build_write_side(postgres_settings, clock=clock)
-    try:
-        world = make_world(here, soup_units=10)
-        stale = here.catalogue.fridge(world.fridge_id)
-        there.ordering.place("alice", "k1", world.fridge_id, {world.soup: 1})
-        with pytest.raises(IntegrityError), here.store.turn(stale.id, stale.version + 1):
-            stale.reserve("late", {world.soup: 1}, clock() + timedelta(minutes=10), clock())
-            here.store.append(stale)  # the version alice's order took: a conflict
-        with there.store.turn(stale.id, stale.version) as turn:
-            assert not turn.waited
-    finally:
-        here.close()
-        there.close()
+    here, there = two_write_sides
+    world = make_world(here, soup_units=10)
+    stale = here.catalogue.fridge(world.fridge_id)
+    there.ordering.place("alice", "k1", world.fridge_id, {world.soup: 1})
+    with pytest.raises(IntegrityError), here.store.turn(stale.id, stale.version + 1):
+        stale.reserve("late", {world.soup: 1}, clock() + timedelta(minutes=10), clock())
+        here.store.append(stale)  # the version alice's order took: a conflict
+    with there.store.turn(stale.id, stale.version) as turn:
+        assert not turn.waited
 
 
 def test_elsewhere_a_turn_only_reads_what_is_new(side: WriteSide) -> None:
@@ -118,51 +121,47 @@ def test_elsewhere_a_turn_only_reads_what_is_new(side: WriteSide) -> None:
 
 
 def test_two_processes_fought_over_one_fridge_take_turns_and_sell_nothing_twice(
-    postgres_settings: Settings, clock: FakeClock
+    two_write_sides: tuple[WriteSide, WriteSide], clock: FakeClock
 ) -> None:
     """Two write sides (two API processes) on one fridge: each, after a conflict, takes
     turns; 16 callers then sell exactly the fridge's units, each reservation once."""
     units = 60
-    sides = [build_write_side(postgres_settings, clock=clock) for _ in range(2)]
-    try:
-        world = make_world(sides[0], soup_units=units, salad_units=0)
-        for side in sides:
-            side.writer.turns_after = 1  # one conflict is enough to take turns
-        # Each side's copy goes stale behind the other's append: a conflict apiece.
-        placed = [
-            sides[n % 2].ordering.place("warm", f"w{n}", world.fridge_id, {world.soup: 1})
-            for n in range(4)
-        ]
-        assert all(side.writer.stats.turns > 0 for side in sides)
+    sides = list(two_write_sides)
+    world = make_world(sides[0], soup_units=units, salad_units=0)
+    for side in sides:
+        side.writer.turns_after = 1  # one conflict is enough to take turns
+    # Each side's copy goes stale behind the other's append: a conflict apiece.
+    placed = [
+        sides[n % 2].ordering.place("warm", f"w{n}", world.fridge_id, {world.soup: 1})
+        for n in range(4)
+    ]
+    assert all(side.writer.stats.turns > 0 for side in sides)
 
-        def caller(index: int) -> tuple[list[str], int]:
-            side, mine, sold_out = sides[index % 2], [], 0
-            for n in range(10):
-                try:
-                    order = side.ordering.place(
-                        f"c{index}", f"k{index}-{n}", world.fridge_id, {world.soup: 1}
-                    )
-                    mine.append(order.order_id)
-                except SoldOut:
-                    sold_out += 1
-            return mine, sold_out
+    def caller(index: int) -> tuple[list[str], int]:
+        side, mine, sold_out = sides[index % 2], [], 0
+        for n in range(10):
+            try:
+                order = side.ordering.place(
+                    f"c{index}", f"k{index}-{n}", world.fridge_id, {world.soup: 1}
+                )
+                mine.append(order.order_id)
+            except SoldOut:
+                sold_out += 1
+        return mine, sold_out
 
-        with ThreadPoolExecutor(16) as pool:
-            tallies = list(pool.map(caller, range(16)))
+    with ThreadPoolExecutor(16) as pool:
+        tallies = list(pool.map(caller, range(16)))
 
-        order_ids = [p.order_id for p in placed] + [o for mine, _ in tallies for o in mine]
-        assert len(order_ids) == len(set(order_ids)) == units
-        assert sum(sold_out for _, sold_out in tallies) == 16 * 10 + len(placed) - units
-        sides[0].writer.forget(world.fridge_id)
-        fridge = sides[0].catalogue.fridge(world.fridge_id)
-        assert fridge.held(world.soup) == units
-        assert sorted(fridge.open_orders()) == sorted(order_ids)
-        reserved = Counter(
-            e.order_id  # type: ignore[attr-defined]
-            for e in sides[0].store.events.get(fridge.id)
-            if type(e).__name__ == "MealsReserved"
-        )
-        assert set(reserved) == set(order_ids) and set(reserved.values()) == {1}
-    finally:
-        for side in sides:
-            side.close()
+    order_ids = [p.order_id for p in placed] + [o for mine, _ in tallies for o in mine]
+    assert len(order_ids) == len(set(order_ids)) == units
+    assert sum(sold_out for _, sold_out in tallies) == 16 * 10 + len(placed) - units
+    sides[0].writer.forget(world.fridge_id)
+    fridge = sides[0].catalogue.fridge(world.fridge_id)
+    assert fridge.held(world.soup) == units
+    assert sorted(fridge.open_orders()) == sorted(order_ids)
+    reserved = Counter(
+        e.order_id  # type: ignore[attr-defined]
+        for e in sides[0].store.events.get(fridge.id)
+        if type(e).__name__ == "MealsReserved"
+    )
+    assert set(reserved) == set(order_ids) and set(reserved.values()) == {1}
