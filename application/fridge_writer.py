@@ -30,11 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
-from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.retry import Backoff, on_conflict_retry
-from application.store import EventStore
+from application.store import EventStore, replay
 from domain.errors import DomainError
 from domain.fridge import Fridge
 
@@ -187,9 +186,7 @@ class FridgeWriter:
             with self.store.turn(fridge.id, fridge.version) as turn:
                 if turn.waited:
                     desk.turns_at = time.monotonic()  # both are busy on it: keep taking turns
-                for event in turn.newer:
-                    assert isinstance(event, CanMutateAggregate)  # a fridge's stream holds these
-                    event.mutate(fridge)
+                replay(fridge, turn.newer)
                 return decide_and_append(fridge)
 
         def decide_and_append(fridge: Fridge) -> int | None:
@@ -236,9 +233,7 @@ class FridgeWriter:
 
     def _catch_up(self, fridge: Fridge) -> None:
         """Apply to `fridge` (clean: it holds no pending events) what was appended after it."""
-        for event in self.store.events.get(fridge.id, gt=fridge.version):
-            assert isinstance(event, CanMutateAggregate)  # a fridge's stream holds only these
-            event.mutate(fridge)
+        replay(fridge, self.store.events.get(fridge.id, gt=fridge.version))
 
     def _newer_events_exist(self, fridge: Fridge) -> bool:
         newer = self.store.recorder.select_events(fridge.id, gt=fridge.version, limit=1)
