@@ -238,15 +238,13 @@ class Root:
         one read-model pool (`connections.worker`); their errors."""
         budget = connections.worker(len(names))
         try:
-            store = self.store or open_event_store(self.settings, budget.event_store_env())
-        except Exception as error:  # StoreUnavailable: its message names the setting to fix
-            return [str(error)]
-        try:
-            with self.databases(names, pool_size=budget.reads) as dbs:
+            with (
+                self.event_store(budget) as store,
+                self.databases(names, pool_size=budget.reads) as dbs,
+            ):
                 return run_workers(store, dbs, names, shard or Shard(), stop, **options)
-        finally:
-            if self.store is None:
-                store.close()
+        except StoreUnavailable as error:  # its message names the setting to fix
+            return [str(error)]
 
     def fulfilment_process(self, stop: threading.Event) -> list[str]:
         """The fulfilment process manager, over a write side of its own."""
