@@ -6,9 +6,6 @@ and leaves it open, so a test can let later appends commit first, then commit or
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -27,7 +24,6 @@ from ops.root import WriteSide, build_write_side, open_database
 from ops.settings import Settings
 from projections.database import Database
 from tests.conftest import FakeClock, settings_for
-from tests.integration.projection_processes import ROOT, worker_env
 
 SMALL_POOL = {"POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "10"}
 """The server's 100 connections are shared with every other suite running on it."""
@@ -120,25 +116,3 @@ def pg_side(pg_settings: Settings, clock: FakeClock) -> Iterator[WriteSide]:
     side = build_write_side(pg_settings, clock=clock, extra_env=SMALL_POOL)
     yield side
     side.close()
-
-
-def start_workers(
-    settings: Settings, names: list[str], *, batch_size: int = 5
-) -> subprocess.Popen[bytes]:
-    """One worker process running the named read models (`farmacy worker -p A -p B`)."""
-    with tempfile.TemporaryFile() as log:  # as start_worker: a file, never an unread pipe
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "interfaces.cli.projections",
-                "worker",
-                *(f"--projection={name}" for name in names),
-                "--batch-size",
-                str(batch_size),
-            ],
-            cwd=ROOT,
-            env=worker_env(settings),
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )

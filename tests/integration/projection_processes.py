@@ -24,6 +24,14 @@ def worker_env(settings: Settings) -> dict[str, str]:
 def start_worker(
     settings: Settings, name: str, *, shard: str = "0/1", batch_size: int = 50
 ) -> subprocess.Popen[bytes]:
+    """A worker process running read model `name` (one shard of it)."""
+    return start_workers(settings, [name], shard=shard, batch_size=batch_size)
+
+
+def start_workers(
+    settings: Settings, names: list[str], *, shard: str = "0/1", batch_size: int = 50
+) -> subprocess.Popen[bytes]:
+    """One worker process running the named read models (`farmacy worker -p A -p B`)."""
     # Logs go to a file, not a pipe: an unread pipe fills after ~64 KB and blocks the worker.
     # The child keeps its own handle; ours is closed at once so nothing leaks in the tests.
     with tempfile.TemporaryFile() as log:
@@ -33,8 +41,7 @@ def start_worker(
                 "-m",
                 "interfaces.cli.projections",
                 "worker",
-                "--projection",
-                name,
+                *(f"--projection={name}" for name in names),
                 "--shard",
                 shard,
                 "--batch-size",

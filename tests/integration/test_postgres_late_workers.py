@@ -25,9 +25,8 @@ from tests.integration.postgres_held import (
     pg_models,
     pg_settings,
     pg_side,
-    start_workers,
 )
-from tests.integration.projection_processes import position, wait_until
+from tests.integration.projection_processes import position, start_workers, wait_until
 from tests.integration.projection_world import run_workload, runner_for, seed_world, table_contents
 
 __all__ = ["held_appends", "pg_models", "pg_settings", "pg_side"]
@@ -53,7 +52,7 @@ def test_a_worker_killed_around_late_commits_ends_as_if_never_interrupted(
 
     # Started first: a process opening the store creates its tables if need be, and that
     # waits for appends in flight (CREATE INDEX IF NOT EXISTS takes a SHARE lock).
-    worker = start_workers(pg_settings, MODELS)
+    worker = start_workers(pg_settings, MODELS, batch_size=5)
     try:
         head = pg_side.store.position() or 0
         wait_until(lambda: min(positions()) >= head, what="the workers to catch up")
@@ -77,7 +76,7 @@ def test_a_worker_killed_around_late_commits_ends_as_if_never_interrupted(
     run_workload(pg_side, world, rng, steps=40)
     head = pg_side.store.position() or 0
 
-    worker = start_workers(pg_settings, MODELS)
+    worker = start_workers(pg_settings, MODELS, batch_size=5)
     try:
         middle = min(head, gap + rng.randint(5, 30))
         wait_until(lambda: max(positions()) >= middle, what=f"a worker past {middle}")
@@ -85,7 +84,7 @@ def test_a_worker_killed_around_late_commits_ends_as_if_never_interrupted(
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
 
-    worker = start_workers(pg_settings, MODELS)
+    worker = start_workers(pg_settings, MODELS, batch_size=5)
     try:
         wait_until(lambda: min(positions()) >= head, timeout=60, what="every model at the head")
     finally:
