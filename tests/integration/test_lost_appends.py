@@ -1,0 +1,100 @@
+"""Two processes writing the same fridges lose appends to each other: each lost append starts
+again from the fridge as stored, and nothing is sold twice or decided on a stale fridge."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from domain.errors import SoldOut
+from domain.fridge import Fridge
+from ops.root import WriteSide, build_write_side
+from ops.settings import Settings
+from tests.conftest import FakeClock
+from tests.integration.world import make_world
+
+NO_TURNS = 10**9  # conflicts never make a fridge fought over: every one is a restart
+
+
+@pytest.fixture
+def two_processes(store_settings: Settings, clock: FakeClock) -> Iterator[list[WriteSide]]:
+    """Two write sides on one store, as two API processes would be, taking no turns."""
+    sides = [build_write_side(store_settings, clock=clock) for _ in range(2)]
+    for side in sides:
+        side.writer.turns_after = NO_TURNS
+    yield sides
+    for side in sides:
+        side.close()
+
+
+def test_processes_that_keep_losing_appends_sell_each_unit_once(
+    two_processes: list[WriteSide],
+) -> None:
+    units = 40
+    here = two_processes[0]
+    world = make_world(here, soup_units=units, salad_units=0)
+    # Each process's copy goes stale behind the other's append: a lost append apiece.
+    warm = [
+        two_processes[n % 2].ordering.place("warm", f"w{n}", world.fridge_id, {world.soup: 1})
+        for n in range(4)
+    ]
+    assert all(side.writer.stats.conflicts > 0 for side in two_processes)
+
+    def caller(index: int) -> tuple[list[str], int]:
+        side, mine, sold_out = two_processes[index % 2], [], 0
+        for n in range(8):
+            try:
+                placed = side.ordering.place(
+                    f"c{index}", f"k{index}-{n}", world.fridge_id, {world.soup: 1}
+                )
+                mine.append(placed.order_id)
+            except SoldOut:
+                sold_out += 1
+        return mine, sold_out
+
+    with ThreadPoolExecutor(12) as pool:
+        tallies = list(pool.map(caller, range(12)))
+
+    placed = [p.order_id for p in warm] + [order_id for mine, _ in tallies for order_id in mine]
+    assert len(placed) == len(set(placed)) == units
+    assert sum(sold_out for _, sold_out in tallies) == 12 * 8 + len(warm) - units
+    here.writer.forget(world.fridge_id)
+    fridge = here.catalogue.fridge(world.fridge_id)
+    assert fridge.held(world.soup) == units
+    assert sorted(fridge.open_orders()) == sorted(placed)
+
+
+def test_the_copy_a_lost_append_starts_from_is_the_fridge_as_stored(
+    two_processes: list[WriteSide],
+) -> None:
+    """Orders alternate between the processes, so each loses an append now and then; each
+    process's stored copy then moves on with every event it appends or catches up, and
+    matches a fresh load of the fridge event for event."""
+    here = two_processes[0]
+    world = make_world(here, soup_units=30, salad_units=10)
+    for n in range(12):
+        side = two_processes[(n // 2) % 2]  # two orders here, two there, ...
+        lines = {world.soup: 1, world.salad: 1} if n % 3 == 0 else {world.soup: 1}
+        side.ordering.place(f"c{n}", f"k{n}", world.fridge_id, lines)
+    for side in two_processes:
+        side.ordering.place("last", f"last-{id(side)}", world.fridge_id, {world.soup: 1})
+
+    truth = here.store.load(Fridge, "fridge", world.fridge_id, Fridge.create_id(world.fridge_id))
+    for side in two_processes:
+        assert side.writer.stats.conflicts > 0, "no append was lost"
+        stored = side.writer._desks[world.fridge_id].stored
+        assert stored is not None, "a process that lost appends keeps no stored copy"
+        # The stored copy is at most the other process's last order behind the truth.
+        behind = list(here.store.events.get(truth.id, gt=stored.version))
+        assert len(behind) <= 1
+        for event in behind:
+            event.mutate(stored)  # type: ignore[attr-defined]
+        assert stored.version == truth.version
+        assert stored.open_orders() == truth.open_orders()
+        for meal in (world.soup, world.salad):
+            assert stored.held(meal) == truth.held(meal)
+            assert stored.available(meal, stored.today(here.clock())) == truth.available(
+                meal, truth.today(here.clock())
+            )
