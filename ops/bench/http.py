@@ -28,8 +28,14 @@ at each concurrency, same client. Reported: both rates and p99s and `farmacy ÷ 
 verdicts at the highest concurrency (>= 1.0 times the peer, aiming for 1.5; p99 < 100 ms),
 and the CPU each server's processes spent per order while each row ran (/proc, user + system).
 
+With `--affine` (and `--peer`) Farmacy's N API processes listen on ports of their own and
+each fridge's orders go to one of them (a stable hash of the fridge id), as a load balancer
+hashing on the fridge would send them: no two processes write the same fridge. The peer is
+served as before (its processes share nothing but the database, so routing changes nothing
+for it).
+
     .venv/bin/python -m ops.bench.http [--store sqlite|postgres] [--concurrency 1,4,8,16,32,64]
-        [--seconds 3] [--api-workers 1] [--peer [--peer-pool 16]]
+        [--seconds 3] [--api-workers 1] [--peer [--peer-pool 16] [--affine]]
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,18 +135,22 @@ def request(method: str, path: str, token: str, body: bytes = b"", key: str = ""
     return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
 
 
+Route = tuple[int, Callable[[], bytes]]
+"""Where a connection goes and what it sends: a port and a request maker."""
+
+
 async def drive(
-    port: int,
-    make: Callable[[], bytes],
+    routes: list[Route],
     concurrency: int,
     seconds: float,
     kind: str,
     target: str = "farmacy",
 ) -> Result:
+    """`concurrency` keep-alive connections for `seconds`; connection i takes route i mod N."""
     result = Result(kind, concurrency, seconds, target)
     stop_at = time.perf_counter() + seconds
 
-    async def connection() -> None:
+    async def connection(port: int, make: Callable[[], bytes]) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while time.perf_counter() < stop_at:
@@ -152,7 +163,7 @@ async def drive(
         finally:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    await asyncio.gather(*(connection(*routes[n % len(routes)]) for n in range(concurrency)))
     return result
 
 
@@ -213,8 +224,9 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def start(
-    settings: Settings, port: int, api_workers: int = 1
-) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    settings: Settings, ports: list[int], api_workers: int = 1
+) -> tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]:
+    """The workers, and `farmacy api --workers N` on each port (one port, but for --affine)."""
     env = environment(settings)
 
     def spawn(*args: str) -> subprocess.Popen[bytes]:
@@ -228,21 +240,27 @@ def start(
 
     workers = spawn("-m", "interfaces.cli.projections", "worker")
     # exactly what `farmacy api --port PORT --workers N` runs
-    api = spawn(
-        "-c",
-        "from interfaces.cli.http import api_command; "
-        f"api_command('127.0.0.1', {port}, {api_workers})",
-    )
+    apis = [
+        spawn(
+            "-c",
+            "from interfaces.cli.http import api_command; "
+            f"api_command('127.0.0.1', {port}, {api_workers})",
+        )
+        for port in ports
+    ]
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return workers, api
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or api.poll() is not None:
-            raise SystemExit("the API did not become ready within 60 s")
-        time.sleep(0.1)
+    for port, api in zip(ports, apis, strict=True):
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or api.poll() is not None:
+                stop([*apis, workers])
+                raise SystemExit("the API did not become ready within 60 s")
+            time.sleep(0.1)
+    return workers, apis
 
 
 def start_peer(
@@ -311,10 +329,10 @@ def rss_mb(pid: int) -> float:
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU the process and its descendants have used so far."""
+def cpu_seconds(*pids: int) -> float:
+    """User and system CPU the processes and their descendants have used so far."""
     total = 0
-    for current in process_tree(pid):
+    for current in (each for pid in pids for each in process_tree(pid)):
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
@@ -336,28 +354,37 @@ def main() -> None:
     )
     parser.add_argument("--peer", action="store_true", help="orders against the plain service")
     parser.add_argument("--peer-pool", type=int, default=plain_service.POOL_SIZE)
+    parser.add_argument(
+        "--affine",
+        action="store_true",
+        help="with --peer: Farmacy's API processes on ports of their own, each fridge's "
+        "orders sent to one of them (a load balancer hashing on the fridge)",
+    )
     args = parser.parse_args()
     if args.peer and args.store != "postgres":
         parser.error("--peer runs on PostgreSQL: add --store postgres")
+    if args.affine and not args.peer:
+        parser.error("--affine goes with --peer")
     api_workers = args.api_workers or (2 if args.peer else 1)
     levels = [int(n) for n in args.concurrency.split(",")]
     settings, cleanup = settings_for(args.store)
     began = time.monotonic()
     venues, fridges = seed(settings)
-    port = free_port()
-    workers, api = start(settings, port, api_workers)
+    if args.affine:  # N processes of one worker each, one port each
+        ports, per_port = [free_port() for _ in range(api_workers)], 1
+    else:  # one port shared by N processes, as `farmacy api --workers N`
+        ports, per_port = [free_port()], api_workers
+    workers, apis = start(settings, ports, per_port)
     print(
-        f"store {args.store}; API pid {api.pid} ({api_workers} worker processes) on port "
-        f"{port}; load {os.getloadavg()}"
+        f"store {args.store}; API pids {[api.pid for api in apis]} ({api_workers} worker "
+        f"processes) on ports {ports}; load {os.getloadavg()}"
     )
-    if args.peer:
-        try:
-            run_peer(settings, fridges, port, api.pid, api_workers, args, levels, began)
-        finally:
-            stop([api, workers])
-            cleanup()
-        return
     try:
+        if args.peer:
+            run_peer(settings, fridges, ports, [api.pid for api in apis], api_workers, args, levels)
+            print(f"whole run {time.monotonic() - began:.0f} s; load average now {os.getloadavg()}")
+            return
+        port, api = ports[0], apis[0]
         results = asyncio.run(measure(port, settings, venues, fridges, levels, args.seconds))
         served = sum(len(r.latencies) for r in results)
         before_top_up = rss_mb(api.pid)
@@ -365,13 +392,13 @@ def main() -> None:
         paths = [f"/venues/{venue}/menu" for venue in venues] + ["/healthz"] * VENUES
         while served < RSS_AFTER:  # top up with menus and /healthz, half and half
             top = asyncio.run(
-                drive(port, lambda: request("GET", random.choice(paths), token), 32, 2.0, "top")
+                drive([(port, lambda: request("GET", random.choice(paths), token))], 32, 2.0, "top")
             )
             served += len(top.latencies)
         rss = rss_mb(api.pid)
         report(results, served, before_top_up, rss, time.monotonic() - began)
     finally:
-        stop([api, workers])
+        stop([*apis, workers])
         cleanup()
 
 
@@ -388,24 +415,23 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 def run_peer(
     settings: Settings,
     fridges: list[str],
-    port: int,
-    api_pid: int,
+    ports: list[int],
+    api_pids: list[int],
     workers: int,
     args: argparse.Namespace,
     levels: list[int],
-    began: float,
 ) -> None:
     peer_port = free_port()
     peer, drop = start_peer(settings, fridges, peer_port, workers, args.peer_pool)
     print(f"plain service pid {peer.pid} ({workers} processes, pool {args.peer_pool} each)")
     try:
-        ports = {"farmacy": port, "peer": peer_port}
-        pids = {"farmacy": api_pid, "peer": peer.pid}
-        results = asyncio.run(measure_peer(ports, pids, settings, fridges, levels, args.seconds))
+        results = asyncio.run(
+            measure_peer(ports, api_pids, peer_port, peer.pid, settings, fridges, levels, args)
+        )
     finally:
         stop([peer])
         drop()
-    report_peer(results, time.monotonic() - began)
+    report_peer(results)
 
 
 async def measure(
@@ -436,7 +462,7 @@ async def measure(
     results = []
     for concurrency in levels:
         for kind, make in kinds.items():
-            result = await drive(port, make, concurrency, seconds, kind)
+            result = await drive([(port, make)], concurrency, seconds, kind)
             results.append(result)
             print(
                 f"  {kind:>7} x{concurrency:<3} {result.rate:8.1f}/s p50 "
@@ -488,28 +514,56 @@ def order_request(customers: list[str], fridge_of: Callable[[], str]) -> Callabl
     return make
 
 
+def owner(fridge: str, processes: int) -> int:
+    """Which of `processes` API processes a load balancer hashing on the fridge sends it to."""
+    return zlib.crc32(fridge.encode()) % processes
+
+
+def affine_routes(
+    ports: list[int], make_for: Callable[[list[str]], Callable[[], bytes]], fridges: list[str]
+) -> list[Route]:
+    """One route per API process that owns any of `fridges`: its port, and orders at the
+    fridges it owns (the hot fridge's orders all go to its one owner)."""
+    routes = []
+    for index, port in enumerate(ports):
+        owned = [fridge for fridge in fridges if owner(fridge, len(ports)) == index]
+        if owned:
+            routes.append((port, make_for(owned)))
+    return routes
+
+
 async def measure_peer(
-    ports: dict[str, int],
-    pids: dict[str, int],
+    ports: list[int],
+    api_pids: list[int],
+    peer_port: int,
+    peer_pid: int,
     settings: Settings,
     fridges: list[str],
     levels: list[int],
-    seconds: float,
+    args: argparse.Namespace,
 ) -> list[Result]:
-    """At each concurrency, each kind: Farmacy, then the peer, with the same requests."""
+    """At each concurrency, each kind: Farmacy, then the peer, with the same requests. With
+    `--affine` a Farmacy connection goes to the process owning the fridges it orders at."""
     customers = [issue_token(settings.secret, Role.CUSTOMER, f"c-{n}") for n in range(64)]
-    spread = fridges[:PEER_SPREAD_FRIDGES]
-    kinds = {
-        "hot": order_request(customers, lambda: fridges[0]),
-        "spread": order_request(customers, lambda: random.choice(spread)),
-    }
+
+    def at_random(among: list[str]) -> Callable[[], bytes]:
+        return order_request(customers, lambda: random.choice(among))
+
+    kinds = {"hot": fridges[:1], "spread": fridges[:PEER_SPREAD_FRIDGES]}
+    pids = {"farmacy": api_pids, "peer": [peer_pid]}
     results = []
     for concurrency in levels:
-        for kind, make in kinds.items():
-            for target, port in ports.items():
-                cpu_before = cpu_seconds(pids[target])
-                result = await drive(port, make, concurrency, seconds, kind, target)
-                result.cpu_seconds = cpu_seconds(pids[target]) - cpu_before
+        for kind, among in kinds.items():
+            routes: dict[str, list[Route]] = {
+                "farmacy": affine_routes(ports, at_random, among)
+                if args.affine
+                else [(ports[0], at_random(among))],
+                "peer": [(peer_port, at_random(among))],
+            }
+            for target, where in routes.items():
+                cpu_before = cpu_seconds(*pids[target])
+                result = await drive(where, concurrency, args.seconds, kind, target)
+                result.cpu_seconds = cpu_seconds(*pids[target]) - cpu_before
                 results.append(result)
                 print(
                     f"  {target:>7} {kind:>6} x{concurrency:<3} {result.rate:8.1f}/s p50 "
@@ -520,7 +574,7 @@ async def measure_peer(
     return results
 
 
-def report_peer(results: list[Result], took: float) -> None:
+def report_peer(results: list[Result]) -> None:
     rows = {(r.target, r.kind, r.concurrency): r for r in results}
     print(
         "\n| kind | connections | farmacy orders/s | p99 ms | peer orders/s | p99 ms "
@@ -556,7 +610,6 @@ def report_peer(results: list[Result], took: float) -> None:
             f"{verdict}: {kind} at {top} connections: farmacy p99 {p99:.1f} ms < "
             f"{PEER_P99_MS:.0f} ms (peer p99 {peer.percentile(0.99):.1f} ms)"
         )
-    print(f"whole run {took:.0f} s; load average now {os.getloadavg()}")
 
 
 def statuses(result: Result) -> str:
