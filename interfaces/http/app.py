@@ -16,7 +16,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig
 
 from interfaces.http.auth import jwt_auth
 from interfaces.http.bodies import strict_body
@@ -25,13 +24,13 @@ from interfaces.http.commands import CommandLane, Commands
 from interfaces.http.contract import AmendedJson, AmendedYaml
 from interfaces.http.errors import to_problem
 from interfaces.http.fridges import FridgeRoutes
-from interfaces.http.logs import request_log
 from interfaces.http.menu_cache import MenuCache, VenueMenus
 from interfaces.http.menus import KitchenRoutes, MenuRoutes
-from interfaces.http.operations import CONFLICTS, LAG, HealthRoutes, MetricsRoutes, RouteMetrics
+from interfaces.http.operations import CONFLICTS, LAG, HealthRoutes, MetricsRoutes
 from interfaces.http.orders import CustomerRoutes, OrderRoutes
 from interfaces.http.payments import PaymentRoutes
 from interfaces.http.reading import ReadSide
+from interfaces.http.telemetry import request_telemetry
 from ops import connections
 from ops.logging import configure_logging
 from ops.root import Root, WriteSide
@@ -62,9 +61,6 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             reading.close()
             side.close()
 
-    metrics = PrometheusConfig(
-        app_name="farmacy", prefix="farmacy", group_path=True, middleware_class=RouteMetrics
-    )
     return Litestar(
         route_handlers=[
             OrderRoutes,
@@ -85,7 +81,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
         },
         state=State({"side": side, "settings": settings, "menus": menus}),
         lifespan=[lifespan],
-        middleware=[request_log, metrics.middleware],
+        middleware=[request_telemetry],
         on_app_init=[jwt_auth(settings.secret).on_app_init],
         before_request=strict_body,
         exception_handlers={Exception: to_problem},

@@ -16,10 +16,10 @@ from domain.errors import SoldOut
 from interfaces.http import schemas
 from interfaces.http.auth import Caller, Role, allow, customer_scope
 from interfaces.http.contract import answers, repeat
-from interfaces.http.logs import note
 from interfaces.http.operations import ORDERS_PLACED, ORDERS_SOLD_OUT
 from interfaces.http.reading import ReadSide, decode_cursor, encode_cursor
 from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, Side, Write
+from interfaces.http.telemetry import note
 from ops.root import WriteSide
 from projections.freshness import Answer
 from projections.orders import Orders, OrderView, order_by_id, orders_of_customer
