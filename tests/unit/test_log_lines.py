@@ -84,3 +84,10 @@ def test_an_exception_is_written_as_text(json_lines: io.StringIO) -> None:
 def test_below_the_level_nothing_is_written(json_lines: io.StringIO) -> None:
     structlog.get_logger("test").debug("chatter")
     assert json_lines.getvalue() == ""
+
+
+def test_text_that_is_not_unicode_is_still_written(json_lines: io.StringIO) -> None:
+    name = b"fridge-\xff".decode(errors="surrogateescape")  # as os and sys hand out bad bytes
+    structlog.get_logger("test").info("named", name=name, note="grüße")
+    [line] = lines_of(json_lines)
+    assert line["name"] == name and line["note"] == "grüße"
