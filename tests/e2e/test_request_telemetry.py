@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -186,3 +187,37 @@ def test_metrics_and_health_are_counted_and_unknown_paths_are_not(api: Api) -> N
     assert now["farmacy_requests_total", labels("GET", "/healthz", 200)] >= 1
     assert now["farmacy_requests_total", labels("GET", "/metrics", 200)] >= 1
     assert not [key for key in now if "no-such-route" in key[1][2]]
+
+
+def test_a_request_id_that_is_not_utf8_is_logged_and_echoed_readably(api: Api) -> None:
+    # As a server hands the app raw header bytes (the test client would re-encode them).
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/healthz",
+        "raw_path": b"/healthz",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"x-request-id", b"req-\xff\xfe")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    with capture_logs() as lines:
+        anyio.run(api.client.app, scope, receive, send)
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    assert start["status"] == 200
+    line = one_request_line(lines)
+    assert line["request_id"] == "req-\ufffd\ufffd"
+    assert (b"x-request-id", "req-\ufffd\ufffd".encode()) in start["headers"]
