@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
+from eventsourcing.utils import resolve_topic
+
 from projections.database import Tx
 
 BOOKKEEPING = {
@@ -104,7 +106,8 @@ class Projection:
     """A read model: its tables, and one handler per event type it cares about.
 
     Subclasses declare `name`, `tables` (short name -> column DDL) and `@handles(...)` methods
-    (inherited handlers included); every other event is ignored (the checkpoint still moves).
+    (inherited handlers included); every other event is ignored (the checkpoint still moves)
+    and the runner does not even decode it (`wants`).
     `policy` is "stop" (a poison event stops the shard) or "park" (it goes to the dead letters).
     `transient` names failures of its own that are not the event's fault (tried again later).
     """
@@ -128,6 +131,7 @@ class Projection:
         self.generation = generation
         self.shard = shard or Shard()
         self.t = {short: self.table(short, generation) for short in self.tables}
+        self._wanted: dict[str, bool] = {}  # topic -> whether `apply` may act on it
 
     @classmethod
     def table(cls, short: str, generation: int) -> str:
@@ -163,6 +167,17 @@ class Projection:
         a failed batch again one by one)."""
         for view in self.views():
             view.flush(tx)
+
+    def wants(self, topic: str) -> bool:
+        """Whether `apply` may act on an event of this topic: the runner decodes no other (a
+        worker's runners each read every event, so decoding is most of what they spend). A
+        projection that overrides `apply` is handed every event. A topic that names no class
+        raises, as decoding it would."""
+        wanted = self._wanted.get(topic)
+        if wanted is None:
+            generic = type(self).apply is not Projection.apply
+            wanted = self._wanted[topic] = generic or resolve_topic(topic) in self.handlers
+        return wanted
 
     def apply(self, event: object, tx: Tx, position: int) -> None:
         """Apply one event inside the batch's transaction. Unknown events are ignored."""

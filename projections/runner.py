@@ -1,7 +1,9 @@
 """The batching runner: read notifications, apply a batch, move the checkpoint, commit once.
 
 Every notification is read (no topic filter in the database), so the checkpoint moves past
-events a view ignores and a reader waiting for a position never waits in vain. A batch is one
+events a view ignores and a reader waiting for a position never waits in vain. Only the events
+the view wants are decoded (`Projection.wants`), and the batch's last one for the time the
+checkpoint records; an event the view ignores therefore never stops it. A batch is one
 transaction holding the view's changes and its checkpoint: a crash anywhere loses either the
 whole batch or none of it, so nothing is counted twice and nothing is skipped. A view may
 work a batch out in memory: the runner has it `flush` in the batch's transaction, before the
@@ -116,7 +118,8 @@ class Runner:
         self.shard = shard or Shard()
         self.follow_active = generation is None
         self.batch_size = batch_size
-        self._last_time: datetime | None = None
+        self._last_time: datetime | None = None  # when the event at `_timed` happened
+        self._timed: int | None = None
         self._pending = 0
         self.projection = factory(generation or 1, self.shard)
         if generation is None:
@@ -193,11 +196,25 @@ class Runner:
     # ---- inside a batch ----------------------------------------------------------------
 
     def _apply(self, tx: Tx, notification: Notification) -> None:
-        event = self.store.mapper.to_domain_event(notification)
-        self.projection.apply(event, tx, notification.id)
-        self._last_time = getattr(event, "timestamp", None)
+        if self.projection.wants(notification.topic):
+            event = self.store.mapper.to_domain_event(notification)
+            self.projection.apply(event, tx, notification.id)
+            self._last_time, self._timed = getattr(event, "timestamp", None), notification.id
+
+    def _time(self, last: Notification) -> None:
+        """Know when the event the checkpoint moves to happened, decoding it if the view did
+        not want it. The time only tells readers how far behind the view is: an event that
+        cannot be decoded keeps the time known before, as it never stops a view ignoring it."""
+        if self._timed == last.id:
+            return
+        try:
+            event = self.store.mapper.to_domain_event(last)
+        except Exception:  # the view has applied all it wants: only the time is unknown
+            return
+        self._last_time, self._timed = getattr(event, "timestamp", None), last.id
 
     def _advance(self, tx: Tx, last: Notification) -> None:
+        self._time(last)
         moved = tx.execute(
             "UPDATE projection_checkpoints SET position = ?, event_at = ?, updated_at = ?, "
             "error = NULL WHERE name = ? AND generation = ? AND shard = ? AND position = ?",
