@@ -28,8 +28,26 @@ RESERVATION_TABLES = {
 }
 
 
+_COLUMNS = ("fridge_id", "order_id", "status", "lines", "expires_at", "missing", "updated_at")
+
+
 class ReservationRows(View):
-    """One row per reservation: its latest status, lines, deadline and whether it went missing."""
+    """One row per reservation: its latest status, lines, deadline and whether it went missing.
+
+    A batch is kept in memory and written at `flush`: a reservation held in the batch is one
+    whole row (holding writes every column), whatever else happens to it before or after;
+    one only changed is an update of the columns changed, on whatever row an earlier batch
+    left. `forget` drops it all when the batch is rolled back.
+    """
+
+    def __init__(self, t: dict[str, str]) -> None:
+        super().__init__(t)
+        self._held: dict[tuple[str, str], dict[str, Any]] = {}  # key -> the whole row
+        self._changed: dict[tuple[str, str], dict[str, Any]] = {}  # key -> columns set
+
+    def forget(self) -> None:
+        self._held.clear()
+        self._changed.clear()
 
     def held(
         self,
@@ -41,37 +59,53 @@ class ReservationRows(View):
         at: datetime,
     ) -> None:
         """A reservation holds `lines` until `expires_at` (a new one, or held again)."""
-        tx.execute(
-            f"INSERT INTO {self.t['reservations']} (fridge_id, order_id, status, lines, "
-            "expires_at, missing, updated_at) VALUES (?, ?, 'held', ?, ?, 0, ?) "
-            "ON CONFLICT (fridge_id, order_id) DO UPDATE SET status = 'held', "
-            "lines = excluded.lines, expires_at = excluded.expires_at, missing = 0, "
-            "updated_at = excluded.updated_at",
-            (
-                fridge_id,
-                order_id,
-                json.dumps(lines, sort_keys=True),
-                utc_iso(expires_at),
-                utc_iso(at),
-            ),
-        )
+        key = (fridge_id, order_id)
+        self._changed.pop(key, None)  # every column is written again
+        self._held[key] = {
+            "status": "held",
+            "lines": json.dumps(lines, sort_keys=True),
+            "expires_at": utc_iso(expires_at),
+            "missing": 0,
+            "updated_at": utc_iso(at),
+        }
 
     def set_status(self, tx: Tx, fridge_id: str, order_id: str, status: str, at: datetime) -> None:
         """confirmed, picked_up or released:<reason>, as of `at`."""
-        tx.execute(
-            f"UPDATE {self.t['reservations']} SET status = ?, updated_at = ? "
-            "WHERE fridge_id = ? AND order_id = ?",
-            (status, utc_iso(at), fridge_id, order_id),
-        )
+        self._columns((fridge_id, order_id)).update(status=status, updated_at=utc_iso(at))
 
     def missing(self, tx: Tx, fridge_id: str, order_ids: Iterable[str]) -> None:
         """The units these reservations hold are not in the fridge."""
         for order_id in order_ids:
-            tx.execute(
-                f"UPDATE {self.t['reservations']} SET missing = 1 WHERE fridge_id = ? "
-                "AND order_id = ?",
-                (fridge_id, order_id),
+            self._columns((fridge_id, order_id))["missing"] = 1
+
+    def _columns(self, key: tuple[str, str]) -> dict[str, Any]:
+        """The columns of a reservation the batch sets (its whole row if it was held)."""
+        held = self._held.get(key)
+        return held if held is not None else self._changed.setdefault(key, {})
+
+    def flush(self, tx: Tx) -> None:
+        """Write the batch: the rows held whole, then the columns changed of the others (an
+        update finds no row, as before, if no batch ever held the reservation)."""
+        table = self.t["reservations"]
+        if self._held:
+            tx.insert_rows(
+                table,
+                _COLUMNS,
+                [(*key, *(row[c] for c in _COLUMNS[2:])) for key, row in self._held.items()],
+                "ON CONFLICT (fridge_id, order_id) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[2:]),
             )
+        updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for key, columns in self._changed.items():
+            names = tuple(sorted(columns))
+            updates.setdefault(names, []).append((*(columns[c] for c in names), *key))
+        for names, rows in updates.items():
+            assignments = ", ".join(f"{c} = ?" for c in names)
+            tx.execute_many(
+                f"UPDATE {table} SET {assignments} WHERE fridge_id = ? AND order_id = ?", rows
+            )
+        self._held.clear()
+        self._changed.clear()
 
 
 class Reservations(StockKeeping):
