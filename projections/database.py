@@ -211,6 +211,9 @@ class SQLiteDatabase(Database):
             # With WAL, NORMAL survives a killed process; only a power cut may lose the
             # newest batch, and then its checkpoint goes with it.
             conn.execute("PRAGMA synchronous=NORMAL")
+            # A multi-row write keeps a statement journal; in a temporary file, creating and
+            # removing it cost a batch of orders more than writing its rows one by one.
+            conn.execute("PRAGMA temp_store=MEMORY")
             self._local.conn = conn
             with self._guard:
                 self._all.append(conn)
