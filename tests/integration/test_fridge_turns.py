@@ -19,14 +19,18 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from application.store import Turn
-from domain.errors import SoldOut
 from domain.fridge import Fridge
 from ops.postgres_events import TURNS
 from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock, settings_for
 from tests.integration.test_fridge_writer import wait_until
-from tests.integration.world import make_world
+from tests.integration.world import (
+    alternate_four,
+    assert_sold_once,
+    make_world,
+    one_soup_each,
+)
 
 
 @pytest.fixture
@@ -130,35 +134,14 @@ def test_two_processes_fought_over_one_fridge_take_turns_and_sell_nothing_twice(
     world = make_world(sides[0], soup_units=units, salad_units=0)
     for side in sides:
         side.writer.turns_after = 1  # one conflict is enough to take turns
-    # Each side's copy goes stale behind the other's append: a conflict apiece.
-    placed = [
-        sides[n % 2].ordering.place("warm", f"w{n}", world.fridge_id, {world.soup: 1})
-        for n in range(4)
-    ]
+    warm = alternate_four(sides, world)
     assert all(side.writer.stats.turns > 0 for side in sides)
 
-    def caller(index: int) -> tuple[list[str], int]:
-        side, mine, sold_out = sides[index % 2], [], 0
-        for n in range(10):
-            try:
-                order = side.ordering.place(
-                    f"c{index}", f"k{index}-{n}", world.fridge_id, {world.soup: 1}
-                )
-                mine.append(order.order_id)
-            except SoldOut:
-                sold_out += 1
-        return mine, sold_out
+    sold, sold_out = one_soup_each(sides, world, callers=16, orders_each=10)
 
-    with ThreadPoolExecutor(16) as pool:
-        tallies = list(pool.map(caller, range(16)))
-
-    order_ids = [p.order_id for p in placed] + [o for mine, _ in tallies for o in mine]
-    assert len(order_ids) == len(set(order_ids)) == units
-    assert sum(sold_out for _, sold_out in tallies) == 16 * 10 + len(placed) - units
-    sides[0].writer.forget(world.fridge_id)
-    fridge = sides[0].catalogue.fridge(world.fridge_id)
-    assert fridge.held(world.soup) == units
-    assert sorted(fridge.open_orders()) == sorted(order_ids)
+    order_ids = warm + sold
+    assert sold_out == 16 * 10 + len(warm) - units
+    fridge = assert_sold_once(sides[0], world, order_ids, units)
     reserved = Counter(
         e.order_id  # type: ignore[attr-defined]
         for e in sides[0].store.events.get(fridge.id)

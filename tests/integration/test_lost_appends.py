@@ -4,16 +4,19 @@ again from the fridge as stored, and nothing is sold twice or decided on a stale
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from domain.errors import SoldOut
 from domain.fridge import Fridge
 from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock
-from tests.integration.world import make_world
+from tests.integration.world import (
+    alternate_four,
+    assert_sold_once,
+    make_world,
+    one_soup_each,
+)
 
 NO_TURNS = 10**9  # conflicts never make a fridge fought over: every one is a restart
 
@@ -35,35 +38,13 @@ def test_processes_that_keep_losing_appends_sell_each_unit_once(
     units = 40
     here = two_processes[0]
     world = make_world(here, soup_units=units, salad_units=0)
-    # Each process's copy goes stale behind the other's append: a lost append apiece.
-    warm = [
-        two_processes[n % 2].ordering.place("warm", f"w{n}", world.fridge_id, {world.soup: 1})
-        for n in range(4)
-    ]
+    warm = alternate_four(two_processes, world)
     assert all(side.writer.stats.conflicts > 0 for side in two_processes)
 
-    def caller(index: int) -> tuple[list[str], int]:
-        side, mine, sold_out = two_processes[index % 2], [], 0
-        for n in range(8):
-            try:
-                placed = side.ordering.place(
-                    f"c{index}", f"k{index}-{n}", world.fridge_id, {world.soup: 1}
-                )
-                mine.append(placed.order_id)
-            except SoldOut:
-                sold_out += 1
-        return mine, sold_out
+    sold, sold_out = one_soup_each(two_processes, world, callers=12, orders_each=8)
 
-    with ThreadPoolExecutor(12) as pool:
-        tallies = list(pool.map(caller, range(12)))
-
-    placed = [p.order_id for p in warm] + [order_id for mine, _ in tallies for order_id in mine]
-    assert len(placed) == len(set(placed)) == units
-    assert sum(sold_out for _, sold_out in tallies) == 12 * 8 + len(warm) - units
-    here.writer.forget(world.fridge_id)
-    fridge = here.catalogue.fridge(world.fridge_id)
-    assert fridge.held(world.soup) == units
-    assert sorted(fridge.open_orders()) == sorted(placed)
+    assert sold_out == 12 * 8 + len(warm) - units
+    assert_sold_once(here, world, warm + sold, units)
 
 
 def test_the_copy_a_lost_append_starts_from_is_the_fridge_as_stored(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from application.orders import PlacedOrder
+from domain.errors import SoldOut
 from domain.fridge import Fridge
 from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
@@ -37,6 +39,49 @@ def make_world(side: WriteSide, *, soup_units: int = 10, salad_units: int = 5) -
         if units:  # a delivery per meal: one delivery brings at most MOST_UNITS
             side.stock.deliver(fridge, unique("delivery"), {meal: units}, best_before)
     return World(city, venue, fridge, soup, salad)
+
+
+def alternate_four(sides: list[WriteSide], world: World) -> list[str]:
+    """Four one-soup orders alternating between two write sides, each side's copy stale behind
+    the other's append: a lost append apiece. The order ids."""
+    return [
+        sides[n % 2].ordering.place("warm", f"w{n}", world.fridge_id, {world.soup: 1}).order_id
+        for n in range(4)
+    ]
+
+
+def one_soup_each(
+    sides: list[WriteSide], world: World, callers: int, orders_each: int
+) -> tuple[list[str], int]:
+    """`callers` threads, alternating between the write sides, each placing `orders_each`
+    one-soup orders at the world's fridge: the order ids placed, and how many sold out."""
+
+    def caller(index: int) -> tuple[list[str], int]:
+        side, mine, sold_out = sides[index % 2], [], 0
+        for n in range(orders_each):
+            try:
+                placed = side.ordering.place(
+                    f"c{index}", f"k{index}-{n}", world.fridge_id, {world.soup: 1}
+                )
+                mine.append(placed.order_id)
+            except SoldOut:
+                sold_out += 1
+        return mine, sold_out
+
+    with ThreadPoolExecutor(callers) as pool:
+        tallies = list(pool.map(caller, range(callers)))
+    return [o for mine, _ in tallies for o in mine], sum(sold_out for _, sold_out in tallies)
+
+
+def assert_sold_once(side: WriteSide, world: World, placed: list[str], units: int) -> Fridge:
+    """Every unit of soup sold once: `units` distinct orders, and the fridge as stored (not
+    this side's copy) holds exactly those. The fridge, for further checks."""
+    assert len(placed) == len(set(placed)) == units
+    side.writer.forget(world.fridge_id)
+    fridge = side.catalogue.fridge(world.fridge_id)
+    assert fridge.held(world.soup) == units
+    assert sorted(fridge.open_orders()) == sorted(placed)
+    return fridge
 
 
 def place_and_open(
