@@ -31,6 +31,7 @@ import uuid
 from datetime import timedelta
 
 from ops.bench.common import bench_database, stock_up
+from ops.logging import configure_logging
 from ops.root import build_write_side
 from ops.settings import Settings
 
@@ -60,6 +61,9 @@ def prepare(dsn: str, fridges: int, units: int) -> None:
 def one_process(dsn: str, fridges: int, callers: int, start: float, seconds: float) -> None:
     """Run in a process of its own: place orders from `start` (after a warm-up) for
     `seconds`, and print what it measured as one JSON line."""
+    # Log lines (a lost append is one) go to stderr, as a server's do; stdout is kept for the
+    # one JSON line, read only when every process is done: a full pipe would stall this one.
+    configure_logging(fmt="json")
     side = build_write_side(Settings(store="postgres", postgres_dsn=dsn))
     ids = fridge_ids(fridges)
     placed: list[int] = []
@@ -120,6 +124,7 @@ def measure(dsn: str, processes: int, args: argparse.Namespace) -> list[dict[str
                 *("--seconds", str(args.seconds), "--start", str(start)),
             ],
             stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # failures are counted in the JSON line
             text=True,
         )
         for _ in range(processes)
