@@ -36,7 +36,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic
 
 from domain.catalogue import Meal
-from ops.bench.common import bench_database, parse_list
+from ops.bench.common import ADMIN_DSN, bench_database, parse_list
 from ops.bench.hot_fridge import (
     SPREAD_FRIDGES,
     SPREAD_STOCK,
@@ -53,7 +53,6 @@ from ops.postgres_events import RECORDER_TOPIC
 from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 
-DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_THREADS = 32
 TARGET_RATIO = 3.0
 TARGET_LAG_P99_MS = 250.0
@@ -203,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lag-seconds", type=float, default=20.0, help="0 skips the lag run")
     parser.add_argument("--order-rate", type=float, default=300.0, help="orders per second")
     parser.add_argument(
-        "--postgres-dsn", default=DEFAULT_ADMIN_DSN, help="a server where databases may be created"
+        "--postgres-dsn", default=ADMIN_DSN, help="a server where databases may be created"
     )
     args = parser.parse_args(argv)
     threads = [int(count) for count in parse_list(args.threads)]

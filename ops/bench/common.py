@@ -1,4 +1,5 @@
-"""What the benchmarks share: a throwaway PostgreSQL database, and argument parsing."""
+"""What the benchmarks share: the PostgreSQL server, a throwaway database on it, and argument
+parsing."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from psycopg.conninfo import make_conninfo
 
 from domain.values import MOST_UNITS
 from ops.root import WriteSide
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+"""The server every machine here has (user postgres, trust): benchmarks make their databases
+and schemas on it unless told another."""
 
 
 @contextmanager

@@ -48,12 +48,11 @@ from psycopg_pool import ConnectionPool
 from application.orders import fingerprint
 from domain.order import Order, OrderLine
 from domain.values import PAYMENT_WINDOW
-from ops.bench.common import bench_database, parse_list, stock_up
+from ops.bench.common import ADMIN_DSN, bench_database, parse_list, stock_up
 from ops.logging import configure_logging
 from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 
-DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_CALLERS = 32
 TARGET_RATIO = 1.0
 PLACE_TARGET_RATIO = 1.5  # issue 8: the whole order path, at least 1.5 times the plain row
@@ -404,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         "--spread-callers", type=int, default=TARGET_CALLERS, help="callers for the 1,000 fridges"
     )
     parser.add_argument(
-        "--postgres-dsn", default=DEFAULT_ADMIN_DSN, help="a server where databases may be created"
+        "--postgres-dsn", default=ADMIN_DSN, help="a server where databases may be created"
     )
     args = parser.parse_args(argv)
     stores = parse_list(args.stores)

@@ -63,12 +63,11 @@ import psycopg
 
 from interfaces.http.auth import Role, issue_token
 from ops.bench import plain_service
-from ops.bench.common import stock_up
+from ops.bench.common import ADMIN_DSN, stock_up
 from ops.root import build_write_side
 from ops.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 VENUES, FRIDGES_PER_VENUE = 20, 10
 MEALS = [f"meal-{n}" for n in range(6)]
 BIG_STOCK = 10_000_000

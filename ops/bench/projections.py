@@ -56,13 +56,12 @@ from domain.errors import AlreadyExists, DomainError
 from domain.fridge import Fridge
 from domain.order import Order, OrderLine
 from domain.values import PAYMENT_WINDOW, ReleaseReason, order_id_for
-from ops.bench.common import bench_database, parse_list, stock_up
+from ops.bench.common import ADMIN_DSN, bench_database, parse_list, stock_up
 from ops.logging import configure_logging
 from ops.root import WriteSide, build_write_side, open_database, open_event_store
 from ops.settings import Settings
 from projections.rebuild import REBUILD_BATCH, rebuild
 
-DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parents[2]
 VIEW = "venue_menu"
 TARGET_RATIO = 0.5
@@ -762,7 +761,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=16, help="threads placing the orders")
     parser.add_argument("--fridges", type=int, default=8, help="fridges the orders go to")
     parser.add_argument(
-        "--postgres-dsn", default=DEFAULT_ADMIN_DSN, help="a server where databases may be created"
+        "--postgres-dsn", default=ADMIN_DSN, help="a server where databases may be created"
     )
     parser.add_argument(
         "--child", nargs=3, metavar=("KIND", "STORE", "WHERE"), help=argparse.SUPPRESS

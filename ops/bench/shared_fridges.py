@@ -30,12 +30,11 @@ import time
 import uuid
 from datetime import timedelta
 
-from ops.bench.common import bench_database, stock_up
+from ops.bench.common import ADMIN_DSN, bench_database, stock_up
 from ops.logging import configure_logging
 from ops.root import build_write_side
 from ops.settings import Settings
 
-DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MEAL = "bench-meal"
 WARMUP = 2.0
 
@@ -141,7 +140,7 @@ def main() -> None:
     parser.add_argument("--fridges", type=int, default=100)
     parser.add_argument("--callers", type=int, default=32, help="in all, split between processes")
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--postgres-dsn", default=DEFAULT_ADMIN_DSN)
+    parser.add_argument("--postgres-dsn", default=ADMIN_DSN)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--start", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
