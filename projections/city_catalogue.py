@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from domain.shelf import available
+from projections.availability import SELLING_PARAMS, SELLS, availability
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
 from projections.reference import MEAL_TABLES, VENUE_TABLES, KeepsMeals, KeepsVenues, meal_details
-from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping, availability
+from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping
 
 
 class CityCatalogue(StockKeeping, KeepsMeals, KeepsVenues):
@@ -35,7 +37,7 @@ class CityMeal:
 
 
 def city_meals(tx: Tx, view: CityCatalogue, city_id: str, now: datetime) -> list[CityMeal]:
-    stock = availability(tx, view, now, "f.city_id = ? AND f.status = 'active'", (city_id,))
+    stock = availability(tx, view, now, f"f.city_id = ? AND {SELLS}", (city_id, *SELLING_PARAMS))
     venue_of: dict[str, str] = dict(
         tx.rows(
             f"SELECT fridge_id, venue_id FROM {view.t['fridges']} WHERE city_id = ?", (city_id,)
@@ -45,7 +47,7 @@ def city_meals(tx: Tx, view: CityCatalogue, city_id: str, now: datetime) -> list
     for (fridge_id, meal_id), (_, fresh, held) in stock.items():
         venues = per_meal.setdefault(meal_id, {})
         venue = venue_of[fridge_id]
-        venues[venue] = venues.get(venue, 0) + max(0, fresh - held)
+        venues[venue] = venues.get(venue, 0) + available(fresh, held)
     details = meal_details(tx, view, sorted(per_meal))
     return [
         CityMeal(

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.shelf import available
+from projections.availability import availability
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
-from projections.stock import StockKeeping, availability
+from projections.stock import StockKeeping
 
 
 class FridgeStock(StockKeeping):
@@ -53,7 +55,7 @@ def fridge_report(
         age = (now - datetime.fromisoformat(last_report_at)).total_seconds()
     stock = availability(tx, view, now, "f.fridge_id = ?", (fridge_id,))
     meals = [
-        MealStock(meal_id, on_hand, fresh, held, max(0, fresh - held))
+        MealStock(meal_id, on_hand, fresh, held, available(fresh, held))
         for (_, meal_id), (on_hand, fresh, held) in sorted(stock.items())
     ]
     return FridgeStockReport(fridge_id, venue_id, status, age, meals)

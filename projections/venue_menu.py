@@ -1,7 +1,7 @@
 """Venue menu: per venue and meal, the units a customer can order there, with price and details.
 
-Sharded by venue. Available units are summed over the venue's active fridges, each counted as
-`max(0, fresh on hand - held)` on its own local date, exactly as a fridge decides a reservation.
+Sharded by venue. Available units are summed over the venue's fridges that sell, each counted
+by the domain's `available` on its own local date, exactly as a fridge decides a reservation.
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from domain.shelf import available
+from projections.availability import SELLING_PARAMS, SELLS, availability
 from projections.database import Database, Tx
 from projections.freshness import WAIT_TIMEOUT, Answer, answer
 from projections.reference import MEAL_TABLES, KeepsMeals, meal_details
-from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping, availability
+from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping
 
 
 class VenueMenu(StockKeeping, KeepsMeals):
@@ -36,10 +38,10 @@ class MenuItem:
 
 def menu_items(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> list[MenuItem]:
     """The menu of one venue, in meal-id order; meals with nothing left show 0."""
-    stock = availability(tx, view, now, "f.venue_id = ? AND f.status = 'active'", (venue_id,))
+    stock = availability(tx, view, now, f"f.venue_id = ? AND {SELLS}", (venue_id, *SELLING_PARAMS))
     totals: dict[str, int] = {}
     for (_, meal_id), (_, fresh, held) in stock.items():
-        totals[meal_id] = totals.get(meal_id, 0) + max(0, fresh - held)
+        totals[meal_id] = totals.get(meal_id, 0) + available(fresh, held)
     details = meal_details(tx, view, sorted(totals))
     return [
         MenuItem(meal_id, name, price, currency, extra, units)

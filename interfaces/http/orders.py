@@ -22,7 +22,8 @@ from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, S
 from interfaces.http.telemetry import note
 from ops.root import WriteSide
 from projections.freshness import Answer
-from projections.orders import Orders, OrderView, order_by_id, orders_of_customer
+from projections.order_queries import OrderView, order_by_id, orders_of_customer
+from projections.orders import Orders
 
 IdempotencyKey = Annotated[
     str,

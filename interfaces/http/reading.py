@@ -215,13 +215,6 @@ def page(
 # ---- reads the projections do not offer (yet): thin functions over their tables -------------
 
 
-def venue_known(tx: Tx, view: Projection, venue_id: str) -> bool:
-    return (
-        tx.one(f"SELECT 1 FROM {view.t['fridges']} WHERE venue_id = ? LIMIT 1", (venue_id,))
-        is not None
-    )
-
-
 def city_known(tx: Tx, view: CityCatalogue, city_id: str) -> bool:
     return (
         tx.one(f"SELECT 1 FROM {view.t['venues']} WHERE city_id = ? LIMIT 1", (city_id,))

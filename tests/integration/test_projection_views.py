@@ -12,7 +12,7 @@ import pytest
 
 from ops.root import WriteSide
 from projections.city_catalogue import CityCatalogueQueries
-from projections.orders import OrdersQueries
+from projections.order_queries import OrdersQueries
 from projections.projection import Shard
 from projections.rebuild import rebuild
 from projections.refill_plan import RefillPlanQueries
