@@ -7,10 +7,9 @@ only change state, because they are replayed when the fridge is loaded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -26,12 +25,18 @@ from domain.errors import (
     ReservationNotFound,
     SoldOut,
 )
+from domain.fridge_memory import (
+    delivery_fingerprint,
+    report_fingerprint,
+    reported_at,
+    same_delivery,
+)
+from domain.fridge_snapshots import upcast_v1_v2, upcast_v2_v3
 from domain.order import OrderLine, OrderTerms
 from domain.reservations import PICKED_UP, Promised, ReservationBook
 from domain.shelf import ExpiredBatch, Shelf, available, local_day
 from domain.values import (
     MOST_UNITS,
-    PAYMENT_WINDOW,
     REPORTS_KEPT_FOR,
     MealLines,
     ReleaseReason,
@@ -81,29 +86,9 @@ class Fridge(Aggregate):
     # 3: the shelf and the reservation book are parts of their own.
     class_version = 3
 
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """A snapshot taken before orders were born in the fridge: what it did not keep is
-        unknown (no terms, no lines of settled orders: a repeat of one is taken as a repeat)."""
-        for reservation in state["reservations"].values():
-            reservation.setdefault("reserved_at", reservation["expires_at"] - PAYMENT_WINDOW)
-            reservation.setdefault("order", None)
-        state.setdefault("reports", {})
-        for closed in state["closed_orders"].values():
-            closed.setdefault("lines", {})
-            closed.setdefault("reserved_at", closed["at"])
-            closed.setdefault("expires_at", closed["at"])
-            closed.setdefault("order", None)
-
-    @staticmethod
-    def upcast_v2_v3(state: dict[str, Any]) -> None:
-        """A snapshot taken while batches and reservations were the fridge's own dicts."""
-        state["_shelf"] = Shelf(state.pop("batches"))
-        state["_book"] = ReservationBook(
-            open=state.pop("reservations"),
-            closed=state.pop("closed_orders"),
-            holds=state.pop("holds"),
-        )
+    # Snapshots of earlier versions load through these (domain/fridge_snapshots.py).
+    upcast_v1_v2 = staticmethod(upcast_v1_v2)
+    upcast_v2_v3 = staticmethod(upcast_v2_v3)
 
     # ---- its events: what projections and the fulfilment flow match on ----------------------
 
@@ -587,27 +572,3 @@ class Fridge(Aggregate):
 
 def _lines_of(order: OrderTerms) -> MealLines:
     return {line["meal_id"]: line["quantity"] for line in order["lines"]}
-
-
-def delivery_fingerprint(lines: Mapping[str, int], best_before: date) -> str:
-    """What a delivery brought, as the fridge remembers it under its delivery id."""
-    units = ",".join(f"{meal_id}={n}" for meal_id, n in sorted(lines.items()))
-    return f"{best_before.isoformat()} {units}"
-
-
-def same_delivery(remembered: str, lines: Mapping[str, int], best_before: date) -> bool:
-    """Whether a delivery repeats the one remembered. Fridges recorded before deliveries were
-    fingerprinted (their snapshots) remember only the best-before: that is all we compare."""
-    if " " not in remembered:
-        return remembered == best_before.isoformat()
-    return remembered == delivery_fingerprint(lines, best_before)
-
-
-def report_fingerprint(taken_at: datetime, counts: Mapping[str, int]) -> str:
-    """What a count report said: when it was taken (UTC) and what it counted."""
-    units = ",".join(f"{meal_id}={n}" for meal_id, n in sorted(counts.items()))
-    return f"{taken_at.astimezone(UTC).isoformat()} {units}"
-
-
-def reported_at(fingerprint: str) -> datetime:
-    return datetime.fromisoformat(fingerprint.split(" ", 1)[0])
