@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
-from projections.database import Database, Tx
-from projections.freshness import WAIT_TIMEOUT, Answer, answer
+from projections.database import Tx
+from projections.freshness import Answer, Reader
 from projections.reference import MEAL_TABLES, VENUE_TABLES, KeepsMeals, KeepsVenues, meal_details
 from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping
 
@@ -65,39 +65,54 @@ def city_meals(tx: Tx, view: CityCatalogue, city_id: str, now: datetime) -> list
     ]
 
 
+@dataclass(frozen=True)
+class CityMenu:
+    meals: list[CityMeal]
+    known: bool  # the model knows a venue in the city (an empty menu is then no 404)
+
+
+def city_known(tx: Tx, view: CityCatalogue, city_id: str) -> bool:
+    """Whether the model knows a venue in the city."""
+    found = tx.one(f"SELECT 1 FROM {view.t['venues']} WHERE city_id = ? LIMIT 1", (city_id,))
+    return found is not None
+
+
+def city_venues(
+    tx: Tx, view: CityCatalogue, city_id: str, after: str | None, limit: int
+) -> list[tuple[str, str]]:
+    """(venue id, name) of a city in venue-id order, `limit` after venue id `after`."""
+    rows = tx.rows(
+        f"SELECT venue_id, name FROM {view.t['venues']} WHERE city_id = ? AND venue_id > ? "
+        "ORDER BY venue_id LIMIT ?",
+        (city_id, after or "", limit),
+    )
+    return [(venue_id, name) for venue_id, name in rows]
+
+
 class CityCatalogueQueries:
-    """What the HTTP layer asks the city catalogue."""
+    """What the API asks the city catalogue, through a `Reader` (its `ReadSide`)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
 
-    def catalogue(
-        self,
-        city_id: str,
-        now: datetime,
-        min_position: int | None = None,
-        timeout: float = WAIT_TIMEOUT,
-    ) -> Answer[list[CityMeal]]:
-        """GET /cities/{city}/menu."""
-        return answer(
-            self.db,
+    def menu(
+        self, city_id: str, now: datetime, min_position: int | None = None
+    ) -> Answer[CityMenu]:
+        """GET /cities/{city}/menu: the city's meals in meal-id order."""
+        return self.reader.read(
             CityCatalogue,
-            lambda tx, view: city_meals(tx, view, city_id, now),
+            lambda tx, view: CityMenu(
+                city_meals(tx, view, city_id, now), city_known(tx, view, city_id)
+            ),
             min_position,
-            timeout,
         )
 
     def venues(
-        self, city_id: str, min_position: int | None = None, timeout: float = WAIT_TIMEOUT
+        self, city_id: str, after: str | None, limit: int, min_position: int | None = None
     ) -> Answer[list[tuple[str, str]]]:
-        """GET /cities/{city}/venues: (venue id, name)."""
-
-        def read(tx: Tx, view: CityCatalogue) -> list[tuple[str, str]]:
-            rows = tx.rows(
-                f"SELECT venue_id, name FROM {view.t['venues']} WHERE city_id = ? "
-                "ORDER BY venue_id",
-                (city_id,),
-            )
-            return [(venue_id, name) for venue_id, name in rows]
-
-        return answer(self.db, CityCatalogue, read, min_position, timeout)
+        """GET /cities/{city}/venues: (venue id, name), `limit` after venue id `after`."""
+        return self.reader.read(
+            CityCatalogue,
+            lambda tx, view: city_venues(tx, view, city_id, after, limit),
+            min_position,
+        )

@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from projections.database import Database, Tx
-from projections.freshness import WAIT_TIMEOUT, Answer, answer
+from projections.database import Tx
+from projections.freshness import Answer, Reader
 from projections.orders import Orders
 
 
@@ -61,43 +61,6 @@ def _order_views(tx: Tx, view: Orders, rows: list[Any]) -> list[OrderView]:
     return found
 
 
-class OrdersQueries:
-    """What the HTTP layer asks the orders model."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def order(
-        self, order_id: str, min_position: int | None = None, timeout: float = WAIT_TIMEOUT
-    ) -> Answer[OrderView | None]:
-        """GET /orders/{order_id} (the caller checks the customer)."""
-
-        return answer(
-            self.db,
-            Orders,
-            lambda tx, view: order_by_id(tx, view, order_id),
-            min_position,
-            timeout,
-        )
-
-    def customer_orders(
-        self,
-        customer_id: str,
-        limit: int = 50,
-        after: tuple[str, ...] | None = None,
-        min_position: int | None = None,
-        timeout: float = WAIT_TIMEOUT,
-    ) -> Answer[list[OrderView]]:
-        """GET /customers/me/orders: newest first, `limit` after the cursor `after`."""
-        return answer(
-            self.db,
-            Orders,
-            lambda tx, view: orders_of_customer(tx, view, customer_id, limit, after),
-            min_position,
-            timeout,
-        )
-
-
 def order_by_id(tx: Tx, view: Orders, order_id: str) -> OrderView | None:
     rows = tx.rows(f"SELECT {_COLUMNS} FROM {view.t['orders']} WHERE order_id = ?", (order_id,))
     found = _order_views(tx, view, rows)
@@ -124,3 +87,30 @@ def orders_of_customer(
             (customer_id, placed_at, placed_at, order_id, limit),
         )
     return _order_views(tx, view, rows)
+
+
+class OrdersQueries:
+    """What the API asks the orders model, through a `Reader` (its `ReadSide`)."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def order(self, order_id: str, min_position: int | None = None) -> Answer[OrderView | None]:
+        """GET /orders/{order_id} (the caller checks the customer)."""
+        return self.reader.read(
+            Orders, lambda tx, view: order_by_id(tx, view, order_id), min_position
+        )
+
+    def customer_orders(
+        self,
+        customer_id: str,
+        limit: int = 50,
+        after: tuple[str, ...] | None = None,
+        min_position: int | None = None,
+    ) -> Answer[list[OrderView]]:
+        """GET /customers/me/orders: newest first, `limit` after the cursor `after`."""
+        return self.reader.read(
+            Orders,
+            lambda tx, view: orders_of_customer(tx, view, customer_id, limit, after),
+            min_position,
+        )

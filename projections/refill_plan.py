@@ -18,8 +18,8 @@ from typing import ClassVar
 from domain.fridge import Fridge
 from domain.shelf import available, is_fresh, local_day
 from projections.availability import SELLING_PARAMS, SELLS
-from projections.database import Database, Tx
-from projections.freshness import WAIT_TIMEOUT, Answer, answer
+from projections.database import Tx
+from projections.freshness import Answer, Reader
 from projections.projection import Shard, View
 from projections.stock import STOCK_TABLES, StockKeeping
 
@@ -137,22 +137,15 @@ def plan_lines(tx: Tx, view: RefillPlan, now: datetime, days: int) -> list[Refil
 
 
 class RefillPlanQueries:
-    """What the kitchen asks: GET /kitchen/refill-plan."""
+    """What the kitchen asks the refill plan (GET /kitchen/refill-plan), through a `Reader`."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
 
     def plan(
-        self,
-        now: datetime,
-        days: int = 7,
-        min_position: int | None = None,
-        timeout: float = WAIT_TIMEOUT,
+        self, now: datetime, days: int = 7, min_position: int | None = None
     ) -> Answer[list[RefillLine]]:
-        return answer(
-            self.db,
-            RefillPlan,
-            lambda tx, view: plan_lines(tx, view, now, days),
-            min_position,
-            timeout,
+        """Per fridge that sells and meal, by fridge id then meal id."""
+        return self.reader.read(
+            RefillPlan, lambda tx, view: plan_lines(tx, view, now, days), min_position
         )
