@@ -135,7 +135,7 @@ def test_only_a_fridge_that_sells_counts_in_the_menus_and_the_plan(
         menu = {
             item.meal_id: item.available for item in venue_menu(read, world.venue_id, now).value
         }
-        city = {
+        in_city = {
             m.meal_id: m.available for m in read.city_catalogue.menu(world.city_id, now).value.meals
         }
         planned = [line.fridge_id for line in read.refill_plan.plan(now).value]
