@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -105,6 +106,7 @@ class Load:
     statuses: dict[int, int]
     errors: dict[str, int]
     latency_us: dict[str, float]
+    client_cpu_seconds: float = float("nan")  # wrk's own user + system CPU
 
     @property
     def rate(self) -> float:
@@ -181,10 +183,14 @@ def run_wrk(url: str, traffic: Traffic, seconds: float, connections: int, thread
         *("--connections", str(connections), "--duration", f"{max(1, round(seconds))}s"),
         *("--timeout", "10s", "--script", str(WRK_SCRIPT), url, "--", *traffic.arguments()),
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # children waited for: wrk alone
     done = subprocess.run(command, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout)
+    load = parse_wrk(done.stdout)
+    load.client_cpu_seconds = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return load
 
 
 def write_lines(path: Path, lines: Sequence[str]) -> Path:
@@ -473,6 +479,13 @@ class Row:
     def total_ms(self) -> float:
         return self.cpu_ms(*self.cpu_seconds)
 
+    @property
+    def client_ms(self) -> float:
+        """The load generator's CPU per request (not in `total_ms`)."""
+        if not self.load.requests:
+            return float("nan")
+        return self.load.client_cpu_seconds * 1000 / self.load.requests
+
 
 def traffic_for(row: str, files: Mapping[str, Path], route: str, run: str) -> Traffic:
     mode = {"menus": "menus", "hot": "orders", "spread": "orders", "mixed": "mixed"}[row]
@@ -501,7 +514,8 @@ def measure(
         f"statuses {dict(sorted(load.statuses.items()))}; CPU ms/request api "
         f"{result.cpu_ms('api'):.3f} workers {result.cpu_ms('workers'):.3f} "
         f"balancer {result.cpu_ms('balancer'):.3f} pg {result.cpu_ms('pg_backends'):.3f}"
-        f"+{result.cpu_ms('pg_auxiliaries'):.3f} aux; load average {os.getloadavg()[0]:.1f}",
+        f"+{result.cpu_ms('pg_auxiliaries'):.3f} aux; wrk {result.client_ms:.3f}; "
+        f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     return result
@@ -528,18 +542,19 @@ def report(rows: Sequence[Row], balancer: str) -> list[str]:
     lines += [
         "",
         "CPU ms per request (API processes / workers / balancer / PostgreSQL: the side's "
-        "backends + the server's auxiliaries / all):",
+        "backends + the server's auxiliaries / all of these; wrk, the client, apart):",
         "",
         "| row | run | farmacy api | workers | balancer | postgres | all | plain api "
-        "| balancer | postgres | all |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| balancer | postgres | all | wrk farmacy | wrk plain |",
+        "| --- |" + " ---: |" * 12,
     ]
     for (row, run), (ours, plain) in pairs.items():
         lines.append(
             f"| {row} | {run} | {ours.cpu_ms('api'):.3f} | {ours.cpu_ms('workers'):.3f} | "
             f"{ours.cpu_ms('balancer'):.3f} | {ours.postgres_ms:.3f} | {ours.total_ms:.3f} | "
             f"{plain.cpu_ms('api'):.3f} | {plain.cpu_ms('balancer'):.3f} | "
-            f"{plain.postgres_ms:.3f} | {plain.total_ms:.3f} |"
+            f"{plain.postgres_ms:.3f} | {plain.total_ms:.3f} | {ours.client_ms:.3f} | "
+            f"{plain.client_ms:.3f} |"
         )
     lines.append("")
     lines += verdicts(pairs, balancer)
