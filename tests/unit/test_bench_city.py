@@ -245,3 +245,29 @@ def test_routed_orders_go_to_the_fridges_path(monkeypatch: pytest.MonkeyPatch) -
     assert city.options([]).order_route == "orders"
     with pytest.raises(SystemExit):
         city.options(["--balancer", "routed", "--order-route", "orders"])
+
+
+def test_a_balancer_is_given_every_backend_and_its_url_is_where_requests_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[tuple[list[str], int]] = []
+
+    class Balancer:  # the shape ops.balancer.Balancer promises (issue 18 part 3)
+        def __init__(self, backends: list[str], port: int) -> None:
+            made.append((backends, port))
+            self.url = f"http://127.0.0.1:{port}/"
+
+        def __enter__(self) -> Balancer:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(city, "balancer_class", lambda: Balancer)
+    with city.balanced([8101, 8102], "routed") as (url, pids):
+        [(backends, port)] = made
+        assert backends == ["127.0.0.1:8101", "127.0.0.1:8102"]
+        assert url == f"http://127.0.0.1:{port}"
+        assert pids == []  # no Caddy or HAProxy process was started
+    with city.balanced([8101, 8102], "none") as (url, pids):
+        assert url == "http://127.0.0.1:8101"  # the shared socket: the first port
