@@ -317,15 +317,15 @@ def balancer_class() -> Any:
 
 
 @contextmanager
-def balanced(ports: Sequence[int], balancer: str) -> Iterator[tuple[str, list[int]]]:
+def balanced(ports: Sequence[int], mode: str) -> Iterator[tuple[str, list[int]]]:
     """The URL to send a side's requests to, and the balancer's processes (if any)."""
-    if balancer == "none":
+    if mode == "none":
         yield f"http://127.0.0.1:{ports[0]}", []
         return
-    cls = balancer_class()
     before = set(balancer_processes())
-    with cls([f"127.0.0.1:{port}" for port in ports], free_port()) as running:
-        yield str(running.url).rstrip("/"), sorted(set(balancer_processes()) - before)
+    balancer = balancer_class()([f"127.0.0.1:{port}" for port in ports], free_port())
+    with balancer:
+        yield str(balancer.url).rstrip("/"), sorted(set(balancer_processes()) - before)
 
 
 def balancer_processes() -> list[int]:
