@@ -500,7 +500,13 @@ def measure(
     args: argparse.Namespace,
 ) -> Row:
     if args.warmup > 0:
-        run_wrk(side.url, traffic(f"w{uuid.uuid4().hex[:8]}"), args.warmup, args.connections)
+        run_wrk(
+            side.url,
+            traffic(f"w{uuid.uuid4().hex[:8]}"),
+            args.warmup,
+            args.connections,
+            args.threads,
+        )
     before = cpu.Sample.take(side.groups())
     load = run_wrk(
         side.url, traffic(uuid.uuid4().hex[:12]), args.seconds, args.connections, args.threads
