@@ -62,7 +62,7 @@ import httpx
 import psycopg
 
 from interfaces.http.auth import Role, issue_token
-from ops.bench import plain_service
+from ops.bench import cpu, plain_service
 from ops.bench.common import ADMIN_DSN, stock_up
 from ops.root import build_write_side
 from ops.settings import Settings
@@ -298,18 +298,7 @@ def start_peer(
         time.sleep(0.1)
 
 
-def process_tree(pid: int) -> list[int]:
-    """The process and its descendants (uvicorn's `--workers N` children)."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
-        except FileNotFoundError:
-            continue
-        found.append(current)
-    return found
+process_tree = cpu.tree  # the process and its descendants (uvicorn's `--workers N` children)
 
 
 def rss_mb(pid: int) -> float:
@@ -325,19 +314,10 @@ def rss_mb(pid: int) -> float:
     return max(sizes, default=float("nan"))
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
 def cpu_seconds(*pids: int) -> float:
     """User and system CPU the processes and their descendants have used so far."""
-    total = 0
-    for current in (each for pid in pids for each in process_tree(pid)):
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / TICKS
+    found = (cpu.ticks(each) for pid in pids for each in process_tree(pid))
+    return sum(ticks for ticks in found if ticks is not None) / cpu.TICKS
 
 
 # ---- the run ---------------------------------------------------------------------------------

@@ -9,6 +9,14 @@ one `INSERT` into orders: 201 with the order id, or 409 when a line is sold out 
 changed). The bearer token is only checked to be there. Served as `farmacy api` serves:
 uvicorn, uvloop, httptools, N worker processes.
 
+For the city benchmark (`ops/bench/city.py`, issue 18) it also answers what Farmacy answers
+there: `POST /fridges/{fridge_id}/orders` with `{"lines"}` (the same order, the fridge in the
+path, so a load balancer can hash on it), and `GET /venues/{venue_id}/menu`, which sums the
+stock rows of the venue's fridges per meal on every read (one statement; a table of fridges
+says which venue each is in, a table of meals their names and prices) and answers Farmacy's
+shape: `{"venue_id", "items": [{"meal_id", "name", "price", "currency", "details",
+"available"}], "position", "as_of", "age_seconds"}`.
+
     python -m ops.bench.plain_service --dsn DSN --schema SCHEMA [--port 8001] [--workers 2]
 """
 
@@ -17,13 +25,13 @@ from __future__ import annotations
 import argparse
 import os
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import msgspec
 import psycopg
-from litestar import Litestar, Request, Response, post
+from litestar import Litestar, Request, Response, get, post
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
@@ -45,7 +53,27 @@ CREATE TABLE IF NOT EXISTS orders (
     lines JSONB NOT NULL,
     placed_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS fridges (
+    fridge_id TEXT PRIMARY KEY,
+    venue_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fridges_by_venue ON fridges (venue_id);
+CREATE TABLE IF NOT EXISTS meals (
+    meal_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    price NUMERIC(10, 2) NOT NULL,
+    currency TEXT NOT NULL
+);
 """
+
+MENU = """
+SELECT s.meal_id, m.name, m.price::text, m.currency, sum(s.qty)::bigint
+FROM fridges f JOIN stock s ON s.fridge_id = f.fridge_id JOIN meals m ON m.meal_id = s.meal_id
+WHERE f.venue_id = %s
+GROUP BY s.meal_id, m.name, m.price, m.currency
+ORDER BY s.meal_id
+"""
+"""A venue's menu: per meal, the units in all its fridges, summed on every read."""
 
 
 class Line(msgspec.Struct, forbid_unknown_fields=True):
@@ -56,6 +84,27 @@ class Line(msgspec.Struct, forbid_unknown_fields=True):
 class PlaceOrder(msgspec.Struct, forbid_unknown_fields=True):
     fridge_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     lines: Annotated[list[Line], msgspec.Meta(min_length=1, max_length=20)]
+
+
+class FridgeOrder(msgspec.Struct, forbid_unknown_fields=True):
+    lines: Annotated[list[Line], msgspec.Meta(min_length=1, max_length=20)]
+
+
+class MenuEntry(msgspec.Struct):
+    meal_id: str
+    name: str
+    price: str
+    currency: str
+    details: dict[str, Any]
+    available: int
+
+
+class VenueMenu(msgspec.Struct):
+    venue_id: str
+    items: list[MenuEntry]
+    position: int
+    as_of: str | None
+    age_seconds: float | None
 
 
 class OrderPlaced(msgspec.Struct):
@@ -75,8 +124,17 @@ def create_tables(dsn: str, schema: str) -> None:
         conn.execute(TABLES)
 
 
-def stock(dsn: str, schema: str, fridges: Sequence[str], meals: Sequence[str], qty: int) -> None:
-    """One row per fridge and meal, `qty` units each."""
+def stock(
+    dsn: str,
+    schema: str,
+    fridges: Sequence[str],
+    meals: Sequence[str],
+    qty: int,
+    venue_of: Mapping[str, str] | None = None,
+    price: str = "7.50",
+) -> None:
+    """One row per fridge and meal, `qty` units each; each fridge in its venue (`venue_of`,
+    for the menu route) and each meal at `price` EUR."""
     create_tables(dsn, schema)
     rows = [(fridge, meal, qty) for fridge in fridges for meal in meals]
     with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cursor:
@@ -86,6 +144,17 @@ def stock(dsn: str, schema: str, fridges: Sequence[str], meals: Sequence[str], q
             "ON CONFLICT (fridge_id, meal_id) DO UPDATE SET qty = excluded.qty",
             rows,
         )
+        cursor.executemany(
+            "INSERT INTO fridges (fridge_id, venue_id) VALUES (%s, %s) "
+            "ON CONFLICT (fridge_id) DO UPDATE SET venue_id = excluded.venue_id",
+            [(fridge, (venue_of or {}).get(fridge, "")) for fridge in fridges],
+        )
+        cursor.executemany(
+            "INSERT INTO meals (meal_id, name, price, currency) VALUES (%s, %s, %s, 'EUR') "
+            "ON CONFLICT (meal_id) DO NOTHING",
+            [(meal, meal.replace("-", " ").title(), price) for meal in meals],
+        )
+        cursor.execute("ANALYZE")
 
 
 def create_app(dsn: str, schema: str, pool_size: int = POOL_SIZE) -> Litestar:
@@ -107,16 +176,42 @@ def create_app(dsn: str, schema: str, pool_size: int = POOL_SIZE) -> Litestar:
 
     @post("/orders", status_code=201)
     async def place(request: Request[Any, Any, Any], data: PlaceOrder) -> Response[Any]:
+        return await take(request, data.fridge_id, data.lines)
+
+    @post("/fridges/{fridge_id:str}/orders", status_code=201)
+    async def place_at(
+        request: Request[Any, Any, Any], fridge_id: str, data: FridgeOrder
+    ) -> Response[Any]:
+        return await take(request, fridge_id, data.lines)
+
+    @get("/venues/{venue_id:str}/menu")
+    async def venue_menu(request: Request[Any, Any, Any], venue_id: str) -> Response[Any]:
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return Response({"title": "unauthorised"}, status_code=401)
+        async with pool.connection() as conn:
+            rows = await (await conn.execute(MENU, (venue_id,))).fetchall()
+        if not rows:
+            return Response({"title": "unknown venue"}, status_code=404)
+        items = [
+            MenuEntry(meal, name, price, currency, {}, units)
+            for meal, name, price, currency, units in rows
+        ]
+        return Response(VenueMenu(venue_id, items, 0, None, None))
+
+    async def take(
+        request: Request[Any, Any, Any], fridge_id: str, lines: list[Line]
+    ) -> Response[Any]:
+        """Per line one conditional UPDATE, then the order's INSERT, in one transaction."""
         if not request.headers.get("authorization", "").startswith("Bearer "):
             return Response({"title": "unauthorised"}, status_code=401)
         order_id = uuid.uuid4()
         try:
             async with pool.connection() as conn, conn.transaction():
-                for line in data.lines:
+                for line in lines:
                     taken = await conn.execute(
                         "UPDATE stock SET qty = qty - %s "
                         "WHERE fridge_id = %s AND meal_id = %s AND qty >= %s",
-                        (line.quantity, data.fridge_id, line.meal_id, line.quantity),
+                        (line.quantity, fridge_id, line.meal_id, line.quantity),
                     )
                     if taken.rowcount != 1:
                         raise SoldOut  # rolls the transaction back: nothing taken
@@ -127,15 +222,15 @@ def create_app(dsn: str, schema: str, pool_size: int = POOL_SIZE) -> Litestar:
                         order_id,
                         request.headers.get("authorization", "")[-16:],
                         request.headers.get("idempotency-key", ""),
-                        data.fridge_id,
-                        msgspec.json.encode(data.lines).decode(),
+                        fridge_id,
+                        msgspec.json.encode(lines).decode(),
                     ),
                 )
         except SoldOut:
             return Response({"title": "sold out"}, status_code=409)
         return Response(OrderPlaced(str(order_id), "placed"), status_code=201)
 
-    return Litestar(route_handlers=[place], lifespan=[lifespan])
+    return Litestar(route_handlers=[place, place_at, venue_menu], lifespan=[lifespan])
 
 
 def app_from_env() -> Litestar:
