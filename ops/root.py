@@ -35,6 +35,7 @@ from application.fulfilment_runner import run_fulfilment
 from application.orders import Ordering
 from application.payments import AlwaysAuthorise, PaymentProcessor
 from application.prices import PriceList
+from application.promotions import Promotions
 from application.snapshots import run_snapshots
 from application.stock import Stock
 from application.store import EventStore
@@ -62,6 +63,7 @@ class WriteSide:
     prices: PriceList
     stock: Stock
     ordering: Ordering
+    promotions: Promotions
     clock: Clock = field(default=utc_now)
     owns_store: bool = True
     """False when the store was handed in (a test's): whoever opened it closes it."""
@@ -104,6 +106,7 @@ def build_write_side(
         prices=prices,
         stock=Stock(writer, catalogue, clock),
         ordering=Ordering(shared, writer, catalogue, clock, prices),
+        promotions=Promotions(shared, catalogue, clock),
         clock=clock,
         owns_store=store is None,
     )

@@ -29,6 +29,7 @@ from interfaces.http.menus import KitchenRoutes, MenuRoutes
 from interfaces.http.operations import CONFLICTS, LAG, HealthRoutes, MetricsRoutes
 from interfaces.http.orders import CustomerRoutes, OrderRoutes
 from interfaces.http.payments import PaymentRoutes
+from interfaces.http.promotions import PromotionRoutes
 from interfaces.http.reading import ReadSide
 from interfaces.http.telemetry import request_telemetry
 from ops import connections
@@ -70,6 +71,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             KitchenRoutes,
             CatalogueRoutes,
             PaymentRoutes,
+            PromotionRoutes,
             HealthRoutes,
             MetricsRoutes,
         ],
