@@ -28,6 +28,7 @@ import psycopg
 from application.catalogue import Catalogue
 from application.clock import Clock, utc_now
 from application.errors import StoreUnavailable
+from application.expiry import Expiry, run_expiry
 from application.follow import Follow
 from application.fridge_writer import FridgeWriter
 from application.fulfilment import Fulfilment, Overdue
@@ -268,6 +269,17 @@ class Root:
             side.close()
         return []
 
+    def expiry_process(self, stop: threading.Event) -> list[str]:
+        """The expiry scheduler: each fridge's expired batches off its shelf at its local
+        midnight. A second one running is harmless (each batch expires once), so it takes
+        no lock."""
+        side = self.write_side(connections.EXPIRY)
+        try:
+            run_expiry(Expiry(side.store, side.writer, self.clock), self.clock, stop)
+        finally:
+            side.close()
+        return []
+
     def snapshots_process(self, stop: threading.Event) -> list[str]:
         """The snapshot worker."""
         budget = connections.SNAPSHOTS
@@ -291,6 +303,7 @@ PROCESSES: dict[str, Process] = {
     "worker": Process(Root.worker_process, ("worker",)),
     "fulfilment": Process(Root.fulfilment_process, ("fulfil",)),
     "snapshots": Process(Root.snapshots_process, ("snapshots",)),
+    "expiry": Process(Root.expiry_process, ("expiry",)),
 }
 """Every long-running process but the API (uvicorn runs that; its factory asks the root for
 its parts), by name. Each command calls `Root.run` with its name; `farmacy run` supervises

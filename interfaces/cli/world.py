@@ -11,7 +11,7 @@ from rich.table import Table
 
 from application.errors import StoreUnavailable
 from application.promotions import SheetRejected
-from interfaces.cli.exits import fail, settings_or_exit
+from interfaces.cli.exits import fail, run_until_stopped, settings_or_exit
 from interfaces.spreadsheets import UnreadableSheet, read_sheet
 from ops.logging import configure_logging
 from ops.root import Root
@@ -65,6 +65,14 @@ def show_problems(rejected: SheetRejected) -> None:
     Console(stderr=True).print(table)
 
 
+def expiry_command() -> None:
+    """Run the expiry scheduler: at each fridge's local midnight, take expired batches off
+    its shelf (recorded as waste) and release the reservations that lost their meals."""
+    configure_logging()
+    run_until_stopped(lambda settings, stop: Root(settings).run("expiry", stop))
+
+
 def register(app: typer.Typer) -> None:
-    """Add the `promotions` group to the `farmacy` command."""
+    """Add `promotions import` and `expiry` to the `farmacy` command."""
     app.add_typer(promotions_app, name="promotions")
+    app.command("expiry")(expiry_command)
