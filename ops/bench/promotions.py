@@ -18,21 +18,22 @@ import io
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from application.prices import PriceList
 from interfaces.spreadsheets import read_sheet
 from ops.root import build_write_side
 from ops.settings import Settings
-from tests.sheets import HEADER, WRITERS
+from tests.sheets import HEADER, WRITERS, Cell
 
 MEALS = 50
 CAMPAIGNS = 100
 
 
-def rows(count: int) -> list[list[object]]:
+def rows(count: int) -> list[list[Cell]]:
     """`count` rows, no two of one campaign, meal and city overlapping in time."""
-    out: list[list[object]] = [HEADER]
+    out: list[list[Cell]] = [list(HEADER)]
     first = date(2027, 1, 1)
     slots = CAMPAIGNS * MEALS
     for i in range(count):
@@ -93,7 +94,7 @@ def main() -> None:
         )
 
 
-def fresh_price(prices: PriceList) -> object:
+def fresh_price(prices: PriceList) -> Decimal:
     lines, _ = prices.price({"m0": 1})
     return lines[0]["unit_price"]
 
