@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -30,6 +30,7 @@ from application.clock import Clock, utc_now
 from application.errors import StoreUnavailable
 from application.expiry import Expiry, run_expiry
 from application.follow import Follow
+from application.fridge_cloud import Poller, run_poller
 from application.fridge_writer import FridgeWriter
 from application.fulfilment import Fulfilment, Overdue
 from application.fulfilment_runner import run_fulfilment
@@ -40,6 +41,7 @@ from application.promotions import Promotions
 from application.snapshots import run_snapshots
 from application.stock import Stock
 from application.store import EventStore
+from interfaces.fridge_cloud import VendorCounts
 from ops import connections
 from ops.connections import Budget
 from ops.settings import Settings
@@ -280,6 +282,31 @@ class Root:
             side.close()
         return []
 
+    def poller_process(self, stop: threading.Event) -> list[str]:
+        """The fridge cloud's poller: counts from the vendor's API (where
+        FARMACY_FRIDGE_CLOUD_URL is set), and stale marks for fridges gone silent."""
+        settings = self.settings
+        side = self.write_side(connections.POLLER)
+        source = (
+            VendorCounts(settings.fridge_cloud_url, rate=settings.poll_rate)
+            if settings.fridge_cloud_url
+            else None
+        )
+        try:
+            poller = Poller(
+                side.store,
+                side.stock,
+                source,
+                self.clock,
+                timedelta(seconds=settings.stale_after_seconds),
+            )
+            run_poller(poller, stop, settings.poll_every_seconds)
+        finally:
+            if source is not None:
+                source.close()
+            side.close()
+        return []
+
     def snapshots_process(self, stop: threading.Event) -> list[str]:
         """The snapshot worker."""
         budget = connections.SNAPSHOTS
@@ -304,6 +331,7 @@ PROCESSES: dict[str, Process] = {
     "fulfilment": Process(Root.fulfilment_process, ("fulfil",)),
     "snapshots": Process(Root.snapshots_process, ("snapshots",)),
     "expiry": Process(Root.expiry_process, ("expiry",)),
+    "poller": Process(Root.poller_process, ("fridges", "poll")),
 }
 """Every long-running process but the API (uvicorn runs that; its factory asks the root for
 its parts), by name. Each command calls `Root.run` with its name; `farmacy run` supervises

@@ -72,7 +72,19 @@ def expiry_command() -> None:
     run_until_stopped(lambda settings, stop: Root(settings).run("expiry", stop))
 
 
+fridges_app = typer.Typer(help="The fridge cloud.", no_args_is_help=True)
+
+
+@fridges_app.command("poll")
+def poll_command() -> None:
+    """Read counts from the fridge vendor's API (FARMACY_FRIDGE_CLOUD_URL) for every fridge,
+    and mark fridges silent for FARMACY_STALE_AFTER seconds stale, until stopped."""
+    configure_logging()
+    run_until_stopped(lambda settings, stop: Root(settings).run("poller", stop))
+
+
 def register(app: typer.Typer) -> None:
-    """Add `promotions import` and `expiry` to the `farmacy` command."""
+    """Add `promotions import`, `expiry` and `fridges poll` to the `farmacy` command."""
     app.add_typer(promotions_app, name="promotions")
     app.command("expiry")(expiry_command)
+    app.add_typer(fridges_app, name="fridges")
