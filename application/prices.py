@@ -83,7 +83,9 @@ class PriceList:
         self._by_stream: dict[UUID, Price] = {}
         self._by_meal: dict[str, Price] = {}
         self._fridges: dict[str, Place] = {}
+        self._venues: dict[str, str] = {}  # venue -> city, from the fridges installed there
         self.campaigns = Campaigns()
+        self.sheets = 0  # promotion sheets taken in: what a cached menu was priced with
         self._read_at = float("-inf")
         self._reading = threading.Lock()
 
@@ -131,6 +133,30 @@ class PriceList:
         until = self.campaigns.changes(meal_id, at)
         return Quote(meal_id, price.amount, best, price.currency, until)
 
+    def promotions_seen(self) -> int:
+        """How many promotion sheets the list has taken in (after catching up, if it is
+        older than `max_age`): a menu priced with fewer is out of date."""
+        if time.monotonic() - self._read_at > self.max_age:
+            self.refresh(wait=False)
+        return self.sheets
+
+    def promotional(
+        self,
+        meal_id: str,
+        regular: Decimal,
+        venue_id: str | None,
+        city_id: str | None,
+        at: datetime,
+    ) -> tuple[Decimal | None, datetime | None]:
+        """A meal's best promotional price at a venue (or, with no venue, city-wide
+        promotions only) at `at`, None if no promotion beats `regular`; and the moment that
+        may change (a promotion starting, ending or replaced)."""
+        city = city_id or (self._venues.get(venue_id) if venue_id else None)
+        if city is None:
+            return None, None
+        best = self.campaigns.best_price(meal_id, regular, venue_id or "", city, at)
+        return (best if best < regular else None), self.campaigns.changes(meal_id, at)
+
     def place(self, fridge_id: str) -> Place | None:
         """Where a fridge stands, as its installation said (None: no such fridge)."""
         known = self._fridges.get(fridge_id)
@@ -169,9 +195,11 @@ class PriceList:
     def _take_in(self, event: object) -> None:
         if isinstance(event, PromotionSheet.Imported):
             self.campaigns.take(event)
+            self.sheets += 1
             return
         if isinstance(event, Fridge.Installed):
             self._fridges[event.fridge_id] = Place(event.venue_id, event.city_id)
+            self._venues[event.venue_id] = event.city_id
             return
         if isinstance(event, Meal.Registered):
             price = Price(event.meal_id, event.price, event.currency)

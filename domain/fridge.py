@@ -102,6 +102,7 @@ class Fridge(Aggregate):
         delivery_id: str
         lines: MealLines
         best_before: date
+        delivered_at: datetime | None = None  # None in deliveries recorded before it was said
 
     class CountsReported(Aggregate.Event):
         report_id: str
@@ -265,7 +266,9 @@ class Fridge(Aggregate):
         self._refuse_if(FridgeStatus.RETIRED)
         if best_before < self.today(now):
             raise InvalidRequest(f"delivery {delivery_id} is already past its best-before")
-        self._delivered(delivery_id=delivery_id, lines=checked, best_before=best_before)
+        self._delivered(
+            delivery_id=delivery_id, lines=checked, best_before=best_before, delivered_at=aware(now)
+        )
         return True
 
     def report_counts(
@@ -514,7 +517,13 @@ class Fridge(Aggregate):
     # ---- events: state changes only --------------------------------------------------------
 
     @event(MealsDelivered)
-    def _delivered(self, delivery_id: str, lines: MealLines, best_before: date) -> None:
+    def _delivered(
+        self,
+        delivery_id: str,
+        lines: MealLines,
+        best_before: date,
+        delivered_at: datetime | None = None,
+    ) -> None:
         key = best_before.isoformat()
         self.deliveries[delivery_id] = delivery_fingerprint(lines, best_before)
         for meal_id, units in lines.items():
