@@ -22,7 +22,7 @@ from projections.database import Tx
 from projections.freshness import Answer, Reader
 from projections.projection import Shard, View
 from projections.refill_days import DAILY_TABLES, DailyRows, DatedRefillLine, plan_for_day
-from projections.stock import STOCK_TABLES, StockKeeping
+from projections.stock import StockKeeping
 
 DAYS_OF_COVER = 1.5
 
@@ -69,7 +69,7 @@ class RefillPlan(StockKeeping):
     per day (`DailyRows`): app and walk-up sales, waste and deliveries."""
 
     name = "refill_plan"
-    tables: ClassVar[dict[str, str]] = {**STOCK_TABLES, **SALES_TABLES, **DAILY_TABLES}
+    tables: ClassVar[dict[str, str]] = {**StockKeeping.tables, **SALES_TABLES, **DAILY_TABLES}
 
     def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
         super().__init__(generation, shard)

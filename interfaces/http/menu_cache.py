@@ -54,6 +54,7 @@ class EncodedVenueMenu(msgspec.Struct, kw_only=True):
     age_seconds: float | None
     venue_id: str
     items: msgspec.Raw
+    stale_fridges: list[str]
 
 
 def etag_digest(encoded_items: bytes) -> str:
@@ -78,6 +79,8 @@ class CachedMenu:
     digest: str
     sheets: int = 0
     """The promotion sheets the price list had taken in when it was priced."""
+    stale: tuple[str, ...] = ()
+    """The venue's fridges marked stale when it was read."""
     until: datetime | None = None
     """When a promotion of its meals next starts or ends (None: none will)."""
 
@@ -140,7 +143,8 @@ def encoded(
         )
     items = msgspec.json.encode(entries)
     days = local_days(now, menu.timezones)
-    return CachedMenu(key, menu.timezones, days, items, etag_digest(items), sheets, until)
+    digest = etag_digest(items + "".join(menu.stale).encode())
+    return CachedMenu(key, menu.timezones, days, items, digest, sheets, menu.stale, until)
 
 
 class MenuCache:

@@ -111,7 +111,12 @@ class MenuRoutes(Controller):
         headers = tagged(request, answer, menu.digest)
         if headers is None:
             return cast(Response[schemas.VenueMenu], not_modified(answer, menu.digest))
-        body = EncodedVenueMenu(venue_id=venue_id, items=msgspec.Raw(menu.items), **fresh(answer))
+        body = EncodedVenueMenu(
+            venue_id=venue_id,
+            items=msgspec.Raw(menu.items),
+            stale_fridges=list(menu.stale),
+            **fresh(answer),
+        )
         return cast(
             Response[schemas.VenueMenu],
             Response(msgspec.json.encode(body), media_type=MediaType.JSON, headers=headers),
@@ -204,6 +209,7 @@ class MenuRoutes(Controller):
             venue_id=report.venue_id,
             status=report.status,
             last_report_age_seconds=report.last_report_age_seconds,
+            stale_since=report.stale_since,
             meals=[
                 schemas.MealStock(m.meal_id, m.on_hand, m.fresh, m.held, m.available)
                 for m in report.meals

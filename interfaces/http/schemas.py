@@ -239,6 +239,9 @@ class MenuEntry(Struct):
 class VenueMenu(Freshness, kw_only=True):
     venue_id: str
     items: list[MenuEntry]
+    stale_fridges: list[str] = []
+    """The venue's fridges with no count for longer than the fridge cloud allows: what they
+    hold may differ from what the menu says."""
 
 
 class CityMenuEntry(MenuEntry):
@@ -276,6 +279,9 @@ class FridgeStock(Freshness, kw_only=True):
     status: str
     last_report_age_seconds: float | None
     meals: list[MealStock]
+    stale_since: str | None = None
+    """When the fridge cloud's poller marked it stale (no count for too long); null once it
+    reports again."""
 
 
 class RefillEntry(Struct):

@@ -234,7 +234,9 @@ def test_requests_are_paced_to_the_rate_limit(
     source = client(url, rate=20)
     poller(side, clock, source).poll_round()
     span = state.asked_at[-1] - state.asked_at[0]
-    assert len(state.asked) == 6 and span >= 5 * (1 / 20) * 0.95
+    # six requests paced 1/20 s apart span at least 5 intervals when sent; arrival allows for
+    # the first one's connection set-up (unpaced, six loopback requests take milliseconds)
+    assert len(state.asked) == 6 and span >= 4 * (1 / 20)
     source.close()
 
 
