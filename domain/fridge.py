@@ -34,7 +34,7 @@ from domain.fridge_memory import (
 from domain.fridge_snapshots import upcast_v1_v2, upcast_v2_v3
 from domain.order import OrderLine, OrderTerms
 from domain.reservations import PICKED_UP, Promised, ReservationBook
-from domain.shelf import ExpiredBatch, Shelf, available, local_day
+from domain.shelf import ExpiredBatch, Shelf, available, is_fresh, local_day
 from domain.values import (
     MOST_UNITS,
     REPORTS_KEPT_FOR,
@@ -264,7 +264,7 @@ class Fridge(Aggregate):
                 f"one delivery brings at most {MOST_UNITS}"
             )
         self._refuse_if(FridgeStatus.RETIRED)
-        if best_before < self.today(now):
+        if not is_fresh(best_before.isoformat(), self.today(now).isoformat()):
             raise InvalidRequest(f"delivery {delivery_id} is already past its best-before")
         self._delivered(
             delivery_id=delivery_id, lines=checked, best_before=best_before, delivered_at=aware(now)

@@ -116,3 +116,33 @@ def test_a_pickup_beside_an_expired_batch_takes_fresh_units_in_the_view_as_in_th
     local_today = fridge.today(side.clock())
     assert (soup.on_hand, soup.fresh) == (fridge.on_hand(world.soup), 1)
     assert soup.fresh == fridge.on_hand(world.soup, local_today)
+
+
+def test_only_a_fridge_that_sells_counts_in_the_menus_and_the_plan(
+    side: WriteSide, models: OpenModels, reads: OpenReads
+) -> None:
+    """The views' status filter is the domain's `sells`: an offline fridge's meals leave the
+    venue menu, the city catalogue and the refill plan, and come back with it."""
+    world = make_world(side, soup_units=4, salad_units=0)
+    names = ("venue_menu", "city_catalogue", "refill_plan")
+    dbs = {name: models(name) for name in names}
+    read = reads(dbs)
+
+    def on_sale() -> tuple[int, int, list[str]]:
+        for name in names:
+            catch_up(side, dbs[name], name)
+        now = side.clock()
+        menu = {
+            item.meal_id: item.available for item in venue_menu(read, world.venue_id, now).value
+        }
+        in_city = {
+            m.meal_id: m.available for m in read.city_catalogue.menu(world.city_id, now).value.meals
+        }
+        planned = [line.fridge_id for line in read.refill_plan.plan(now).value]
+        return menu.get(world.soup, 0), in_city.get(world.soup, 0), planned
+
+    assert on_sale() == (4, 4, [world.fridge_id])
+    side.stock.take_offline(world.fridge_id, "door sensor")
+    assert on_sale() == (0, 0, [])
+    side.stock.bring_online(world.fridge_id)
+    assert on_sale() == (4, 4, [world.fridge_id])
