@@ -59,13 +59,16 @@ class Expiry:
         self._cleared_for: dict[str, date] = {}
         self._following = Following(store, [Fridge.Installed, Fridge.Retired], self._take)
 
-    def tick(self) -> list[Cleared]:
+    def tick(self, stop: threading.Event | None = None) -> list[Cleared]:
         """Clear every fridge whose local day has turned since it was last cleared (every
-        fridge, the first time); what was taken off or released."""
+        fridge, the first time); what was taken off or released. With `stop` set it ends
+        after the fridge at hand (the rest are cleared when it starts again)."""
         now = self.clock()
         self._following.refresh()
         cleared: list[Cleared] = []
         for place in list(self._fridges.values()):
+            if stop is not None and stop.is_set():
+                break
             today = local_day(now, place.timezone)
             if self._cleared_for.get(place.fridge_id) == today:
                 continue
@@ -114,7 +117,7 @@ def run_expiry(
     """Tick until `stop`: at once, then at each local midnight and every `every` seconds."""
     while not stop.is_set():
         try:
-            expiry.tick()
+            expiry.tick(stop)
         except Exception:  # the store went away: log, and try again at the next tick
             log.exception("expiry_tick_failed")
         now = clock()

@@ -86,17 +86,22 @@ class Poller:
         self._fridges: dict[UUID, _Known] = {}
         self._following = Following(store, [Fridge.Installed, Fridge.Retired], self._take)
 
-    def poll_round(self) -> PollRound:
-        """One pass over every fridge: its new reports, then whether it has gone silent."""
+    def poll_round(self, stop: threading.Event | None = None) -> PollRound:
+        """One pass over every fridge: its new reports, then whether it has gone silent.
+        With `stop` set it ends after the fridge at hand."""
         self._following.refresh()
         done = PollRound()
         for known in list(self._fridges.values()):
+            if stop is not None and stop.is_set():
+                return done
             if not known.loaded:
                 self._look(known)
             if self.source is not None:
                 self._poll(known, done)
         now = self.clock()
         for known in list(self._fridges.values()):
+            if stop is not None and stop.is_set():
+                return done
             silent = known.last_report_at is not None and now - known.last_report_at > (
                 self.stale_after
             )
@@ -175,7 +180,7 @@ def run_poller(poller: Poller, stop: threading.Event, every: float) -> None:
     """Poll rounds until `stop`, with `every` seconds between one and the next."""
     while not stop.is_set():
         try:
-            poller.poll_round()
+            poller.poll_round(stop)
         except Exception:  # the store went away: log, and try again next round
             log.exception("poll_round_failed")
         stop.wait(every)

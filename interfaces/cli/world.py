@@ -113,6 +113,9 @@ def plan_command(
     day: datetime = typer.Option(..., "--date", formats=["%Y-%m-%d"], help="YYYY-MM-DD"),
     output: str = typer.Option("csv", "--format", help="csv or json"),
     weeks: int = typer.Option(4, min=1, max=12, help="weeks of sales by weekday to plan from"),
+    cover: float = typer.Option(
+        1.0, min=0.1, max=7.0, help="target stock, in days of that weekday's sales"
+    ),
 ) -> None:
     """Per fridge and meal, what to deliver on a date, from the refill plan's read model (as
     `GET /kitchen/refill-plan?date=` answers), for the kitchen's own systems."""
@@ -128,7 +131,7 @@ def plan_command(
         raise fail(missing)
     read = ReadSide({"refill_plan": open_database(settings, "refill_plan")})
     try:
-        answer = read.refill_plan.plan_for(utc_now(), day.date(), weeks)
+        answer = read.refill_plan.plan_for(utc_now(), day.date(), weeks, cover)
     except ReadModelNotBuilt as error:
         raise fail(error) from None
     finally:

@@ -54,7 +54,7 @@ class EncodedVenueMenu(msgspec.Struct, kw_only=True):
     age_seconds: float | None
     venue_id: str
     items: msgspec.Raw
-    stale_fridges: list[str]
+    stale_fridges: list[str] = []
 
 
 def etag_digest(encoded_items: bytes) -> str:

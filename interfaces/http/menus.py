@@ -33,6 +33,12 @@ PlanDate = Annotated[
     date | None, QueryParameter(description="plan for this date (YYYY-MM-DD), by weekday")
 ]
 Weeks = Annotated[int, QueryParameter(ge=1, le=12, description="weeks of sales a dated plan uses")]
+Cover = Annotated[
+    float,
+    QueryParameter(
+        ge=0.1, le=7.0, description="target stock in days of sales by weekday (a dated plan)"
+    ),
+]
 S = TypeVar("S", bound=schemas.Freshness)
 NOT_MODIFIED = {304: ResponseSpec(None, description="not modified: `If-None-Match` matched")}
 
@@ -235,6 +241,7 @@ class KitchenRoutes(Controller):
         days: Days = 7,
         date: PlanDate = None,
         weeks: Weeks = 4,
+        cover: Cover = 1.0,
     ) -> Response[schemas.RefillPlan]:
         """Per fridge and meal, what to deliver next (by fridge id, then meal id). With
         `date`, the plan for that date from sales by weekday over `weeks` weeks (app and
@@ -242,7 +249,7 @@ class KitchenRoutes(Controller):
         decode_cursor(after, 2)
         now = side.clock()
         if date is not None:
-            return dated_plan(read, now, date, weeks, min_position, limit, after)
+            return dated_plan(read, now, date, weeks, cover, min_position, limit, after)
         answer = read.refill_plan.plan(now, days, min_position)
         chosen, next_cursor = page(
             answer.value, lambda line: (line.fridge_id, line.meal_id), 2, after, limit
@@ -270,11 +277,12 @@ def dated_plan(
     now: Any,
     day: date,
     weeks: int,
+    cover: float,
     min_position: int | None,
     limit: int,
     after: str | None,
 ) -> Response[schemas.RefillPlan]:
-    answer = read.refill_plan.plan_for(now, day, weeks, min_position=min_position)
+    answer = read.refill_plan.plan_for(now, day, weeks, cover, min_position=min_position)
     chosen, next_cursor = page(
         answer.value, lambda line: (line.fridge_id, line.meal_id), 2, after, limit
     )

@@ -26,7 +26,12 @@ def test_the_plan_for_a_date_over_http(live_api: Api) -> None:
         world.salad: (5, 0),
     }
     assert lines[world.soup]["date"] == "2026-11-23" and lines[world.soup]["delivered"] == 0
-    for wrong in ({"date": "2026-13-01"}, {"date": "tomorrow"}, {"date": "2026-11-23", "weeks": 0}):
+    for wrong in (
+        {"date": "2026-13-01"},
+        {"date": "tomorrow"},
+        {"date": "2026-11-23", "weeks": 0},
+        {"date": "2026-11-23", "cover": 0},
+    ):
         refused = api.client.get(
             "/kitchen/refill-plan", params=wrong, headers=api.as_(Role.KITCHEN)
         )

@@ -109,6 +109,10 @@ def test_the_plan_for_a_date_from_a_scripted_fortnight(
     assert (after.target, after.expected_waste, after.sellable, after.to_deliver) == (5, 1, 2, 4)
     assert (after.delivered, after.short, after.over, after.expiring) == (6, 0, 2, 0)
 
+    # a target of two days' sales: 10, so 10 + 1 - 2 = 9 to deliver, 3 short of the 6
+    (doubled,) = read.plan_for(clock.now, date(2026, 12, 14), weeks=2, cover=2.0).value
+    assert (doubled.target, doubled.to_deliver, doubled.short, doubled.over) == (10, 9, 3, 0)
+
     # one week of history: only Monday 7 Dec (5 sold, 2 wasted)
     (one_week,) = read.plan_for(clock.now, date(2026, 12, 14), weeks=1).value
     assert (one_week.target, one_week.expected_waste, one_week.to_deliver) == (5, 2, 5)
