@@ -99,7 +99,9 @@ class Ordering:
         natural_id("fridge_id", fridge_id)
         checked = meal_lines(lines)
         order_id = order_id_for(customer_id, idempotency_key)
-        priced_lines, currency = self.prices.price(checked)
+        now = self.clock()
+        # the price in force at this fridge now, promotions included; the order keeps it
+        priced_lines, currency = self.prices.price(checked, fridge_id, now)
         terms = OrderTerms(
             customer_id=customer_id,
             lines=priced_lines,
@@ -107,7 +109,6 @@ class Ordering:
             currency=currency,
             fingerprint=fingerprint(fridge_id, checked),
         )
-        now = self.clock()
         due = now + PAYMENT_WINDOW
         reserved = self.writer.execute(
             fridge_id,

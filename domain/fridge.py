@@ -102,6 +102,7 @@ class Fridge(Aggregate):
         delivery_id: str
         lines: MealLines
         best_before: date
+        delivered_at: datetime | None = None  # None in deliveries recorded before it was said
 
     class CountsReported(Aggregate.Event):
         report_id: str
@@ -164,6 +165,23 @@ class Fridge(Aggregate):
 
     class Retired(Aggregate.Event):
         pass
+
+    class MarkedStale(Aggregate.Event):
+        """No count report for longer than the configured interval: what its stock says may
+        be out of date. `last_report_at` is the newest count applied (when it was taken)."""
+
+        last_report_at: datetime
+        at: datetime
+
+    class ReportingAgain(Aggregate.Event):
+        """A stale fridge's count arrived: the mark goes."""
+
+        report_id: str
+        taken_at: datetime
+
+    stale_since: datetime | None = None
+    """When the fridge was marked stale (None: it reports). A class default, so fridges and
+    snapshots from before stale marks load as reporting."""
 
     @staticmethod
     def create_id(fridge_id: str) -> UUID:
@@ -248,7 +266,9 @@ class Fridge(Aggregate):
         self._refuse_if(FridgeStatus.RETIRED)
         if not is_fresh(best_before.isoformat(), self.today(now).isoformat()):
             raise InvalidRequest(f"delivery {delivery_id} is already past its best-before")
-        self._delivered(delivery_id=delivery_id, lines=checked, best_before=best_before)
+        self._delivered(
+            delivery_id=delivery_id, lines=checked, best_before=best_before, delivered_at=aware(now)
+        )
         return True
 
     def report_counts(
@@ -277,6 +297,8 @@ class Fridge(Aggregate):
             return False
         self._refuse_if(FridgeStatus.RETIRED)
         self._counts_reported(report_id=report_id, taken_at=taken_at, counts=dict(counts))
+        if self.stale_since is not None:
+            self._reporting_again(report_id=report_id, taken_at=taken_at)
         differences = {
             meal_id: units - self.on_hand(meal_id)
             for meal_id, units in sorted(counts.items())
@@ -297,6 +319,22 @@ class Fridge(Aggregate):
         self._flag_missing(self.today(now))
         return True
 
+    def clear_expired(self, now: datetime) -> tuple[dict[str, int], list[str]]:
+        """At local midnight: take the batches past their best-before off the shelf, and
+        release at once the reservations that lost their meals with them (the order flow
+        then voids or refunds them, on `ReservedMealsMissing`). The units per meal taken
+        off, and the orders released. Nothing to clear changes nothing."""
+        flagged_before = len(self._pending_events)
+        expired = self.discard_expired(now)
+        losing = [
+            order_id
+            for flagged in self._pending_events[flagged_before:]
+            if isinstance(flagged, Fridge.ReservedMealsMissing)
+            for order_id in flagged.order_ids
+        ]
+        released = [o for o in losing if self.release(o, ReleaseReason.EXPIRED, now)]
+        return expired, released
+
     def discard_expired(self, now: datetime) -> dict[str, int]:
         """Take batches past their best-before off the shelf. Returns units per meal."""
         expired = self._shelf.past(self.today(now))
@@ -307,6 +345,17 @@ class Fridge(Aggregate):
         for batch in expired:
             totals[batch["meal_id"]] = totals.get(batch["meal_id"], 0) + batch["quantity"]
         return totals
+
+    def mark_stale(self, now: datetime, silent_for: timedelta) -> bool:
+        """Mark the fridge stale when its newest count was taken more than `silent_for`
+        before `now`. A fridge marked already, retired, or that never reported (there is
+        nothing to be out of date yet) is left as it is."""
+        if self.stale_since is not None or self.status == FridgeStatus.RETIRED:
+            return False
+        if self.last_report_at is None or aware(now) - self.last_report_at <= silent_for:
+            return False
+        self._marked_stale(last_report_at=self.last_report_at, at=aware(now))
+        return True
 
     # ---- orders --------------------------------------------------------------------------
 
@@ -468,7 +517,13 @@ class Fridge(Aggregate):
     # ---- events: state changes only --------------------------------------------------------
 
     @event(MealsDelivered)
-    def _delivered(self, delivery_id: str, lines: MealLines, best_before: date) -> None:
+    def _delivered(
+        self,
+        delivery_id: str,
+        lines: MealLines,
+        best_before: date,
+        delivered_at: datetime | None = None,
+    ) -> None:
         key = best_before.isoformat()
         self.deliveries[delivery_id] = delivery_fingerprint(lines, best_before)
         for meal_id, units in lines.items():
@@ -568,6 +623,14 @@ class Fridge(Aggregate):
     @event(Retired)
     def _retired(self) -> None:
         self.status = FridgeStatus.RETIRED
+
+    @event(MarkedStale)
+    def _marked_stale(self, last_report_at: datetime, at: datetime) -> None:
+        self.stale_since = at
+
+    @event(ReportingAgain)
+    def _reporting_again(self, report_id: str, taken_at: datetime) -> None:
+        self.stale_since = None
 
 
 def _lines_of(order: OrderTerms) -> MealLines:

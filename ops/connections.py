@@ -110,6 +110,16 @@ SNAPSHOTS = Budget("snapshots", store=2, store_kept=1, reads=1, locks=1)
 """The snapshot worker: one thread reads notifications, loads a fridge, saves its snapshot."""
 
 
+EXPIRY = Budget("expiry", store=2, store_kept=1, reads=0)
+"""The expiry scheduler (application/expiry.py): one thread follows fridges' installations
+and appends each fridge's midnight through the writer. Not counted in `stack` below (issue
+20 came after it): a whole stack holds these 2 more."""
+
+POLLER = Budget("poller", store=2, store_kept=1, reads=0)
+"""The fridge cloud's poller (application/fridge_cloud.py): one thread follows fridges and
+appends their counts and stale marks. Not counted in `stack` either: 2 more."""
+
+
 def stack(settings: Settings, api_processes: int, projections: int) -> int:
     """Connections of a whole stack at most: `api_processes` API processes, one worker
     process per read model, fulfilment and snapshots."""

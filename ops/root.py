@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -28,16 +28,20 @@ import psycopg
 from application.catalogue import Catalogue
 from application.clock import Clock, utc_now
 from application.errors import StoreUnavailable
+from application.expiry import Expiry, run_expiry
 from application.follow import Follow
+from application.fridge_cloud import Poller, run_poller
 from application.fridge_writer import FridgeWriter
 from application.fulfilment import Fulfilment, Overdue
 from application.fulfilment_runner import run_fulfilment
 from application.orders import Ordering
 from application.payments import AlwaysAuthorise, PaymentProcessor
 from application.prices import PriceList
+from application.promotions import Promotions
 from application.snapshots import run_snapshots
 from application.stock import Stock
 from application.store import EventStore
+from interfaces.fridge_cloud import VendorCounts
 from ops import connections
 from ops.connections import Budget
 from ops.settings import Settings
@@ -62,6 +66,7 @@ class WriteSide:
     prices: PriceList
     stock: Stock
     ordering: Ordering
+    promotions: Promotions
     clock: Clock = field(default=utc_now)
     owns_store: bool = True
     """False when the store was handed in (a test's): whoever opened it closes it."""
@@ -104,6 +109,7 @@ def build_write_side(
         prices=prices,
         stock=Stock(writer, catalogue, clock),
         ordering=Ordering(shared, writer, catalogue, clock, prices),
+        promotions=Promotions(shared, catalogue, clock),
         clock=clock,
         owns_store=store is None,
     )
@@ -265,6 +271,42 @@ class Root:
             side.close()
         return []
 
+    def expiry_process(self, stop: threading.Event) -> list[str]:
+        """The expiry scheduler: each fridge's expired batches off its shelf at its local
+        midnight. A second one running is harmless (each batch expires once), so it takes
+        no lock."""
+        side = self.write_side(connections.EXPIRY)
+        try:
+            run_expiry(Expiry(side.store, side.writer, self.clock), self.clock, stop)
+        finally:
+            side.close()
+        return []
+
+    def poller_process(self, stop: threading.Event) -> list[str]:
+        """The fridge cloud's poller: counts from the vendor's API (where
+        FARMACY_FRIDGE_CLOUD_URL is set), and stale marks for fridges gone silent."""
+        settings = self.settings
+        side = self.write_side(connections.POLLER)
+        source = (
+            VendorCounts(settings.fridge_cloud_url, rate=settings.poll_rate)
+            if settings.fridge_cloud_url
+            else None
+        )
+        try:
+            poller = Poller(
+                side.store,
+                side.stock,
+                source,
+                self.clock,
+                timedelta(seconds=settings.stale_after_seconds),
+            )
+            run_poller(poller, stop, settings.poll_every_seconds)
+        finally:
+            if source is not None:
+                source.close()
+            side.close()
+        return []
+
     def snapshots_process(self, stop: threading.Event) -> list[str]:
         """The snapshot worker."""
         budget = connections.SNAPSHOTS
@@ -288,6 +330,8 @@ PROCESSES: dict[str, Process] = {
     "worker": Process(Root.worker_process, ("worker",)),
     "fulfilment": Process(Root.fulfilment_process, ("fulfil",)),
     "snapshots": Process(Root.snapshots_process, ("snapshots",)),
+    "expiry": Process(Root.expiry_process, ("expiry",)),
+    "poller": Process(Root.poller_process, ("fridges", "poll")),
 }
 """Every long-running process but the API (uvicorn runs that; its factory asks the root for
 its parts), by name. Each command calls `Root.run` with its name; `farmacy run` supervises

@@ -25,6 +25,12 @@ SETTINGS_HELP = {
     "sqlite 2, postgres 4, kurrentdb 16)",
     "FARMACY_COMMAND_QUEUE": "commands that may wait for a turn before the next gets 503 "
     "(default 256)",
+    "FARMACY_FRIDGE_CLOUD_URL": "the fridge vendor's API that `farmacy fridges poll` reads "
+    "counts from (unset: the poller only marks silent fridges stale)",
+    "FARMACY_STALE_AFTER": "seconds without a count report before a fridge is marked stale "
+    "(default 1800)",
+    "FARMACY_POLL_EVERY": "seconds between the poller's rounds (default 60)",
+    "FARMACY_POLL_RATE": "most requests a second the poller sends the vendor (default 5)",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")
@@ -66,6 +72,10 @@ class Settings:
     demo_secret: bool = False  # the secret is the embedded demo's, kept in the data dir
     command_concurrency: int | None = None  # None: COMMAND_CONCURRENCY[store]
     command_queue: int = 256
+    fridge_cloud_url: str | None = None
+    stale_after_seconds: int = 1800
+    poll_every_seconds: int = 60
+    poll_rate: int = 5
 
     @property
     def command_lane_size(self) -> int:
@@ -90,6 +100,13 @@ class Settings:
         queue = _whole(env, "FARMACY_COMMAND_QUEUE", minimum=0)
         if queue is not None:
             settings = replace(settings, command_queue=queue)
+        settings = replace(
+            settings,
+            fridge_cloud_url=env.get("FARMACY_FRIDGE_CLOUD_URL") or None,
+            stale_after_seconds=_whole(env, "FARMACY_STALE_AFTER", minimum=1) or 1800,
+            poll_every_seconds=_whole(env, "FARMACY_POLL_EVERY", minimum=1) or 60,
+            poll_rate=_whole(env, "FARMACY_POLL_RATE", minimum=1) or 5,
+        )
         if store == "postgres" and not settings.postgres_dsn:
             raise SettingsError("FARMACY_STORE=postgres needs FARMACY_POSTGRES_DSN")
         if store == "kurrentdb" and not settings.kurrentdb_uri:
@@ -133,6 +150,12 @@ class Settings:
         }
         if self.command_concurrency is not None:
             env["FARMACY_COMMAND_CONCURRENCY"] = str(self.command_concurrency)
+        env |= {
+            "FARMACY_FRIDGE_CLOUD_URL": self.fridge_cloud_url or "",
+            "FARMACY_STALE_AFTER": str(self.stale_after_seconds),
+            "FARMACY_POLL_EVERY": str(self.poll_every_seconds),
+            "FARMACY_POLL_RATE": str(self.poll_rate),
+        }
         return env
 
 

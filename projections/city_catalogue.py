@@ -14,12 +14,12 @@ from projections.availability import SELLING_PARAMS, SELLS, availability
 from projections.database import Tx
 from projections.freshness import Answer, Reader
 from projections.reference import MEAL_TABLES, VENUE_TABLES, KeepsMeals, KeepsVenues, meal_details
-from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping
+from projections.stock import FridgeRef, StockKeeping
 
 
 class CityCatalogue(StockKeeping, KeepsMeals, KeepsVenues):
     name = "city_catalogue"
-    tables: ClassVar[dict[str, str]] = {**STOCK_TABLES, **MEAL_TABLES, **VENUE_TABLES}
+    tables: ClassVar[dict[str, str]] = {**StockKeeping.tables, **MEAL_TABLES, **VENUE_TABLES}
 
     def shard_key(self, fridge: FridgeRef) -> str:
         return fridge.city_id

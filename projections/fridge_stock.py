@@ -15,6 +15,7 @@ from domain.shelf import available
 from projections.availability import availability
 from projections.database import Tx
 from projections.freshness import Answer, Reader
+from projections.stale import stale_since
 from projections.stock import StockKeeping
 
 
@@ -38,6 +39,7 @@ class FridgeStockReport:
     status: str
     last_report_age_seconds: float | None
     meals: list[MealStock]
+    stale_since: str | None = None  # marked stale by the fridge cloud's poller, since when
 
 
 def fridge_report(
@@ -58,7 +60,9 @@ def fridge_report(
         MealStock(meal_id, on_hand, fresh, held, available(fresh, held))
         for (_, meal_id), (on_hand, fresh, held) in sorted(stock.items())
     ]
-    return FridgeStockReport(fridge_id, venue_id, status, age, meals)
+    return FridgeStockReport(
+        fridge_id, venue_id, status, age, meals, stale_since(tx, view.t, fridge_id)
+    )
 
 
 class FridgeStockQueries:

@@ -21,7 +21,8 @@ from projections.availability import SELLING_PARAMS, SELLS
 from projections.database import Tx
 from projections.freshness import Answer, Reader
 from projections.projection import Shard, View
-from projections.stock import STOCK_TABLES, StockKeeping
+from projections.refill_days import DAILY_TABLES, DailyRows, DatedRefillLine, plan_for_day
+from projections.stock import StockKeeping
 
 DAYS_OF_COVER = 1.5
 
@@ -64,23 +65,53 @@ class SalesRows(View):
 
 
 class RefillPlan(StockKeeping):
-    """Stock keeping, and a pickup's lines counted as sales on the fridge's local day."""
+    """Stock keeping, and a pickup's lines counted as sales on the fridge's local day; and
+    per day (`DailyRows`): app and walk-up sales, waste and deliveries."""
 
     name = "refill_plan"
-    tables: ClassVar[dict[str, str]] = {**STOCK_TABLES, **SALES_TABLES}
+    tables: ClassVar[dict[str, str]] = {**StockKeeping.tables, **SALES_TABLES, **DAILY_TABLES}
 
     def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
         super().__init__(generation, shard)
         self.sales = SalesRows(self.t)
+        self.days = DailyRows(self.t)
 
     def views(self) -> Iterable[View]:
-        return (*super().views(), self.sales)
+        return (*super().views(), self.sales, self.days)
 
     def _picked_up(self, event: Fridge.MealsPickedUp, tx: Tx, position: int) -> None:
         super()._picked_up(event, tx, position)
         fridge = self.fridge(tx, event)
         if fridge is not None:
-            self.sales.sold(fridge.fridge_id, event.lines, local_day(event.at, fridge.timezone))
+            day = local_day(event.at, fridge.timezone)
+            self.sales.sold(fridge.fridge_id, event.lines, day)
+            self.days.add("picked_up", fridge.fridge_id, event.lines, day)
+
+    def _adjusted(self, event: Fridge.StockAdjusted, tx: Tx, position: int) -> None:
+        super()._adjusted(event, tx, position)
+        fridge = self.fridge(tx, event)
+        if fridge is not None and event.reason == "count":
+            # fewer meals counted than the fridge expected, with no pickup: bought at the
+            # fridge without the app, on the count's local day (`unknown_best_before`)
+            taken = {m: -d for m, d in event.differences.items() if d < 0}
+            self.days.add("walked_up", fridge.fridge_id, taken, event.unknown_best_before)
+
+    def _expired(self, event: Fridge.MealsExpired, tx: Tx, position: int) -> None:
+        super()._expired(event, tx, position)
+        fridge = self.fridge(tx, event)
+        if fridge is not None:
+            for batch in event.batches:  # waste of the day whose midnight took it
+                day = date.fromisoformat(batch["best_before"]) + timedelta(days=1)
+                self.days.add(
+                    "wasted", fridge.fridge_id, {batch["meal_id"]: batch["quantity"]}, day
+                )
+
+    def _delivered(self, event: Fridge.MealsDelivered, tx: Tx, position: int) -> None:
+        super()._delivered(event, tx, position)
+        fridge = self.fridge(tx, event)
+        if fridge is not None and event.delivered_at is not None:
+            day = local_day(event.delivered_at, fridge.timezone)
+            self.days.add("delivered", fridge.fridge_id, event.lines, day)
 
 
 @dataclass(frozen=True)
@@ -141,6 +172,22 @@ class RefillPlanQueries:
 
     def __init__(self, reader: Reader) -> None:
         self.reader = reader
+
+    def plan_for(
+        self,
+        now: datetime,
+        day: date | None = None,
+        weeks: int = 4,
+        cover: float = 1.0,
+        min_position: int | None = None,
+    ) -> Answer[list[DatedRefillLine]]:
+        """The plan for `day` (None: each fridge's tomorrow) from sales by weekday
+        (projections/refill_days.py), by fridge id then meal id."""
+        return self.reader.read(
+            RefillPlan,
+            lambda tx, view: plan_for_day(tx, view.t, now, day, weeks, cover),
+            min_position,
+        )
 
     def plan(
         self, now: datetime, days: int = 7, min_position: int | None = None

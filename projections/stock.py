@@ -22,6 +22,7 @@ from domain.fridge import Fridge, FridgeStatus
 from domain.shelf import counted, local_day, sold
 from projections.database import Tx
 from projections.projection import Projection, Shard, View, handles
+from projections.stale import STALE_TABLES, StaleRows
 from projections.stock_rows import STOCK_TABLES, FridgeRef, StockRows
 
 __all__ = ["STOCK_TABLES", "FridgeRef", "StockKeeping"]
@@ -38,14 +39,15 @@ class StockKeeping(Projection):
     """A projection that keeps fridges' batches and holds (for the shards it owns): what each
     fridge event means for the stock rows, written through `StockRows`."""
 
-    tables: ClassVar[dict[str, str]] = dict(STOCK_TABLES)
+    tables: ClassVar[dict[str, str]] = {**STOCK_TABLES, **STALE_TABLES}
 
     def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
         super().__init__(generation, shard)
         self.stock = StockRows(self.t)
+        self.stale = StaleRows(self.t)
 
     def views(self) -> Iterable[View]:
-        return (*super().views(), self.stock)
+        return (*super().views(), self.stock, self.stale)
 
     def shard_key(self, fridge: FridgeRef) -> str:
         """What this model shards fridges by (the fridge unless a subclass says otherwise)."""
@@ -125,6 +127,18 @@ class StockKeeping(Projection):
                 known = self.stock.batches(tx, fridge.fridge_id, meal_id)
                 moved = sold(known, units, local_day(event.at, fridge.timezone))
             self.stock.move(tx, fridge.fridge_id, meal_id, moved)
+
+    @handles(Fridge.MarkedStale)
+    def _marked_stale(self, event: Fridge.MarkedStale, tx: Tx, position: int) -> None:
+        fridge = self.fridge(tx, event)
+        if fridge is not None:
+            self.stale.mark(fridge.stream, fridge.fridge_id, event.at)
+
+    @handles(Fridge.ReportingAgain)
+    def _reporting_again(self, event: Fridge.ReportingAgain, tx: Tx, position: int) -> None:
+        fridge = self.fridge(tx, event)
+        if fridge is not None:
+            self.stale.clear(fridge.stream)
 
     @handles(Fridge.TakenOffline, Fridge.BackOnline, Fridge.Retired)
     def _status(

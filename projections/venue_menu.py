@@ -18,12 +18,13 @@ from projections.availability import SELLING_PARAMS, SELLS, availability
 from projections.database import Tx
 from projections.freshness import Answer, Reader, ReadState
 from projections.reference import MEAL_TABLES, KeepsMeals, meal_details
-from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping
+from projections.stale import stale_fridges
+from projections.stock import FridgeRef, StockKeeping
 
 
 class VenueMenu(StockKeeping, KeepsMeals):
     name = "venue_menu"
-    tables: ClassVar[dict[str, str]] = {**STOCK_TABLES, **MEAL_TABLES}
+    tables: ClassVar[dict[str, str]] = {**StockKeeping.tables, **MEAL_TABLES}
 
     def shard_key(self, fridge: FridgeRef) -> str:
         return fridge.venue_id
@@ -60,6 +61,7 @@ class Menu:
 
     timezones: tuple[str, ...]  # of the venue's fridges; none: the model does not know the venue
     items: list[MenuItem]
+    stale: tuple[str, ...] = ()  # the venue's fridges marked stale: their counts may be old
 
 
 def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
@@ -67,7 +69,10 @@ def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
         f"SELECT DISTINCT timezone FROM {view.t['fridges']} WHERE venue_id = ?", (venue_id,)
     )
     timezones = tuple(sorted(str(timezone) for (timezone,) in found))
-    return Menu(timezones, menu_items(tx, view, venue_id, now) if timezones else [])
+    if not timezones:
+        return Menu(timezones, [])
+    stale = tuple(stale_fridges(tx, view.t, venue_id))
+    return Menu(timezones, menu_items(tx, view, venue_id, now), stale)
 
 
 K = TypeVar("K")

@@ -29,6 +29,7 @@ from interfaces.http.menus import KitchenRoutes, MenuRoutes
 from interfaces.http.operations import CONFLICTS, LAG, HealthRoutes, MetricsRoutes
 from interfaces.http.orders import CustomerRoutes, OrderRoutes
 from interfaces.http.payments import PaymentRoutes
+from interfaces.http.promotions import PromotionRoutes
 from interfaces.http.reading import ReadSide
 from interfaces.http.telemetry import request_telemetry
 from ops import connections
@@ -45,7 +46,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     reading = read or ReadSide(Root(settings).api_read_models())
     connections.answer_promptly(side.store)  # a dry pool is a 503 now, not after ~22 s
     reading.head = side.store.position  # a min_position beyond it is the caller's mistake
-    menus = VenueMenus(side, reading, MenuCache())
+    menus = VenueMenus(side, reading, MenuCache(promotions=side.prices))
     lane = CommandLane(settings.command_lane_size, settings.command_queue)
     commands = Commands(side, lane)
 
@@ -70,6 +71,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             KitchenRoutes,
             CatalogueRoutes,
             PaymentRoutes,
+            PromotionRoutes,
             HealthRoutes,
             MetricsRoutes,
         ],

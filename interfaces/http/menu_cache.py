@@ -11,7 +11,10 @@ entry is served only when:
   same position), as the request's own snapshot says, after `min_position` was reached: so a
   cached menu is never older than what the caller asked for, nor than what the model holds;
 - every fridge timezone of the venue is still on the local day the menu was read on (what can
-  be sold depends on best-before dates against the fridge's local date).
+  be sold depends on best-before dates against the fridge's local date);
+- its promotional prices still hold: the price list has taken in no promotion sheet since,
+  and no promotion of its meals has started or ended (`until`): a campaign shows from its
+  first second to its last, cache or not.
 
 Venues the model has never heard of are read but not kept, so made-up ids cannot crowd out
 real menus. The answer's `position`, `as_of` and `age_seconds` always come from the request's
@@ -26,7 +29,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 
 import msgspec
 from litestar.di import NamedDependency
@@ -50,6 +54,7 @@ class EncodedVenueMenu(msgspec.Struct, kw_only=True):
     age_seconds: float | None
     venue_id: str
     items: msgspec.Raw
+    stale_fridges: list[str] = []
 
 
 def etag_digest(encoded_items: bytes) -> str:
@@ -72,33 +77,83 @@ class CachedMenu:
     items: bytes
     """The items, encoded as the response carries them."""
     digest: str
+    sheets: int = 0
+    """The promotion sheets the price list had taken in when it was priced."""
+    stale: tuple[str, ...] = ()
+    """The venue's fridges marked stale when it was read."""
+    until: datetime | None = None
+    """When a promotion of its meals next starts or ends (None: none will)."""
 
     @property
     def known(self) -> bool:
         return bool(self.timezones)
 
-    def fits(self, key: tuple[Any, ...], now: datetime) -> bool:
-        return key == self.key and local_days(now, self.timezones) == self.days
+    def fits(self, key: tuple[Any, ...], now: datetime, sheets: int = 0) -> bool:
+        return (
+            key == self.key
+            and local_days(now, self.timezones) == self.days
+            and sheets == self.sheets
+            and (self.until is None or now < self.until)
+        )
 
 
-def encoded(key: tuple[Any, ...], menu: Menu, now: datetime) -> CachedMenu:
-    """A menu read at state `key`, encoded as the response carries it."""
-    items = msgspec.json.encode(
-        [
-            schemas.MenuEntry(i.meal_id, i.name, i.price, i.currency, i.details, i.available)
-            for i in menu.items
-        ]
-    )
+class Promotions(Protocol):
+    """What prices a menu's promotions (the write side's price list)."""
+
+    def promotions_seen(self) -> int: ...
+
+    def promotional(
+        self,
+        meal_id: str,
+        regular: Decimal,
+        venue_id: str | None,
+        city_id: str | None,
+        at: datetime,
+    ) -> tuple[Decimal | None, datetime | None]: ...
+
+
+def encoded(
+    key: tuple[Any, ...],
+    menu: Menu,
+    now: datetime,
+    venue_id: str = "",
+    promotions: Promotions | None = None,
+) -> CachedMenu:
+    """A menu read at state `key`, priced at `now`, encoded as the response carries it."""
+    sheets = promotions.promotions_seen() if promotions is not None else 0
+    entries, until = [], None
+    for i in menu.items:
+        offer: Decimal | None = None
+        if promotions is not None:
+            offer, changes = promotions.promotional(
+                i.meal_id, Decimal(i.price), venue_id, None, now
+            )
+            if changes is not None and (until is None or changes < until):
+                until = changes
+        entries.append(
+            schemas.MenuEntry(
+                i.meal_id,
+                i.name,
+                i.price,
+                i.currency,
+                i.details,
+                i.available,
+                None if offer is None else str(offer),
+            )
+        )
+    items = msgspec.json.encode(entries)
     days = local_days(now, menu.timezones)
-    return CachedMenu(key, menu.timezones, days, items, etag_digest(items))
+    digest = etag_digest(items + "".join(menu.stale).encode())
+    return CachedMenu(key, menu.timezones, days, items, digest, sheets, menu.stale, until)
 
 
 class MenuCache:
     """The newest menu read of up to `venues` venues (thread-safe: PostgreSQL reads run in
     worker threads)."""
 
-    def __init__(self, venues: int = VENUES) -> None:
+    def __init__(self, venues: int = VENUES, promotions: Promotions | None = None) -> None:
         self.venues = venues
+        self.promotions = promotions
         self._menus: OrderedDict[str, CachedMenu] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -111,7 +166,8 @@ class MenuCache:
         """The venue's menu if it was read at exactly `state` and on the same local days."""
         with self._lock:
             found = self._menus.get(venue_id)
-            if found is not None and found.fits(state.key, now):
+            sheets = self.promotions.promotions_seen() if self.promotions is not None else 0
+            if found is not None and found.fits(state.key, now, sheets):
                 self._menus.move_to_end(venue_id)
                 self.hits += 1
                 return found
@@ -124,7 +180,7 @@ class MenuCache:
         found = self.kept(state, venue_id, now)
         if found is not None:
             return found
-        menu = encoded(state.key, read(), now)
+        menu = encoded(state.key, read(), now, venue_id, self.promotions)
         with self._lock:
             self.misses += 1
             if menu.known:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar, cast
 
 import anyio.to_thread
@@ -27,6 +29,16 @@ from interfaces.http.schemas import After, Limit, MinPosition, Read, Side
 
 EVERYONE = allow(*Role)
 Days = Annotated[int, QueryParameter(ge=1, le=28, description="recent days of sales to plan from")]
+PlanDate = Annotated[
+    date | None, QueryParameter(description="plan for this date (YYYY-MM-DD), by weekday")
+]
+Weeks = Annotated[int, QueryParameter(ge=1, le=12, description="weeks of sales a dated plan uses")]
+Cover = Annotated[
+    float,
+    QueryParameter(
+        ge=0.1, le=7.0, description="target stock in days of sales by weekday (a dated plan)"
+    ),
+]
 S = TypeVar("S", bound=schemas.Freshness)
 NOT_MODIFIED = {304: ResponseSpec(None, description="not modified: `If-None-Match` matched")}
 
@@ -78,6 +90,12 @@ def check_exists(side: Any, kind: str, natural_id: str) -> None:
     load(natural_id)
 
 
+def city_promotion(side: Any, meal_id: str, price: str, city_id: str, now: Any) -> str | None:
+    """The best city-wide promotion's price now (a venue's own show on its menu), or None."""
+    offer, _ = side.prices.promotional(meal_id, Decimal(price), None, city_id, now)
+    return None if offer is None else str(offer)
+
+
 class MenuRoutes(Controller):
     tags = ["menus"]
     guards = [EVERYONE]
@@ -99,7 +117,12 @@ class MenuRoutes(Controller):
         headers = tagged(request, answer, menu.digest)
         if headers is None:
             return cast(Response[schemas.VenueMenu], not_modified(answer, menu.digest))
-        body = EncodedVenueMenu(venue_id=venue_id, items=msgspec.Raw(menu.items), **fresh(answer))
+        body = EncodedVenueMenu(
+            venue_id=venue_id,
+            items=msgspec.Raw(menu.items),
+            stale_fridges=list(menu.stale),
+            **fresh(answer),
+        )
         return cast(
             Response[schemas.VenueMenu],
             Response(msgspec.json.encode(body), media_type=MediaType.JSON, headers=headers),
@@ -126,7 +149,14 @@ class MenuRoutes(Controller):
         chosen, next_cursor = page(meals, lambda m: (m.meal_id,), 1, after, limit)
         entries = [
             schemas.CityMenuEntry(
-                m.meal_id, m.name, m.price, m.currency, m.details, m.available, m.venues
+                m.meal_id,
+                m.name,
+                m.price,
+                m.currency,
+                m.details,
+                m.available,
+                city_promotion(side, m.meal_id, m.price, city_id, now),
+                m.venues,
             )
             for m in chosen
         ]
@@ -185,6 +215,7 @@ class MenuRoutes(Controller):
             venue_id=report.venue_id,
             status=report.status,
             last_report_age_seconds=report.last_report_age_seconds,
+            stale_since=report.stale_since,
             meals=[
                 schemas.MealStock(m.meal_id, m.on_hand, m.fresh, m.held, m.available)
                 for m in report.meals
@@ -208,10 +239,17 @@ class KitchenRoutes(Controller):
         limit: Limit = 200,
         after: After = None,
         days: Days = 7,
+        date: PlanDate = None,
+        weeks: Weeks = 4,
+        cover: Cover = 1.0,
     ) -> Response[schemas.RefillPlan]:
-        """Per fridge and meal, what to deliver next (by fridge id, then meal id)."""
+        """Per fridge and meal, what to deliver next (by fridge id, then meal id). With
+        `date`, the plan for that date from sales by weekday over `weeks` weeks (app and
+        walk-up purchases), expected waste, and what was delivered on it (short, over)."""
         decode_cursor(after, 2)
         now = side.clock()
+        if date is not None:
+            return dated_plan(read, now, date, weeks, cover, min_position, limit, after)
         answer = read.refill_plan.plan(now, days, min_position)
         chosen, next_cursor = page(
             answer.value, lambda line: (line.fridge_id, line.meal_id), 2, after, limit
@@ -232,3 +270,48 @@ class KitchenRoutes(Controller):
         ]
         body = schemas.RefillPlan(days=days, items=items, next=next_cursor, **fresh(answer))
         return Response(body, headers=read_headers(answer))
+
+
+def dated_plan(
+    read: Any,
+    now: Any,
+    day: date,
+    weeks: int,
+    cover: float,
+    min_position: int | None,
+    limit: int,
+    after: str | None,
+) -> Response[schemas.RefillPlan]:
+    answer = read.refill_plan.plan_for(now, day, weeks, cover, min_position=min_position)
+    chosen, next_cursor = page(
+        answer.value, lambda line: (line.fridge_id, line.meal_id), 2, after, limit
+    )
+    items = [
+        schemas.RefillEntry(
+            line.fridge_id,
+            line.venue_id,
+            line.meal_id,
+            line.target,
+            line.sold,
+            line.sellable,
+            line.held,
+            line.expiring,
+            line.to_deliver,
+            date=line.day.isoformat(),
+            sold_by_weekday=line.sold_by_weekday,
+            expected_waste=line.expected_waste,
+            delivered=line.delivered,
+            short=line.short,
+            over=line.over,
+        )
+        for line in chosen
+    ]
+    body = schemas.RefillPlan(
+        days=7 * weeks,
+        items=items,
+        next=next_cursor,
+        date=day.isoformat(),
+        weeks=weeks,
+        **fresh(answer),
+    )
+    return Response(body, headers=read_headers(answer))

@@ -231,11 +231,17 @@ class MenuEntry(Struct):
     currency: str
     details: dict[str, Any]
     available: int
+    promotional_price: str | None
+    """The best promotion's price while one runs (from its first second to its last), else
+    null; `price` stays the regular price."""
 
 
 class VenueMenu(Freshness, kw_only=True):
     venue_id: str
     items: list[MenuEntry]
+    stale_fridges: list[str] = []
+    """The venue's fridges with no count for longer than the fridge cloud allows: what they
+    hold may differ from what the menu says."""
 
 
 class CityMenuEntry(MenuEntry):
@@ -273,6 +279,9 @@ class FridgeStock(Freshness, kw_only=True):
     status: str
     last_report_age_seconds: float | None
     meals: list[MealStock]
+    stale_since: str | None = None
+    """When the fridge cloud's poller marked it stale (no count for too long); null once it
+    reports again."""
 
 
 class RefillEntry(Struct):
@@ -285,12 +294,21 @@ class RefillEntry(Struct):
     held: int
     expiring: int
     to_deliver: int
+    # with `?date=` (the plan for a date, from sales by weekday), also:
+    date: str | None = None
+    sold_by_weekday: float | None = None  # mean app + walk-up sales on the date's weekday
+    expected_waste: int | None = None  # mean units thrown away on that weekday, rounded up
+    delivered: int | None = None  # delivered on the date
+    short: int | None = None  # to_deliver less delivered, when positive
+    over: int | None = None  # delivered less to_deliver, when positive
 
 
 class RefillPlan(Freshness, kw_only=True):
     days: int
     items: list[RefillEntry]
     next: str | None
+    date: str | None = None
+    weeks: int | None = None
 
 
 class OrderStep(Struct):

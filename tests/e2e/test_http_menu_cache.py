@@ -185,7 +185,7 @@ def test_the_read_state_names_every_shard_and_the_generation(tmp_path: Path) -> 
 
 
 def test_the_encoded_menu_is_the_documented_body_byte_for_byte() -> None:
-    entries = [schemas.MenuEntry("soup", "Soup", "6.50", "EUR", {"vegan": True}, 3)]
+    entries = [schemas.MenuEntry("soup", "Soup", "6.50", "EUR", {"vegan": True}, 3, None)]
     at = datetime(2026, 11, 21, 11, 0, 0, 123456, tzinfo=UTC)
     fresh: dict[str, Any] = {"position": 42, "as_of": at, "age_seconds": 1.5}
     documented = schemas.VenueMenu(venue_id="gym", items=entries, **fresh)

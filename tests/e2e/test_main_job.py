@@ -21,8 +21,9 @@ import pytest
 from interfaces.cli.main import wait_until_healthy
 from interfaces.http.operations import RUN_ID_HEADER
 from ops.demo import demo_deliveries, demo_order
-from ops.root import build_write_side
+from ops.root import PROCESSES, build_write_side
 from ops.settings import Settings
+from projections.models import PROJECTIONS
 
 
 def free_port() -> int:
@@ -135,7 +136,8 @@ def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path)
         job.send_signal(signal.SIGTERM)
         job.wait(timeout=60)
     assert job.returncode == 0
-    assert len(workers) == 9  # six read models, fulfilment, snapshots, the API
+    # a worker per read model, every other process of the root's table, and the API
+    assert len(workers) == len(PROJECTIONS) + (len(PROCESSES) - 1) + 1
     assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
 
 
