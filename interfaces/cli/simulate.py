@@ -11,7 +11,7 @@ import json
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.live import Live
 
 from interfaces.cli.exits import fail, signing_settings_or_exit
-from interfaces.simulator.check import CheckFailed
-from interfaces.simulator.run import Outcome, Plan, SetupFailed, Show, check_again, simulate
+
+if TYPE_CHECKING:
+    from interfaces.simulator.run import Outcome, Show
 
 
 def register(app: typer.Typer) -> None:
@@ -51,6 +52,10 @@ def simulate_command(
 ) -> None:
     """Drive a running API with a day of kitchen, fridge, customer and operator traffic, then
     check the invariants through it (docs/capacity.md describes the profile)."""
+    # imported here: the other commands need no HTTP client
+    from interfaces.simulator.check import CheckFailed
+    from interfaces.simulator.run import Plan, SetupFailed, check_again, simulate
+
     host = urlsplit(against).hostname or "127.0.0.1"
     settings = signing_settings_or_exit(host)
     tokens = token_maker(settings.secret)
