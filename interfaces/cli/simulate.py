@@ -43,6 +43,7 @@ def simulate_command(
     fridges: int = typer.Option(6, min=1, max=5000),
     customers: int = typer.Option(None, min=1, help="customer accounts (default 10 per fridge)"),
     connections: int = typer.Option(32, min=1, max=1024, help="HTTP connections at most"),
+    shape: str = typer.Option("lunch", help="lunch (the day's shape) or flat (peak all day)"),
     tag: str = typer.Option(None, help="names the run's world: sim-TAG-... (default random)"),
     report: Path = typer.Option(None, help="write the run's figures here as JSON"),
     ledger: Path = typer.Option(None, help="write the world and acknowledged orders here"),
@@ -54,21 +55,25 @@ def simulate_command(
     check the invariants through it (docs/capacity.md describes the profile)."""
     # imported here: the other commands need no HTTP client
     from interfaces.simulator.check import CheckFailed
+    from interfaces.simulator.profile import Profile
     from interfaces.simulator.run import Plan, SetupFailed, check_again, simulate
 
     host = urlsplit(against).hostname or "127.0.0.1"
     settings = signing_settings_or_exit(host)
     tokens = token_maker(settings.secret)
     console = Console(stderr=False)
+    if shape not in ("lunch", "flat"):
+        raise fail(f"--shape {shape!r}: lunch or flat")
     plan = Plan(against, seed, rate, duration, cities, fridges, customers, connections, tag)
+    profile = Profile(flat=shape == "flat")
     try:
         if check_only is not None:
             outcome = asyncio.run(check_again(against, check_only, tokens, connections))
         elif console.is_terminal:
             with Live(console=console, refresh_per_second=4) as live:
-                outcome = asyncio.run(simulate(plan, tokens, live_line(live)))
+                outcome = asyncio.run(simulate(plan, tokens, live_line(live), profile))
         else:
-            outcome = asyncio.run(simulate(plan, tokens, json_line))
+            outcome = asyncio.run(simulate(plan, tokens, json_line, profile))
     except (SetupFailed, CheckFailed) as error:
         raise fail(error) from None
     finish(outcome, report, ledger, console)

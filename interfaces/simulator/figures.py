@@ -49,6 +49,8 @@ class Figures:
     dropped_sessions: int = 0
     highest_position: int = 0
     catch_up_seconds: float | None = None
+    in_day: tuple[int, float] | None = None
+    """Requests answered by the end of the simulated day, and the day's real seconds."""
     unknown_statuses: Counter[str] = field(default_factory=Counter)
     final_statuses: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
@@ -115,6 +117,8 @@ class Figures:
             "rate": round(self.total() / seconds, 2) if seconds else None,
             "p50_ms": rounded(percentile(every, 0.5)),
             "p99_ms": rounded(percentile(every, 0.99)),
+            "requests_in_day": self.in_day[0] if self.in_day else None,
+            "rate_in_day": round(self.in_day[0] / self.in_day[1], 2) if self.in_day else None,
             "requests_by_kind": dict(sorted(self.requests.items())),
             "routes": routes,
             "errors": dict(sorted(self.errors.items())),

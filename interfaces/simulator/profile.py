@@ -69,6 +69,8 @@ class Profile:
     """Units delivered per order the day's shape expects at a fridge (some sell out)."""
     day_opens: int = 7
     day_closes: int = 21
+    flat: bool = False
+    """Every open hour at the peak rate (for measuring what a deployment sustains)."""
 
     @property
     def requests_per_order(self) -> float:
@@ -80,11 +82,12 @@ class Profile:
         """The share of the peak rate at simulated local `hour` (fractional)."""
         for start, share in LUNCH_SHAPE:
             if start <= hour < start + 1:
-                return share
+                return 1.0 if self.flat else share
         return 0.0
 
     def mean_shape(self) -> float:
-        return sum(share for _, share in LUNCH_SHAPE) / (self.day_closes - self.day_opens)
+        shares = [1.0 if self.flat else share for _, share in LUNCH_SHAPE]
+        return sum(shares) / (self.day_closes - self.day_opens)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "shape": dict(LUNCH_SHAPE)}

@@ -77,6 +77,7 @@ async def simulate(
         actors = [traffic.customers(), traffic.refill(), traffic.operator()]
         actors += [traffic.fridge_device(f) for f in world.fridges.values()]
         await asyncio.gather(*actors)
+        figures.in_day = (figures.total(), time.monotonic() - traffic.started)
         if traffic.sessions:
             _, late = await asyncio.wait(set(traffic.sessions), timeout=LAST_SESSIONS)
             for task in late:
