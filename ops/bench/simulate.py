@@ -7,7 +7,10 @@ is the deployment's throughput. Prints one JSON line per row and the ratio again
 `--reports DIR` keeps each run's whole report.
 
     .venv/bin/python -m ops.bench.simulate [--apis 1,2,3] [--rate 600] [--duration 60]
-        [--fridges 40] [--cities 4] [--connections 64] [--reports DIR]
+        [--fridges 40] [--cities 4] [--connections 64] [--reports DIR] [--shape flat|lunch]
+
+`--apis 2 --shape lunch --duration 300 --rate 60` is the documented longer run: a whole
+simulated day on PostgreSQL, its invariants checked at the end.
 
 The simulator shares the machine with the API: its own CPU is reported beside the API's.
 """
@@ -92,7 +95,8 @@ def one_row(apis: int, args: argparse.Namespace) -> dict[str, Any]:
 
             api_pid = children[-1].process.pid if children[-1].process else 0
             cpu_before, own_before = cpu_seconds(api_pid), time.process_time()
-            outcome = asyncio.run(simulate(plan, tokens, lambda _: None, Profile(flat=True)))
+            profile = Profile(flat=args.shape == "flat")
+            outcome = asyncio.run(simulate(plan, tokens, lambda _: None, profile))
             report = outcome.report
             api_cpu = cpu_seconds(api_pid) - cpu_before
             own_cpu = time.process_time() - own_before
@@ -130,6 +134,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reports", default=None)
+    parser.add_argument("--shape", choices=["flat", "lunch"], default="flat")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     for apis in (int(n) for n in args.apis):

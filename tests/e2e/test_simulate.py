@@ -112,8 +112,10 @@ def test_a_simulated_day_keeps_every_invariant(run: Run) -> None:
     kinds = report["requests_by_kind"]
     for kind in ("venue_menu", "city_menu", "stock", "place_order", "count", "delivery"):
         assert kinds[kind] > 0, kind
-    # the profile's mix: six venue menu reads for every session that got as far as a stock read
-    assert kinds["venue_menu"] == 6 * kinds["stock"]
+    # the profile's mix: six venue menu reads for every session that got as far as a stock
+    # read (a session cut off at closing may have read some of its six)
+    cut_off = report["orders"].get("sessions_cut_off", 0)
+    assert 6 * kinds["stock"] <= kinds["venue_menu"] <= 6 * (kinds["stock"] + cut_off)
     assert report["routes"]["place_order"]["p99_ms"] is not None
     lines = [json.loads(line) for line in run.result.stdout.splitlines()]
     assert lines[-1]["event"] == "summary" and lines[-1]["invariants"]["broken"] == []
