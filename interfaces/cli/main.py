@@ -17,7 +17,7 @@ from rich.table import Table
 
 from application.errors import StoreUnavailable
 from application.payments import AlwaysAuthorise
-from interfaces.cli import http, projections, world
+from interfaces.cli import http, projections, simulate, world
 from interfaces.cli.exits import (
     fail,
     run_until_stopped,
@@ -194,6 +194,7 @@ def snapshots_command() -> None:
 http.register(app)  # api, token
 projections.register(app)  # worker, projections status|rebuild
 world.register(app)  # promotions import, expiry, fridges poll, kitchen plan
+simulate.register(app)  # simulate
 
 
 def main() -> None:  # pragma: no cover - console script shim

@@ -1,0 +1,85 @@
+"""The simulator's plan and its invariant rules, without an API: the day's shape, the seed,
+and how the check treats order statuses it does not know."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from interfaces.simulator import statuses
+from interfaces.simulator.check import Findings, check_acknowledged, check_held
+from interfaces.simulator.figures import Figures
+from interfaces.simulator.profile import Day, Profile
+from interfaces.simulator.traffic import PlacedOrder
+from interfaces.simulator.world import plan_world
+
+
+def test_the_same_seed_plans_the_same_day_and_another_seed_another() -> None:
+    day = Day(Profile(), seconds=140.0)
+    first = day.arrivals(100.0, random.Random(3))
+    assert first == day.arrivals(100.0, random.Random(3))
+    assert first != day.arrivals(100.0, random.Random(4))
+
+
+def test_customers_come_at_lunch_more_than_in_the_afternoon_as_the_shape_says() -> None:
+    day = Day(Profile(), seconds=1400.0)  # 100 s per simulated hour
+    arrivals = day.arrivals(200.0, random.Random(1))
+    by_hour = Counter(int(day.hour_at(t)) for t in arrivals)
+    # shape: 12 h is 1.0 of the peak, 15 h 0.3; 100 s an hour at 200/14 sessions a second
+    assert 1200 < by_hour[12] < 1650
+    assert 300 < by_hour[15] < 560
+    assert by_hour[6] == 0 and by_hour[21] == 0
+
+
+def test_the_world_has_the_fridges_and_cities_asked_for() -> None:
+    world = plan_world("abc", cities=3, fridges=10, customers=40)
+    assert len(world.fridges) == 10 and len(world.cities) == 3
+    assert {f.city_id for f in world.fridges.values()} == set(world.cities)
+    assert all(world.venues[f.venue_id] == f.city_id for f in world.fridges.values())
+
+
+def order(order_id: str, status: str, units: int = 1) -> dict[str, object]:
+    return {
+        "order_id": order_id,
+        "status": status,
+        "fridge_id": "f1",
+        "total": "7.90",
+        "lines": [{"meal_id": "dal", "quantity": units, "unit_price": "7.90"}],
+    }
+
+
+def test_held_units_count_only_the_orders_that_hold() -> None:
+    stock = {"f1": {"dal": {"held": 2}}}
+    orders = {
+        "a": order("a", "placed"),
+        "b": order("b", "ready_for_pickup"),
+        "c": order("c", "picked_up"),
+    }
+    found = Findings()
+    check_held(stock, orders, found, Figures())
+    assert found.broken == []
+    orders["c"] = order("c", "paid")
+    check_held(stock, orders, found, Figures())
+    assert found.first == "held units: fridge f1 meal dal holds 2, its open orders 3"
+
+
+def test_a_status_it_does_not_know_is_reported_and_leaves_that_fridge_unchecked() -> None:
+    assert statuses.holds_meals("authorised") is None and not statuses.is_final("authorised")
+    figures = Figures()
+    found = Findings()
+    check_held({"f1": {"dal": {"held": 5}}}, {"a": order("a", "authorised")}, found, figures)
+    assert found.broken == []
+    assert figures.unknown_statuses == Counter({"authorised": 1})
+    assert found.unchecked == ["held units of f1: orders in statuses unknown here"]
+
+
+def test_an_acknowledged_order_must_be_there_and_agree_with_what_was_done() -> None:
+    placed = PlacedOrder("a", "ana", "f1", {"dal": 1}, "7.90", 12, picked_up=True)
+    found = Findings()
+    check_acknowledged({"a": placed}, {"a": order("a", "picked_up")}, found)
+    assert found.broken == []
+    check_acknowledged({"a": placed}, {"a": order("a", "cancelled")}, found)
+    assert found.first == "order status inconsistent: order a: picked up but cancelled"
+    found = Findings()
+    check_acknowledged({"a": placed}, {}, found)
+    assert found.first == "acknowledged order missing: order a of ana"
