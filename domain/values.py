@@ -93,6 +93,7 @@ class ReleaseReason(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     REFUNDED = "refunded"
+    NOT_COLLECTED = "not_collected"
 
 
 def is_past(best_before: date, today: date) -> bool:

@@ -11,10 +11,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 
 from application.errors import NotFound
-from application.payments import AlwaysAuthorise, PaymentAnswer
+from application.payments import AlwaysAuthorise, Authorisation, PaymentAnswer
 from domain.order import OrderStatus
 from ops.root import Root, WriteSide, open_database, open_event_store
 from ops.settings import Settings
@@ -23,9 +22,7 @@ from tests.integration.world import make_world
 
 
 class NeverAnswers(AlwaysAuthorise):
-    def request_authorisation(
-        self, order_id: str, amount: Decimal, currency: str
-    ) -> PaymentAnswer | None:
+    def request_authorisation(self, request: Authorisation) -> PaymentAnswer | None:
         return None
 
 
