@@ -36,7 +36,12 @@ import structlog
 
 from application.errors import NotFound
 from application.orders import Ordering, Reserved
-from application.payments import Authorisation, PaymentOutcome, PaymentProcessor
+from application.payments import (
+    Authorisation,
+    PaymentOutcome,
+    PaymentProcessor,
+    PaymentRefused,
+)
 from domain.errors import DomainError
 from domain.fridge import Fridge
 from domain.order import NoShowPolicy, Order, OrderStatus, OrderTerms
@@ -239,7 +244,7 @@ class Fulfilment:
         log.info("fulfilment_step", step=type(step).__name__, order_id=step.order_id)
         try:
             self._carry_out(step)
-        except (DomainError, NotFound) as moved_on:
+        except (DomainError, NotFound, PaymentRefused) as moved_on:
             # The order went somewhere this step cannot follow (cancelled while paying, ...).
             # That is an outcome, not a failure: record it and go on with the next event.
             log.info("fulfilment_step_moot", order_id=step.order_id, why=str(moved_on))

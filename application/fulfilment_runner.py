@@ -4,8 +4,8 @@ Fulfilment's progress is a trail: a checkpoint advanced after the batch's steps 
 carried out, so a crash repeats steps, and every step is idempotent on the order id. Each
 second the active process also expires unpaid reservations past their deadline, as the
 reservations read model lists them (`overdue`), and closes the pickup windows that ended
-(the deadlines fulfilment keeps itself, `Fulfilment.deadlines`). The composition root (ops/root.py) hands it
-the trail machinery (`follow`) and that list; it imports neither.
+(the deadlines fulfilment keeps itself, `Fulfilment.deadlines`). The composition root
+(ops/root.py) hands it the trail machinery (`follow`) and that list; it imports neither.
 """
 
 from __future__ import annotations

@@ -32,6 +32,11 @@ class PaymentUnavailable(Exception):
     is tried again later, with the same idempotency key."""
 
 
+class PaymentRefused(Exception):
+    """The processor refused a call outright (a 4xx: voiding what was captured, capturing what
+    was voided). Repeating it will not help; the step is recorded as moot."""
+
+
 def key(order_id: str, step: str) -> str:
     """The idempotency key of one step of one order: asking twice moves the money once."""
     return f"{order_id}:{step}"

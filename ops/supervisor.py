@@ -50,6 +50,9 @@ def farmacy_children(projections: list[str], host: str, port: int) -> list[Child
                 Child(f"worker:{model}", [*process.command, "--projection", model])
                 for model in projections
             ]
+        elif name == "payments":  # the simulated processor answers through our API's webhook
+            webhook = f"http://{host}:{port}/payments/webhook"
+            children.append(Child(name, [*process.command, "--webhook-url", webhook]))
         else:
             children.append(Child(name, list(process.command)))
     children.append(Child("api", ["api", "--host", host, "--port", str(port), "--workers", "1"]))

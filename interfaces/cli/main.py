@@ -16,8 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from application.errors import StoreUnavailable
-from application.payments import AlwaysAuthorise
-from interfaces.cli import http, projections
+from interfaces.cli import http, payments, projections
 from interfaces.cli.exits import (
     fail,
     run_until_stopped,
@@ -172,16 +171,11 @@ def show_venue_stock(side: WriteSide) -> None:
 
 
 @app.command("fulfil")
-def fulfil_command(
-    payments: str = typer.Option("demo", help="payment processor: demo (authorises everything)"),
-) -> None:
-    """Run the fulfilment process manager: payments, confirmations, releases, expiries."""
+def fulfil_command() -> None:
+    """Run the fulfilment process manager: payments (the processor's HTTP API at
+    FARMACY_PAYMENTS_URL), confirmations, releases, expiries, pickup windows."""
     configure_logging()
-    if payments != "demo":
-        raise fail(f"no payment processor adapter named {payments!r}")
-    run_until_stopped(
-        lambda settings, stop: Root(settings, payments=AlwaysAuthorise()).run("fulfilment", stop)
-    )
+    run_until_stopped(lambda settings, stop: Root(settings).run("fulfilment", stop))
 
 
 @app.command("snapshots")
@@ -193,6 +187,7 @@ def snapshots_command() -> None:
 
 http.register(app)  # api, token
 projections.register(app)  # worker, projections status|rebuild
+payments.register(app)  # payments simulate
 
 
 def main() -> None:  # pragma: no cover - console script shim

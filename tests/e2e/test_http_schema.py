@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
 from interfaces.http.app import create_app
 from interfaces.http.auth import Role, issue_token
 from interfaces.http.operations import statuses, unready
-from interfaces.http.payments import SIGNATURE_HEADER, sign
+from interfaces.http.payments import signed_headers
 from interfaces.http.reading import ReadSide
 from ops.root import Root, build_write_side
 from ops.settings import Settings
@@ -111,7 +111,7 @@ def workers() -> Iterator[None]:
 def credentials(role: Role, case: Any) -> dict[str, str]:
     """A bearer token for `role`; the payment processor signs the body instead."""
     if role is Role.PAYMENT and case.path == "/payments/webhook":
-        return {SIGNATURE_HEADER: sign(SETTINGS.secret, sent(case.body))}
+        return signed_headers(SETTINGS.payment_webhook_secret, sent(case.body))
     return {"Authorization": f"Bearer {issue_token(SETTINGS.secret, role, SUBJECTS[role])}"}
 
 
