@@ -265,14 +265,17 @@ class Root:
         side = self.write_side(budget)
         try:
             # the trail's checkpoint and the reservations model share one pool (on PostgreSQL)
-            with self.databases(["fulfilment", "reservations"], pool_size=budget.reads) as dbs:
+            # and the pickup deadlines too (on SQLite a file of their own: a step writes them
+            # while the trail's batch holds its own file's transaction)
+            names = ["fulfilment", "reservations", "pickup_deadlines"]
+            with self.databases(names, pool_size=budget.reads) as dbs:
                 prepare(dbs["reservations"], Reservations())  # readable before its worker runs
                 payments = self.payments or HttpProcessor(self.settings.payments_url)
                 run_fulfilment(
                     Fulfilment(
                         side.ordering,
                         payments,
-                        StoredPickupDeadlines(dbs["fulfilment"]),
+                        StoredPickupDeadlines(dbs["pickup_deadlines"]),
                         NoShowPolicy(self.settings.no_show),
                     ),
                     follower(side.store, dbs["fulfilment"]),

@@ -32,6 +32,7 @@ STATUS_AFTER = {
     Order.PaymentFailed: "payment_failed",
     Order.Expired: "expired",
     Order.Refunded: "refunded",
+    Order.NotCollected: "not_collected",
 }
 
 

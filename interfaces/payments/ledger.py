@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS moves (
     amount TEXT NOT NULL, at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS calls (idempotency_key TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS webhooks (
+    order_id TEXT NOT NULL, webhook_id TEXT NOT NULL, status INTEGER NOT NULL, at TEXT NOT NULL
+);
 """
 
 # state -> the moves that may follow it
@@ -57,6 +60,7 @@ class Payment:
     state: str  # pending, authorised, declined, captured, voided, refunded
     reason: str
     moves: list[dict[str, Any]]
+    webhooks: list[dict[str, Any]]  # every delivery attempt: id and the status answered
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,8 +153,23 @@ class Ledger:
                 (order_id,),
             )
         ]
+        webhooks = [
+            {"id": webhook_id, "status": status}
+            for webhook_id, status in self._conn.execute(
+                "SELECT webhook_id, status FROM webhooks WHERE order_id = ? ORDER BY rowid",
+                (order_id,),
+            )
+        ]
         order, ref, amount, currency, fridge_id, state, reason = row
-        return Payment(order, ref, amount, currency, fridge_id, state, reason, moves)
+        return Payment(order, ref, amount, currency, fridge_id, state, reason, moves, webhooks)
+
+    def delivered(self, order_id: str, webhook_id: str, status: int) -> None:
+        """A webhook about the order was delivered (or tried) and answered `status`."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO webhooks VALUES (?, ?, ?, ?)",
+                (order_id, webhook_id, status, datetime.now(UTC).isoformat()),
+            )
 
     def payments(self) -> list[Payment]:
         ids = [r[0] for r in self._conn.execute("SELECT order_id FROM payments ORDER BY rowid")]

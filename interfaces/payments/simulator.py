@@ -27,6 +27,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -80,8 +81,15 @@ class WebhookSender:
     """Delivers signed webhooks when they fall due, retrying with backoff until a 2xx (or
     until `attempts` run out), in a thread of its own."""
 
-    def __init__(self, url: str, secret: str, attempts: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        attempts: int = 8,
+        delivered: Callable[[str, str, int], None] | None = None,
+    ) -> None:
         self.url = url
+        self.delivered = delivered
         self.signer = Webhook(secret)
         self.attempts = attempts
         self._queue: list[Delivery] = []
@@ -144,6 +152,9 @@ class WebhookSender:
         except httpx.TransportError:
             status = 0
         log.info("webhook_delivered", webhook_id=delivery.message_id, status=status)
+        if self.delivered is not None:
+            order_id = str(json.loads(delivery.body).get("order_id", ""))
+            self.delivered(order_id, delivery.message_id, status)
         if (status == 0 or status >= 500 or status == 429) and delivery.attempt + 1 < self.attempts:
             delivery.attempt += 1
             delivery.due = time.monotonic() + min(0.1 * 2**delivery.attempt, 5.0)
@@ -261,7 +272,9 @@ def simulator_app(simulator: Simulator) -> Litestar:
 def build_simulator(
     ledger_path: Path, webhook_url: str, secret: str, delay: float = 0.0, late: float = 5.0
 ) -> Simulator:
-    return Simulator(Ledger(ledger_path), WebhookSender(webhook_url, secret), delay, late)
+    ledger = Ledger(ledger_path)
+    sender = WebhookSender(webhook_url, secret, delivered=ledger.delivered)
+    return Simulator(ledger, sender, delay, late)
 
 
 def serve(simulator: Simulator, host: str, port: int, stop: threading.Event | None = None) -> None:
