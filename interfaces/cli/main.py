@@ -19,6 +19,7 @@ from application.errors import StoreUnavailable
 from interfaces.cli import http, payments, projections
 from interfaces.cli.exits import (
     fail,
+    payment_settings_or_exit,
     run_until_stopped,
     settings_or_exit,
     signing_settings_or_exit,
@@ -29,7 +30,7 @@ from ops.demo import demo_order, seed_demo, store_holds, venue_stock
 from ops.logging import configure_logging
 from ops.root import Root, WriteSide
 from ops.settings import SETTINGS_HELP
-from ops.supervisor import child_env, farmacy_children, supervise
+from ops.supervisor import child_env, farmacy_children, simulator_port, supervise
 from projections.models import PROJECTIONS
 
 EPILOG = "Configuration (environment):\n\n" + "\n\n".join(
@@ -86,6 +87,7 @@ def run_command(
     Every part is a process of its own; one that dies is started again.
     """
     signing_settings_or_exit(host)  # the demo's secret is made here on first run
+    payment_settings_or_exit(host)  # and the demo's payment webhook secret
     if not port_free(host, port):
         raise fail(
             f"port {port} on {host} is in use: stop what listens there, or choose another "
@@ -103,6 +105,8 @@ def run_command(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     children = farmacy_children(sorted(PROJECTIONS), host, port)
     env = {**child_env(), RUN_ID_VARIABLE: run_id}
+    # fulfilment calls the simulated processor the main job starts (ops/supervisor.py)
+    env["FARMACY_PAYMENTS_URL"] = f"http://{host}:{simulator_port(port)}"
     supervisor = threading.Thread(target=supervise, args=(children, stop, env))
     supervisor.start()
     try:

@@ -121,7 +121,8 @@ def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path)
         job.send_signal(signal.SIGTERM)
         job.wait(timeout=60)
     assert job.returncode == 0
-    assert len(workers) == 9  # six read models, fulfilment, snapshots, the API
+    # six read models, fulfilment, snapshots, the simulated payment processor, the API
+    assert len(workers) == 10
     assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
 
 
