@@ -24,6 +24,7 @@ from interfaces.http.commands import CommandLane, Commands
 from interfaces.http.contract import AmendedJson, AmendedYaml
 from interfaces.http.errors import to_problem
 from interfaces.http.fridges import FridgeRoutes
+from interfaces.http.fulfilment_metrics import unwatch_fulfilment, watch_fulfilment
 from interfaces.http.menu_cache import MenuCache, VenueMenus
 from interfaces.http.menus import KitchenRoutes, MenuRoutes
 from interfaces.http.operations import CONFLICTS, LAG, HealthRoutes, MetricsRoutes
@@ -56,10 +57,12 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         CONFLICTS.writer = side.writer
         LAG.source = (side.store, reading)
+        watch_fulfilment(settings, side.store, reading.dbs)
         try:
             yield
         finally:
             LAG.source = None
+            unwatch_fulfilment()
             lane.close()
             reading.close()
             side.close()

@@ -309,3 +309,28 @@ def test_a_no_show_under_charge_captures(stack: Stack) -> None:
     order_id = stack.place("ok")
     stack.status_becomes(order_id, "not_collected", on_the_way={"paid", "ready_for_pickup"})
     assert moves(stack.ledger_becomes(order_id, "captured")) == ["authorise", "capture"]
+
+
+def test_fulfilment_position_and_lag_show_in_status_and_on_metrics(stack: Stack) -> None:
+    order_id = stack.place("ok")
+    stack.status_becomes(order_id, "ready_for_pickup", on_the_way={"paid"})
+    metrics = httpx.get(f"{stack.api}/metrics", timeout=10).text
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("farmacy_fulfilment_")
+    }
+    assert values["farmacy_fulfilment_position"] > 0, metrics
+    assert {"farmacy_fulfilment_lag_events", "farmacy_fulfilment_lag_seconds"} <= set(values)
+    shown = subprocess.run(
+        [sys.executable, "-m", "interfaces.cli", "projections", "status"],
+        cwd=ROOT,
+        env={**os.environ, **stack.settings.as_env(), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    (row,) = [line for line in shown.stdout.splitlines() if "fulfilment" in line]
+    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
+    assert cells[0] == "fulfilment" and int(cells[3]) >= values["farmacy_fulfilment_position"]
