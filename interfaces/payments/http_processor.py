@@ -20,7 +20,8 @@ from tenacity import (
     retry,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from application.payments import (
@@ -57,7 +58,7 @@ class HttpProcessor:
         self._call = retry(
             retry=retry_if_exception_type(_Retry),
             stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(initial=0.05, max=max_backoff),
+            wait=wait_exponential(multiplier=0.05, max=max_backoff) + wait_random(0, 0.05),
             reraise=False,
         )(self._once)
 

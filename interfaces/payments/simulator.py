@@ -32,17 +32,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import structlog
 from litestar import Litestar, Request, get, post
 from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import JSONBody, PathParameter
 from standardwebhooks.webhooks import Webhook
 
 from interfaces.payments.ledger import Ledger, Refused, Unknown
 
 log = structlog.get_logger(__name__)
+
+InPath = Annotated[str, PathParameter(max_length=200)]
+Body = JSONBody[dict[str, Any]]
 
 BEHAVIOURS = {
     "01": "decline",
@@ -232,16 +236,14 @@ def simulator_app(simulator: Simulator) -> Litestar:
         return key
 
     @post("/authorisations", status_code=202, sync_to_thread=True)
-    def authorise(request: Request[Any, Any, Any], data: dict[str, Any]) -> Any:
+    def authorise(request: Request[Any, Any, Any], data: Body) -> Any:
         status, answer = simulator.authorise(key_of(request), data)
         if status != 202:
             raise HTTPException(status_code=status, detail=answer["detail"])
         return answer
 
     @post("/payments/{order_id:str}/{kind:str}", status_code=200, sync_to_thread=True)
-    def move(
-        request: Request[Any, Any, Any], order_id: str, kind: str, data: dict[str, Any]
-    ) -> Any:
+    def move(request: Request[Any, Any, Any], order_id: InPath, kind: InPath, data: Body) -> Any:
         if kind not in {"capture", "void", "refund"}:
             raise NotFoundException(f"no such move: {kind}")
         try:
@@ -256,7 +258,7 @@ def simulator_app(simulator: Simulator) -> Litestar:
         return {"payments": [p.as_json() for p in simulator.ledger.payments()]}
 
     @get("/ledger/{order_id:str}", sync_to_thread=True)
-    def ledger_of(order_id: str) -> dict[str, Any]:
+    def ledger_of(order_id: InPath) -> dict[str, Any]:
         try:
             return simulator.ledger.payment(order_id).as_json()
         except Unknown:
