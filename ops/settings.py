@@ -20,7 +20,7 @@ SETTINGS_HELP = {
     "kurrentdb), e.g. postgresql://postgres@127.0.0.1:5432/farmacy",
     "FARMACY_POSTGRES_SCHEMA": "PostgreSQL schema to use (default public)",
     "KURRENTDB_URI": "KurrentDB/EventStoreDB, e.g. kurrentdb://127.0.0.1:2113?tls=false",
-    "FARMACY_SECRET": "signs bearer tokens and verifies payment webhooks: at least 32 bytes, "
+    "FARMACY_SECRET": "signs bearer tokens: at least 32 bytes, "
     "required with a server store or an API beyond loopback (the embedded demo makes its own, "
     "in FARMACY_DATA_DIR/secret)",
     "FARMACY_PORT": "the main job's API port (farmacy run; default 8000)",
