@@ -35,6 +35,14 @@ STATUS_AFTER = {
     Order.NotCollected: "not_collected",
 }
 
+MONEY_STEPS = {
+    Order.AuthorisedTooLate: "authorised_too_late",
+    Order.PaymentCaptured: "payment_captured",
+    Order.PaymentVoided: "payment_voided",
+    Order.PaymentRefunded: "payment_refunded",
+}
+"""What became of an order's money: a step in its history that leaves its status as it is."""
+
 
 MAX_CACHED_FRIDGES = 10_000
 """Fridges whose names the orders view keeps in memory between batches; past this, the memory
@@ -152,6 +160,12 @@ class OrderRows(View):
             order.moved_after = (status, when)
         self._steps.setdefault((order_id, version), (status, when, detail))
 
+    def noted(
+        self, tx: Tx, order_id: str, version: int, step: str, at: datetime, detail: str | None
+    ) -> None:
+        """A step in the order's history at its stream's `version` that moves no status."""
+        self._steps.setdefault((order_id, version), (step, utc_iso(at), detail))
+
     def flush(self, tx: Tx) -> None:
         """Write the batch: moves of earlier rows, births, later moves, steps, fridges."""
         orders = self.t["orders"]
@@ -258,7 +272,7 @@ class Orders(Projection):
         order_id = str(event.originator_id)
         if not self.shard.owns(order_id):
             return
-        detail = getattr(event, "reason", None) or getattr(event, "payment_ref", None)
+        detail = getattr(event, "reason", None)  # never the processor's reference
         self.orders.moved(
             tx,
             order_id,
@@ -267,6 +281,15 @@ class Orders(Projection):
             event.timestamp,
             detail,
         )
+
+    @handles(*MONEY_STEPS)
+    def _money(self, event: Order.Event, tx: Tx, position: int) -> None:
+        order_id = str(event.originator_id)
+        if not self.shard.owns(order_id):
+            return
+        detail = getattr(event, "reason", None)
+        step = MONEY_STEPS[type(event)]
+        self.orders.noted(tx, order_id, event.originator_version, step, event.timestamp, detail)
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,26 @@ class Stack:
             assert time.monotonic() < deadline, f"webhooks of {order_id}: {entry}"
             time.sleep(0.1)
 
+    def history_shows(self, order_id: str, step: str) -> dict[str, Any]:
+        """Wait (bounded) until the order's history, as its customer reads it, has `step`."""
+        deadline = time.monotonic() + WAIT
+        while True:
+            seen = self.get_own(order_id)
+            if step in [s["status"] for s in seen["history"]]:
+                return seen
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.1)
+
+    def get_own(self, order_id: str, customer: str = "ana") -> dict[str, Any]:
+        seen = httpx.get(
+            f"{self.api}/orders/{order_id}",
+            headers=self.headers(Role.CUSTOMER, customer),
+            timeout=10,
+        )
+        assert seen.status_code == 200, seen.text
+        answer: dict[str, Any] = seen.json()
+        return answer
+
     def ledger_becomes(self, order_id: str, state: str) -> dict[str, Any]:
         """Wait (bounded) for the processor's ledger to say `state` for the order."""
         deadline = time.monotonic() + WAIT
@@ -238,6 +258,9 @@ def test_cancelled_after_authorisation_is_voided(stack: Stack) -> None:
     cancelled = stack.post(f"/orders/{order_id}/cancel", {}, Role.CUSTOMER, "ana")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "refunded"
     assert moves(stack.ledger_becomes(order_id, "voided")) == ["authorise", "void"]
+    seen = stack.history_shows(order_id, "payment_voided")  # the customer sees it too
+    assert seen["status"] == "refunded"
+    assert all("sim-" not in str(step.get("detail")) for step in seen["history"]), seen
 
 
 def test_duplicate_and_out_of_order_webhooks_move_the_order_once(stack: Stack) -> None:
