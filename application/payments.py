@@ -9,7 +9,7 @@ Card data never enters Farmacy: the processor holds it, Farmacy holds its refere
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
@@ -71,24 +71,3 @@ class PaymentProcessor(Protocol):
     def refund(self, order_id: str, payment_ref: str, amount: Decimal, currency: str) -> None:
         """Return captured money."""
         ...
-
-
-@dataclass
-class AlwaysAuthorise:
-    """An in-process fake for tests: every payment goes through at once, and every call is
-    kept (by idempotency key) so a test can see what moved, and how often."""
-
-    calls: dict[str, Decimal] = field(default_factory=dict)
-
-    def request_authorisation(self, request: Authorisation) -> PaymentAnswer | None:
-        self.calls.setdefault(key(request.order_id, "authorise"), request.amount)
-        return PaymentAnswer(PaymentOutcome.AUTHORISED, f"demo-{request.order_id[:8]}")
-
-    def capture(self, order_id: str, payment_ref: str, amount: Decimal, currency: str) -> None:
-        self.calls.setdefault(key(order_id, "capture"), amount)
-
-    def void(self, order_id: str, payment_ref: str) -> None:
-        self.calls.setdefault(key(order_id, "void"), Decimal(0))
-
-    def refund(self, order_id: str, payment_ref: str, amount: Decimal, currency: str) -> None:
-        self.calls.setdefault(key(order_id, "refund"), amount)

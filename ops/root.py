@@ -40,9 +40,9 @@ from application.stock import Stock
 from application.store import EventStore
 from domain.order import NoShowPolicy
 from interfaces.payments.http_processor import HttpProcessor
-from interfaces.payments.simulator import build_simulator, serve
 from ops import connections
 from ops.connections import Budget
+from ops.payment_simulator.processor import build_simulator, serve
 from ops.settings import Settings
 from ops.stores import describe, event_store_env, schema_creation_lock
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
@@ -161,6 +161,17 @@ def open_databases(
         raise ValueError("read models need FARMACY_POSTGRES_DSN on this store profile")
     shared = PostgresDatabase(settings.postgres_dsn, settings.postgres_schema, max_size=pool_size)
     return dict.fromkeys(names, shared)
+
+
+def trail_database(
+    settings: Settings, name: str, read_dbs: dict[str, Database]
+) -> tuple[Database, bool]:
+    """The database holding trail `name`'s checkpoint, for a process that has read models
+    open: on PostgreSQL their shared schema and pool, on SQLite the trail's own file. True
+    when the caller opened it here and must close it."""
+    if settings.store == "sqlite":
+        return SQLiteDatabase(settings.data_dir / "projections" / f"{name}.sqlite"), True
+    return next(iter(read_dbs.values())), False
 
 
 def open_database(settings: Settings, name: str, *, pool_size: int = 4) -> Database:

@@ -20,6 +20,7 @@ class StoredPickupDeadlines:
     def __init__(self, db: Database) -> None:
         self.db = db
         with db.transaction() as tx:
+            tx.serialise_schema_changes()  # two processes starting at once create it once
             tx.execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} "
                 "(order_id TEXT PRIMARY KEY, pickup_by TEXT NOT NULL)"

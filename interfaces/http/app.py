@@ -35,7 +35,7 @@ from interfaces.http.refunds import RefundRoutes
 from interfaces.http.telemetry import request_telemetry
 from ops import connections
 from ops.logging import configure_logging
-from ops.root import Root, WriteSide
+from ops.root import Root, WriteSide, trail_database
 from ops.settings import Settings, SettingsError, webhook_secret_weakness
 
 
@@ -57,7 +57,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         CONFLICTS.writer = side.writer
         LAG.source = (side.store, reading)
-        watch_fulfilment(settings, side.store, reading.dbs)
+        watch_fulfilment(side.store, *trail_database(settings, "fulfilment", reading.dbs))
         try:
             yield
         finally:

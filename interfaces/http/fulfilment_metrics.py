@@ -2,7 +2,7 @@
 
 Its checkpoint is a trail's (projections/trails.py): on PostgreSQL it lives in the read
 models' schema, so the API reads it through a read model's pool (no connection of its own);
-on SQLite in FARMACY_DATA_DIR/projections/fulfilment.sqlite, opened here.
+on SQLite in FARMACY_DATA_DIR/projections/fulfilment.sqlite (ops/root.py `trail_database`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from application.store import EventStore
-from ops.settings import Settings
-from projections.database import Database, SQLiteDatabase
+from projections.database import Database
 from projections.status import shard_statuses
 
 TRAIL = "fulfilment"
@@ -23,6 +22,7 @@ TRAIL = "fulfilment"
 
 class FulfilmentLag(Collector):
     source: tuple[EventStore, Database] | None = None
+    owned = False
 
     def collect(self) -> Any:
         position = GaugeMetricFamily(
@@ -52,16 +52,14 @@ FULFILMENT_LAG = FulfilmentLag()
 REGISTRY.register(FULFILMENT_LAG)
 
 
-def watch_fulfilment(settings: Settings, store: EventStore, read_dbs: dict[str, Database]) -> None:
-    """Show fulfilment's lag on /metrics from now on (until `unwatch_fulfilment`)."""
-    if settings.store == "sqlite":
-        db: Database = SQLiteDatabase(settings.data_dir / "projections" / f"{TRAIL}.sqlite")
-    else:  # the read models' schema holds the trail's checkpoint: share their pool
-        db = next(iter(read_dbs.values()))
+def watch_fulfilment(store: EventStore, db: Database, owned: bool) -> None:
+    """Show fulfilment's lag on /metrics from now on, read from `db` (closed by
+    `unwatch_fulfilment` if `owned`)."""
     FULFILMENT_LAG.source = (store, db)
+    FULFILMENT_LAG.owned = owned
 
 
 def unwatch_fulfilment() -> None:
     source, FULFILMENT_LAG.source = FULFILMENT_LAG.source, None
-    if source is not None and isinstance(source[1], SQLiteDatabase):
+    if source is not None and FULFILMENT_LAG.owned:
         source[1].close()

@@ -1,2 +1,2 @@
-"""The payment processor's side: the HTTP adapter Farmacy calls it through, and a simulated
-processor that runs as its own HTTP service (`farmacy payments simulate`)."""
+"""The payment port's HTTP adapter: how Farmacy calls a card processor (a real one, or the
+simulated one in ops/payment_simulator/)."""

@@ -16,8 +16,8 @@ import pytest
 
 from application.payments import Authorisation, PaymentRefused, PaymentUnavailable
 from interfaces.payments.http_processor import HttpProcessor
-from interfaces.payments.ledger import Ledger
-from interfaces.payments.simulator import Simulator, WebhookSender, behaviour_of, serve
+from ops.payment_simulator.ledger import Ledger
+from ops.payment_simulator.processor import Simulator, WebhookSender, behaviour_of, serve
 
 SECRET = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 

@@ -7,12 +7,13 @@ import time
 from decimal import Decimal
 
 from application.errors import NotFound
-from application.payments import AlwaysAuthorise, Authorisation, PaymentAnswer, PaymentOutcome
+from application.payments import Authorisation, PaymentAnswer, PaymentOutcome
 from domain.order import OrderStatus
 from ops.root import Root, WriteSide
 from ops.settings import Settings
 from tests.conftest import FakeClock
 from tests.integration.world import make_world
+from tests.payment_fakes import AlwaysAuthorise
 
 
 class Declines(AlwaysAuthorise):

@@ -4,7 +4,7 @@ It answers the HTTP adapter's calls (interfaces/payments/http_processor.py) the 
 processor does: an authorisation is taken (202, pending) and its outcome arrives later
 through Farmacy's webhook, signed the Standard Webhooks way with
 FARMACY_PAYMENT_WEBHOOK_SECRET; capture, void and refund answer at once. Its ledger (a SQLite
-file, interfaces/payments/ledger.py) survives a restart; `GET /ledger` and
+file, ops/payment_simulator/ledger.py) survives a restart; `GET /ledger` and
 `GET /ledger/{order_id}` show it.
 
 What it does with an authorisation is chosen by the amount's cents (Farmacy holds no card
@@ -41,7 +41,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import JSONBody, PathParameter
 from standardwebhooks.webhooks import Webhook
 
-from interfaces.payments.ledger import Ledger, Refused, Unknown
+from ops.payment_simulator.ledger import Ledger, Refused, Unknown
 
 log = structlog.get_logger(__name__)
 
