@@ -153,6 +153,15 @@ class FridgeWriter:
             raise ticket.error
         return Decided(ticket.value, ticket.position)
 
+    def waiting(self, fridge_id: str | None = None) -> int:
+        """Decisions queued for a fridge's turn (for every fridge without `fridge_id`): how
+        deep a popular fridge's queue runs (/metrics: farmacy_fridge_decisions_waiting)."""
+        with self._desks_guard:
+            desks = (
+                list(self._desks.values()) if fridge_id is None else [self._desks.get(fridge_id)]
+            )
+        return sum(len(desk.queue) for desk in desks if desk is not None)
+
     def forget(self, fridge_id: str) -> None:
         """Drop the in-memory state (tests, or after an operator's manual repair)."""
         with self._desks_guard:

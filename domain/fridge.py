@@ -7,14 +7,14 @@ only change state, because they are replayed when the fridge is loaded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.copying import copy_by_parts
 from domain.errors import (
     AlreadyExists,
     FridgeUnavailable,
@@ -25,12 +25,18 @@ from domain.errors import (
     ReservationNotFound,
     SoldOut,
 )
+from domain.fridge_memory import (
+    delivery_fingerprint,
+    report_fingerprint,
+    reported_at,
+    same_delivery,
+)
+from domain.fridge_snapshots import upcast_v1_v2, upcast_v2_v3
 from domain.order import OrderLine, OrderTerms
-from domain.reservations import Promised, Reservation, ReservationBook
-from domain.shelf import ExpiredBatch, Shelf, local_day
+from domain.reservations import PICKED_UP, Promised, ReservationBook
+from domain.shelf import ExpiredBatch, Shelf, available, is_fresh, local_day
 from domain.values import (
     MOST_UNITS,
-    PAYMENT_WINDOW,
     REPORTS_KEPT_FOR,
     MealLines,
     ReleaseReason,
@@ -43,6 +49,7 @@ from domain.values import (
 # Promised is part of what the fridge answers (`Fridge.promised`), though its book keeps it.
 __all__ = [
     "MAX_REPORT_AHEAD",
+    "SELLING",
     "Fridge",
     "FridgeStatus",
     "Promised",
@@ -50,6 +57,7 @@ __all__ = [
     "report_fingerprint",
     "reported_at",
     "same_delivery",
+    "sells",
 ]
 
 MAX_REPORT_AHEAD = timedelta(minutes=5)
@@ -62,35 +70,25 @@ class FridgeStatus(StrEnum):
     RETIRED = "retired"
 
 
+def sells(status: str) -> bool:
+    """Only an active fridge sells (`status` as stored: snapshots keep it as a plain string)."""
+    return status == FridgeStatus.ACTIVE
+
+
+SELLING = tuple(status for status in FridgeStatus if sells(status))
+"""The statuses in which a fridge sells: what a view's SQL filter on status is built from."""
+
+
 class Fridge(Aggregate):
     INITIAL_VERSION = 0
+    __deepcopy__ = copy_by_parts  # a speed measure for the aggregate cache (domain/copying.py)
     # 2: reservations and settled orders remember what the order was promised (its birth).
     # 3: the shelf and the reservation book are parts of their own.
     class_version = 3
 
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """A snapshot taken before orders were born in the fridge: what it did not keep is
-        unknown (no terms, no lines of settled orders: a repeat of one is taken as a repeat)."""
-        for reservation in state["reservations"].values():
-            reservation.setdefault("reserved_at", reservation["expires_at"] - PAYMENT_WINDOW)
-            reservation.setdefault("order", None)
-        state.setdefault("reports", {})
-        for closed in state["closed_orders"].values():
-            closed.setdefault("lines", {})
-            closed.setdefault("reserved_at", closed["at"])
-            closed.setdefault("expires_at", closed["at"])
-            closed.setdefault("order", None)
-
-    @staticmethod
-    def upcast_v2_v3(state: dict[str, Any]) -> None:
-        """A snapshot taken while batches and reservations were the fridge's own dicts."""
-        state["_shelf"] = Shelf(state.pop("batches"))
-        state["_book"] = ReservationBook(
-            open=state.pop("reservations"),
-            closed=state.pop("closed_orders"),
-            holds=state.pop("holds"),
-        )
+    # Snapshots of earlier versions load through these (domain/fridge_snapshots.py).
+    upcast_v1_v2 = staticmethod(upcast_v1_v2)
+    upcast_v2_v3 = staticmethod(upcast_v2_v3)
 
     # ---- its events: what projections and the fulfilment flow match on ----------------------
 
@@ -184,26 +182,6 @@ class Fridge(Aggregate):
         self.last_report_at: datetime | None = None
         self.reports: dict[str, str] = {}  # report id -> what it said, for REPORTS_KEPT_FOR
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Fridge:
-        """A copy that evolves on its own, made in a fraction of `copy.deepcopy`'s time.
-
-        The aggregate cache hands out a copy on every load, and the fridge writer loads after
-        each conflict: a popular fridge keeps hundreds of settled orders for two days, which
-        `deepcopy` walks one object at a time (tens of milliseconds). Each part copies what
-        changes in place and shares what is only ever replaced (`Shelf.copy`,
-        `ReservationBook.copy`).
-        """
-        copied = object.__new__(type(self))
-        state = dict(self.__dict__)
-        state["_shelf"] = self._shelf.copy()
-        state["_book"] = self._book.copy()
-        state["deliveries"] = dict(self.deliveries)
-        state["reports"] = dict(self.reports)
-        state["_pending_events"] = list(self._pending_events)
-        copied.__dict__.update(state)
-        memo[id(self)] = copied
-        return copied
-
     # ---- what the fridge knows -------------------------------------------------------------
 
     def today(self, now: datetime) -> date:
@@ -223,12 +201,7 @@ class Fridge(Aggregate):
 
     def open_orders(self) -> list[str]:
         """The orders whose meals this fridge holds, oldest reservation first."""
-        return list(self._book.open)
-
-    def held_for(self, order_id: str) -> dict[str, int]:
-        """What an open reservation holds, per meal ({} if the order holds nothing here)."""
-        reservation = self._book.open.get(order_id)
-        return {} if reservation is None else dict(reservation["lines"])
+        return self._book.open_orders()
 
     def reservation_status(self, order_id: str) -> str | None:
         """What became of an order's reservation here: held, confirmed (paid), or how it
@@ -238,7 +211,7 @@ class Fridge(Aggregate):
 
     def available(self, meal_id: str, today: date) -> int:
         """What can still be sold: fresh units on hand less what open reservations hold."""
-        return max(0, self.on_hand(meal_id, today) - self.held(meal_id))
+        return available(self.on_hand(meal_id, today), self.held(meal_id))
 
     @property
     def recent_reports(self) -> dict[str, str]:
@@ -248,7 +221,7 @@ class Fridge(Aggregate):
         return self.reports
 
     def meal_ids(self) -> list[str]:
-        return sorted(self._shelf.meal_ids() | set(self._book.holds))
+        return sorted(self._shelf.meal_ids() | set(self._book.meals_held()))
 
     def same_as(self, other: Fridge) -> bool:
         """Installing a fridge again in the same venue is a repeat, not a conflict."""
@@ -273,7 +246,7 @@ class Fridge(Aggregate):
                 f"one delivery brings at most {MOST_UNITS}"
             )
         self._refuse_if(FridgeStatus.RETIRED)
-        if best_before < self.today(now):
+        if not is_fresh(best_before.isoformat(), self.today(now).isoformat()):
             raise InvalidRequest(f"delivery {delivery_id} is already past its best-before")
         self._delivered(delivery_id=delivery_id, lines=checked, best_before=best_before)
         return True
@@ -362,7 +335,7 @@ class Fridge(Aggregate):
             if known and known != checked:  # none: settled before v2
                 raise IdempotencyKeyReused(order_id)
             return False
-        if self.status != FridgeStatus.ACTIVE:
+        if not sells(self.status):
             raise FridgeUnavailable(self.fridge_id, self.status)
         today = self.today(now)
         if any(self.available(meal_id, today) < units for meal_id, units in checked.items()):
@@ -389,28 +362,26 @@ class Fridge(Aggregate):
 
     def confirm(self, order_id: str) -> bool:
         """Payment arrived: the reservation stays held until pickup and no longer expires."""
-        reservation = self._open(order_id)
-        if reservation["confirmed"]:
+        self._open(order_id)
+        if self._book.paid(order_id):
             return False
         self._confirmed(order_id=order_id)
         return True
 
     def release(self, order_id: str, reason: ReleaseReason, now: datetime) -> bool:
         """Put held meals back on sale. Releasing a settled reservation changes nothing."""
-        if order_id in self._book.closed:
+        if self._book.outcome(order_id) is not None:
             return False
-        reservation = self._open(order_id)
-        self._released(
-            order_id=order_id, lines=reservation["lines"], reason=reason.value, at=aware(now)
-        )
+        lines = self._open(order_id)
+        self._released(order_id=order_id, lines=lines, reason=reason.value, at=aware(now))
         return True
 
     def cancel(self, order_id: str, now: datetime) -> bool:
         """The customer gave the order up before pickup, paid or not: its meals go back on
         sale. Once they are taken out it is too late (ReservationClosed). Decided here, in the
         fridge's turn, so a cancel racing a pickup is told apart: never both."""
-        if self._book.status(order_id) == "picked_up":
-            raise ReservationClosed(self.fridge_id, order_id, "picked_up")
+        if self._book.outcome(order_id) == PICKED_UP:
+            raise ReservationClosed(self.fridge_id, order_id, PICKED_UP)
         return self.release(order_id, ReleaseReason.CANCELLED, now)
 
     def expire_reservations(self, now: datetime) -> list[str]:
@@ -423,12 +394,11 @@ class Fridge(Aggregate):
 
     def pick_up(self, order_id: str, now: datetime) -> bool:
         """The customer took a paid order's meals out of the fridge."""
-        if self._book.status(order_id) == "picked_up":
+        if self._book.outcome(order_id) == PICKED_UP:
             return False
-        reservation = self._open(order_id)
-        if not reservation["confirmed"]:
+        lines = self._open(order_id)
+        if not self._book.paid(order_id):
             raise NotPaidYet(order_id)
-        lines = reservation["lines"]
         sale_day = self.today(now)  # a sold meal is a fresh one
         self._picked_up(
             order_id=order_id,
@@ -457,10 +427,9 @@ class Fridge(Aggregate):
     def retire(self) -> bool:
         if self.status == FridgeStatus.RETIRED:
             return False
-        if self._book.open:
-            raise InvalidRequest(
-                f"fridge {self.fridge_id} still holds {len(self._book.open)} reservations"
-            )
+        held = self._book.open_orders()
+        if held:
+            raise InvalidRequest(f"fridge {self.fridge_id} still holds {len(held)} reservations")
         self._retired()
         return True
 
@@ -470,13 +439,14 @@ class Fridge(Aggregate):
         if self.status == status:
             raise FridgeUnavailable(self.fridge_id, status)
 
-    def _open(self, order_id: str) -> Reservation:
-        reservation = self._book.open.get(order_id)
-        if reservation is not None:
-            return reservation
-        closed = self._book.closed.get(order_id)
-        if closed is not None:
-            raise ReservationClosed(self.fridge_id, order_id, closed["outcome"])
+    def _open(self, order_id: str) -> MealLines:
+        """What an open reservation holds; ReservationClosed or ReservationNotFound if none."""
+        lines = self._book.holding(order_id)
+        if lines is not None:
+            return lines
+        outcome = self._book.outcome(order_id)
+        if outcome is not None:
+            raise ReservationClosed(self.fridge_id, order_id, outcome)
         raise ReservationNotFound(self.fridge_id, order_id)
 
     def _flag_missing(self, today: date) -> None:
@@ -484,7 +454,7 @@ class Fridge(Aggregate):
 
         The newest reservations lose first. Each is flagged once; the order flow acts on it.
         """
-        for meal_id in sorted(self._book.holds):
+        for meal_id in self._book.meals_held():
             gap = self.held(meal_id) - self.on_hand(meal_id, today)
             losing = self._book.losing(meal_id, gap)
             if losing:
@@ -580,7 +550,7 @@ class Fridge(Aggregate):
         at: datetime,
         batches: dict[str, dict[str, int]] | None = None,
     ) -> None:
-        self._book.close(order_id, "picked_up", at)
+        self._book.close(order_id, PICKED_UP, at)
         for meal_id, units in lines.items():
             if batches is not None:
                 self._shelf.move(meal_id, batches[meal_id])
@@ -602,27 +572,3 @@ class Fridge(Aggregate):
 
 def _lines_of(order: OrderTerms) -> MealLines:
     return {line["meal_id"]: line["quantity"] for line in order["lines"]}
-
-
-def delivery_fingerprint(lines: Mapping[str, int], best_before: date) -> str:
-    """What a delivery brought, as the fridge remembers it under its delivery id."""
-    units = ",".join(f"{meal_id}={n}" for meal_id, n in sorted(lines.items()))
-    return f"{best_before.isoformat()} {units}"
-
-
-def same_delivery(remembered: str, lines: Mapping[str, int], best_before: date) -> bool:
-    """Whether a delivery repeats the one remembered. Fridges recorded before deliveries were
-    fingerprinted (their snapshots) remember only the best-before: that is all we compare."""
-    if " " not in remembered:
-        return remembered == best_before.isoformat()
-    return remembered == delivery_fingerprint(lines, best_before)
-
-
-def report_fingerprint(taken_at: datetime, counts: Mapping[str, int]) -> str:
-    """What a count report said: when it was taken (UTC) and what it counted."""
-    units = ",".join(f"{meal_id}={n}" for meal_id, n in sorted(counts.items()))
-    return f"{taken_at.astimezone(UTC).isoformat()} {units}"
-
-
-def reported_at(fingerprint: str) -> datetime:
-    return datetime.fromisoformat(fingerprint.split(" ", 1)[0])

@@ -14,6 +14,9 @@ from typing import TypedDict
 from domain.order import OrderTerms
 from domain.values import CLOSED_ORDERS_KEPT_FOR, MealLines
 
+PICKED_UP = "picked_up"
+"""How an order whose meals were taken out ended (the other endings are `ReleaseReason`s)."""
+
 
 class Reservation(TypedDict):
     lines: MealLines
@@ -45,6 +48,9 @@ class Promised:
 
 @dataclass
 class ReservationBook:
+    """Open reservations, the units they hold per meal, and settled orders. The fridge asks
+    through the methods below; the fields are the book's own (and its snapshots')."""
+
     open: dict[str, Reservation] = field(default_factory=dict)  # oldest reservation first
     closed: dict[str, ClosedOrder] = field(default_factory=dict)
     holds: dict[str, int] = field(default_factory=dict)  # meal -> units, the sum of `open`
@@ -62,6 +68,29 @@ class ReservationBook:
 
     def held(self, meal_id: str) -> int:
         return self.holds.get(meal_id, 0)
+
+    def meals_held(self) -> list[str]:
+        """The meals open reservations hold, by meal id."""
+        return sorted(self.holds)
+
+    def open_orders(self) -> list[str]:
+        """The orders with an open reservation, oldest first."""
+        return list(self.open)
+
+    def holding(self, order_id: str) -> MealLines | None:
+        """What an open reservation holds per meal (None: none open for the order)."""
+        reservation = self.open.get(order_id)
+        return None if reservation is None else reservation["lines"]
+
+    def paid(self, order_id: str) -> bool:
+        """Whether an open reservation is confirmed (its order paid)."""
+        reservation = self.open.get(order_id)
+        return reservation is not None and reservation["confirmed"]
+
+    def outcome(self, order_id: str) -> str | None:
+        """How a settled order ended (picked_up, or why it was released); None if not settled."""
+        settled = self.closed.get(order_id)
+        return None if settled is None else settled["outcome"]
 
     def status(self, order_id: str) -> str | None:
         """held, confirmed (paid), or how it ended (picked_up, or why it was released)."""

@@ -21,6 +21,28 @@ def local_day(moment: datetime, timezone: str) -> date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
+def is_fresh(best_before: str, today: str) -> bool:
+    """A batch is sold up to and including its best-before day (both ISO dates, compared as
+    text: ISO dates sort as the days do)."""
+    return best_before >= today
+
+
+def available(fresh: int, held: int) -> int:
+    """What can still be sold: fresh units on hand less what open reservations hold, never
+    below zero (a count may find fewer meals than reservations hold)."""
+    return max(0, fresh - held)
+
+
+def after_move(batches: Mapping[str, int], moved: Mapping[str, int]) -> dict[str, int | None]:
+    """What each batch a move touches holds after it (`moved`: units added, or, negative,
+    removed); None where the batch is emptied, which is then dropped."""
+    after: dict[str, int | None] = {}
+    for best_before, units in moved.items():
+        left = batches.get(best_before, 0) + units
+        after[best_before] = left if left > 0 else None
+    return after
+
+
 def taken(batches: Mapping[str, int], units: int, fresh_from: str = "") -> dict[str, int]:
     """Which batches `units` come out of: oldest best-before first (fridges are stocked front
     to back), never more than a batch holds.
@@ -29,7 +51,7 @@ def taken(batches: Mapping[str, int], units: int, fresh_from: str = "") -> dict[
     fresh one, and expired ones stay behind to be discarded rather than booked as sold.
     """
     took: dict[str, int] = {}
-    for best_before in sorted(batches, key=lambda b: (b < fresh_from, b)):
+    for best_before in sorted(batches, key=lambda b: (not is_fresh(b, fresh_from), b)):
         if units == 0:
             break
         take = min(units, batches[best_before])
@@ -90,7 +112,7 @@ class Shelf:
         if today is None:
             return sum(batches.values())
         cutoff = today.isoformat()
-        return sum(units for best_before, units in batches.items() if best_before >= cutoff)
+        return sum(units for best_before, units in batches.items() if is_fresh(best_before, cutoff))
 
     def by_best_before(self, meal_id: str) -> dict[date, int]:
         """Units of a meal by best-before date, oldest first, expired ones included."""
@@ -106,7 +128,7 @@ class Shelf:
             ExpiredBatch(meal_id=meal_id, best_before=best_before, quantity=units)
             for meal_id, batches in sorted(self.batches.items())
             for best_before, units in sorted(batches.items())
-            if best_before < cutoff
+            if not is_fresh(best_before, cutoff)
         ]
 
     # ---- what would move ----------------------------------------------------------------------
@@ -124,12 +146,11 @@ class Shelf:
     def move(self, meal_id: str, moved: Mapping[str, int]) -> None:
         """Add (or, negative, remove) units batch by batch; a batch left empty goes."""
         batches = self.batches.setdefault(meal_id, {})
-        for best_before, units in moved.items():
-            left = batches.get(best_before, 0) + units
-            if left > 0:
-                batches[best_before] = left
-            else:
+        for best_before, left in after_move(batches, moved).items():
+            if left is None:
                 batches.pop(best_before, None)
+            else:
+                batches[best_before] = left
         if not batches:
             del self.batches[meal_id]
 

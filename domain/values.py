@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID, uuid5
@@ -94,8 +94,3 @@ class ReleaseReason(StrEnum):
     EXPIRED = "expired"
     REFUNDED = "refunded"
     NOT_COLLECTED = "not_collected"
-
-
-def is_past(best_before: date, today: date) -> bool:
-    """A batch is sold up to and including its best-before day."""
-    return best_before < today

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from projections.database import Database, Tx
-from projections.freshness import WAIT_TIMEOUT, Answer, answer
+from domain.shelf import available
+from projections.availability import SELLING_PARAMS, SELLS, availability
+from projections.database import Tx
+from projections.freshness import Answer, Reader
 from projections.reference import MEAL_TABLES, VENUE_TABLES, KeepsMeals, KeepsVenues, meal_details
-from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping, availability
+from projections.stock import STOCK_TABLES, FridgeRef, StockKeeping
 
 
 class CityCatalogue(StockKeeping, KeepsMeals, KeepsVenues):
@@ -35,7 +37,7 @@ class CityMeal:
 
 
 def city_meals(tx: Tx, view: CityCatalogue, city_id: str, now: datetime) -> list[CityMeal]:
-    stock = availability(tx, view, now, "f.city_id = ? AND f.status = 'active'", (city_id,))
+    stock = availability(tx, view, now, f"f.city_id = ? AND {SELLS}", (city_id, *SELLING_PARAMS))
     venue_of: dict[str, str] = dict(
         tx.rows(
             f"SELECT fridge_id, venue_id FROM {view.t['fridges']} WHERE city_id = ?", (city_id,)
@@ -45,7 +47,7 @@ def city_meals(tx: Tx, view: CityCatalogue, city_id: str, now: datetime) -> list
     for (fridge_id, meal_id), (_, fresh, held) in stock.items():
         venues = per_meal.setdefault(meal_id, {})
         venue = venue_of[fridge_id]
-        venues[venue] = venues.get(venue, 0) + max(0, fresh - held)
+        venues[venue] = venues.get(venue, 0) + available(fresh, held)
     details = meal_details(tx, view, sorted(per_meal))
     return [
         CityMeal(
@@ -63,39 +65,54 @@ def city_meals(tx: Tx, view: CityCatalogue, city_id: str, now: datetime) -> list
     ]
 
 
+@dataclass(frozen=True)
+class CityMenu:
+    meals: list[CityMeal]
+    known: bool  # the model knows a venue in the city (an empty menu is then no 404)
+
+
+def city_known(tx: Tx, view: CityCatalogue, city_id: str) -> bool:
+    """Whether the model knows a venue in the city."""
+    found = tx.one(f"SELECT 1 FROM {view.t['venues']} WHERE city_id = ? LIMIT 1", (city_id,))
+    return found is not None
+
+
+def city_venues(
+    tx: Tx, view: CityCatalogue, city_id: str, after: str | None, limit: int
+) -> list[tuple[str, str]]:
+    """(venue id, name) of a city in venue-id order, `limit` after venue id `after`."""
+    rows = tx.rows(
+        f"SELECT venue_id, name FROM {view.t['venues']} WHERE city_id = ? AND venue_id > ? "
+        "ORDER BY venue_id LIMIT ?",
+        (city_id, after or "", limit),
+    )
+    return [(venue_id, name) for venue_id, name in rows]
+
+
 class CityCatalogueQueries:
-    """What the HTTP layer asks the city catalogue."""
+    """What the API asks the city catalogue, through a `Reader` (its `ReadSide`)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
 
-    def catalogue(
-        self,
-        city_id: str,
-        now: datetime,
-        min_position: int | None = None,
-        timeout: float = WAIT_TIMEOUT,
-    ) -> Answer[list[CityMeal]]:
-        """GET /cities/{city}/menu."""
-        return answer(
-            self.db,
+    def menu(
+        self, city_id: str, now: datetime, min_position: int | None = None
+    ) -> Answer[CityMenu]:
+        """GET /cities/{city}/menu: the city's meals in meal-id order."""
+        return self.reader.read(
             CityCatalogue,
-            lambda tx, view: city_meals(tx, view, city_id, now),
+            lambda tx, view: CityMenu(
+                city_meals(tx, view, city_id, now), city_known(tx, view, city_id)
+            ),
             min_position,
-            timeout,
         )
 
     def venues(
-        self, city_id: str, min_position: int | None = None, timeout: float = WAIT_TIMEOUT
+        self, city_id: str, after: str | None, limit: int, min_position: int | None = None
     ) -> Answer[list[tuple[str, str]]]:
-        """GET /cities/{city}/venues: (venue id, name)."""
-
-        def read(tx: Tx, view: CityCatalogue) -> list[tuple[str, str]]:
-            rows = tx.rows(
-                f"SELECT venue_id, name FROM {view.t['venues']} WHERE city_id = ? "
-                "ORDER BY venue_id",
-                (city_id,),
-            )
-            return [(venue_id, name) for venue_id, name in rows]
-
-        return answer(self.db, CityCatalogue, read, min_position, timeout)
+        """GET /cities/{city}/venues: (venue id, name), `limit` after venue id `after`."""
+        return self.reader.read(
+            CityCatalogue,
+            lambda tx, view: city_venues(tx, view, city_id, after, limit),
+            min_position,
+        )

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from projections.database import Database, Tx
 from projections.projection import Projection
@@ -43,6 +43,28 @@ class Answer(Generic[T]):
         if self.as_of is None:
             return None
         return round(max(0.0, (datetime.now(UTC) - self.as_of).total_seconds()), 3)
+
+
+class Reader(Protocol):
+    """What runs a read model's queries: the API's `ReadSide` (interfaces/http/reading.py).
+    Each model's query object (`FridgeStockQueries`, ...) asks it, so tests and production
+    go through the same door."""
+
+    def read(
+        self, projection: type[P], read: Callable[[Tx, P], T], min_position: int | None
+    ) -> Answer[T]:
+        """`read` once the model reached `min_position` (bounded), blocking its thread."""
+        ...
+
+    async def read_async(
+        self,
+        projection: type[P],
+        read: Callable[[Tx, P, ReadState], T],
+        min_position: int | None,
+        kept: Callable[[ReadState], T | None] | None = None,
+    ) -> Answer[T]:
+        """The same without holding the event loop; `kept` may answer from memory."""
+        ...
 
 
 class ReadModelBehind(Exception):

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from projections.database import Database, Tx
-from projections.freshness import WAIT_TIMEOUT, Answer, answer
-from projections.stock import StockKeeping, availability
+from domain.shelf import available
+from projections.availability import availability
+from projections.database import Tx
+from projections.freshness import Answer, Reader
+from projections.stock import StockKeeping
 
 
 class FridgeStock(StockKeeping):
@@ -53,30 +55,22 @@ def fridge_report(
         age = (now - datetime.fromisoformat(last_report_at)).total_seconds()
     stock = availability(tx, view, now, "f.fridge_id = ?", (fridge_id,))
     meals = [
-        MealStock(meal_id, on_hand, fresh, held, max(0, fresh - held))
+        MealStock(meal_id, on_hand, fresh, held, available(fresh, held))
         for (_, meal_id), (on_hand, fresh, held) in sorted(stock.items())
     ]
     return FridgeStockReport(fridge_id, venue_id, status, age, meals)
 
 
 class FridgeStockQueries:
-    """What the HTTP layer asks the fridge stock model."""
+    """What the API asks the fridge stock model, through a `Reader` (its `ReadSide`)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
 
     def stock(
-        self,
-        fridge_id: str,
-        now: datetime,
-        min_position: int | None = None,
-        timeout: float = WAIT_TIMEOUT,
+        self, fridge_id: str, now: datetime, min_position: int | None = None
     ) -> Answer[FridgeStockReport | None]:
         """GET /fridges/{fridge_id}/stock (None: no such fridge, or not installed yet)."""
-        return answer(
-            self.db,
-            FridgeStock,
-            lambda tx, view: fridge_report(tx, view, fridge_id, now),
-            min_position,
-            timeout,
+        return self.reader.read(
+            FridgeStock, lambda tx, view: fridge_report(tx, view, fridge_id, now), min_position
         )

@@ -80,10 +80,6 @@ def handles(*event_types: type) -> Callable[[H], H]:
     return mark
 
 
-class Unapplicable(Exception):
-    """An event a view cannot apply (a poison event)."""
-
-
 class View:
     """The rows of a read model's tables, in the read model's words: the only place their SQL
     is written. A projection decides what each event means and calls its views' methods.
@@ -204,13 +200,3 @@ def checkpoint(tx: Tx, name: str, generation: int, shard: Shard) -> int | None:
         (name, generation, str(shard)),
     )
     return None if row is None else int(row[0])
-
-
-def reflected_position(tx: Tx, name: str) -> int:
-    """The position every shard of the active generation has reached (0 if none yet)."""
-    generation = active_generation(tx, name)
-    row = tx.one(
-        "SELECT MIN(position) FROM projection_checkpoints WHERE name = ? AND generation = ?",
-        (name, generation),
-    )
-    return int(row[0]) if row and row[0] is not None else 0

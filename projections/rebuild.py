@@ -77,14 +77,9 @@ def rebuild(
     prepare(db, cls(old))  # a model never run before still gets its generation row
     runner = Runner(store, db, cls, Shard(), generation=new, batch_size=batch_size)
     total = runner.head()
-    done = 0
-    while True:  # catch up with a moving head: stop when a pass finds nothing new
-        read = runner.step()
-        if read == 0:
-            break
-        done += read
-        if progress is not None:
-            progress(done, max(total, done))
+    done = runner.catch_up(
+        None if progress is None else lambda read: progress(read, max(total, read))
+    )
     result = Rebuilt(name, old, new, runner.position, done)
     if side_by_side:
         result.row_counts = compare(db, cls, old, new)

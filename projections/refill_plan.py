@@ -16,9 +16,10 @@ from datetime import date, datetime, timedelta
 from typing import ClassVar
 
 from domain.fridge import Fridge
-from domain.shelf import local_day
-from projections.database import Database, Tx
-from projections.freshness import WAIT_TIMEOUT, Answer, answer
+from domain.shelf import available, is_fresh, local_day
+from projections.availability import SELLING_PARAMS, SELLS
+from projections.database import Tx
+from projections.freshness import Answer, Reader
 from projections.projection import Shard, View
 from projections.stock import STOCK_TABLES, StockKeeping
 
@@ -97,7 +98,8 @@ class RefillLine:
 
 def plan_lines(tx: Tx, view: RefillPlan, now: datetime, days: int) -> list[RefillLine]:
     fridges = tx.rows(
-        f"SELECT fridge_id, venue_id, timezone FROM {view.t['fridges']} WHERE status = 'active'"
+        f"SELECT f.fridge_id, f.venue_id, f.timezone FROM {view.t['fridges']} f WHERE {SELLS}",
+        SELLING_PARAMS,
     )
     lines = []
     for fridge_id, venue_id, timezone in sorted(fridges):
@@ -116,7 +118,7 @@ def plan_lines(tx: Tx, view: RefillPlan, now: datetime, days: int) -> list[Refil
             (fridge_id,),
         ):
             entry = per_meal.setdefault(meal_id, [0, 0, 0, 0])
-            entry[1 if best_before >= tomorrow else 3] += units
+            entry[1 if is_fresh(best_before, tomorrow) else 3] += units
         for meal_id, held in tx.rows(
             f"SELECT meal_id, SUM(units) FROM {view.t['holds']} WHERE fridge_id = ? "
             "GROUP BY meal_id",
@@ -125,7 +127,7 @@ def plan_lines(tx: Tx, view: RefillPlan, now: datetime, days: int) -> list[Refil
             per_meal.setdefault(meal_id, [0, 0, 0, 0])[2] = int(held)
         for meal_id, (sold, sellable, held, expiring) in sorted(per_meal.items()):
             target = math.ceil(sold / days * DAYS_OF_COVER)
-            deliver = max(0, target - max(0, sellable - held))
+            deliver = max(0, target - available(sellable, held))
             lines.append(
                 RefillLine(
                     fridge_id, venue_id, meal_id, target, sold, sellable, held, expiring, deliver
@@ -135,22 +137,15 @@ def plan_lines(tx: Tx, view: RefillPlan, now: datetime, days: int) -> list[Refil
 
 
 class RefillPlanQueries:
-    """What the kitchen asks: GET /kitchen/refill-plan."""
+    """What the kitchen asks the refill plan (GET /kitchen/refill-plan), through a `Reader`."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
 
     def plan(
-        self,
-        now: datetime,
-        days: int = 7,
-        min_position: int | None = None,
-        timeout: float = WAIT_TIMEOUT,
+        self, now: datetime, days: int = 7, min_position: int | None = None
     ) -> Answer[list[RefillLine]]:
-        return answer(
-            self.db,
-            RefillPlan,
-            lambda tx, view: plan_lines(tx, view, now, days),
-            min_position,
-            timeout,
+        """Per fridge that sells and meal, by fridge id then meal id."""
+        return self.reader.read(
+            RefillPlan, lambda tx, view: plan_lines(tx, view, now, days), min_position
         )

@@ -190,7 +190,7 @@ def _views(rows: list[Any]) -> list[ReservationView]:
 
 
 class ReservationQueries:
-    """What the process manager (and the HTTP layer) asks about reservations."""
+    """What the process manager asks about reservations (ops/root.py `overdue_reservations`)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -213,24 +213,5 @@ class ReservationQueries:
                     (utc_iso(before), limit),
                 )
             )
-
-        return answer(self.db, Reservations, read, min_position, timeout)
-
-    def reservation(
-        self,
-        fridge_id: str,
-        order_id: str,
-        min_position: int | None = None,
-        timeout: float = WAIT_TIMEOUT,
-    ) -> Answer[ReservationView | None]:
-        def read(tx: Tx, view: Reservations) -> ReservationView | None:
-            found = _views(
-                tx.rows(
-                    "SELECT fridge_id, order_id, status, lines, expires_at, missing FROM "
-                    f"{view.t['reservations']} WHERE fridge_id = ? AND order_id = ?",
-                    (fridge_id, order_id),
-                )
-            )
-            return found[0] if found else None
 
         return answer(self.db, Reservations, read, min_position, timeout)

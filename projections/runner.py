@@ -178,20 +178,18 @@ class Runner:
             self.position = notifications[-1].id
         return len(notifications)
 
-    def catch_up(
-        self, until: int | None = None, progress: Callable[[int], Any] | None = None
-    ) -> int:
-        """Apply batches until the head (or `until`) is reached. Returns notifications read."""
-        target = self.head() if until is None else until
+    def catch_up(self, progress: Callable[[int], Any] | None = None) -> int:
+        """Apply batches until a pass finds nothing new, following a moving head (what a
+        rebuild does). `progress(done)` is called after each batch. Returns notifications
+        read."""
         done = 0
-        while self.position < target:
+        while True:
             read = self.step()
             if read == 0:
-                break
+                return done
             done += read
             if progress is not None:
-                progress(read)
-        return done
+                progress(done)
 
     # ---- inside a batch ----------------------------------------------------------------
 

@@ -18,13 +18,12 @@ real menus. The answer's `position`, `as_of` and `age_seconds` always come from 
 own read, never from the cache.
 """
 
-# ruff: noqa: S608 - table names come from code, never from input; values are bound.
-
 from __future__ import annotations
 
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -36,9 +35,8 @@ from domain.shelf import local_day
 from interfaces.http import schemas
 from interfaces.http.reading import ReadSide
 from ops.root import WriteSide
-from projections.database import Tx
 from projections.freshness import ReadState
-from projections.venue_menu import VenueMenu, menu_items
+from projections.venue_menu import Menu
 
 VENUES = 2048
 """Venues whose menu one API process keeps (a menu is a few kB: a few MB at most)."""
@@ -83,22 +81,16 @@ class CachedMenu:
         return key == self.key and local_days(now, self.timezones) == self.days
 
 
-def read_menu(
-    tx: Tx, view: VenueMenu, key: tuple[Any, ...], venue_id: str, now: datetime
-) -> CachedMenu:
-    """The venue's menu as the model holds it in this snapshot."""
-    found = tx.rows(
-        f"SELECT DISTINCT timezone FROM {view.t['fridges']} WHERE venue_id = ?", (venue_id,)
-    )
-    timezones = tuple(sorted(str(timezone) for (timezone,) in found))
-    items = menu_items(tx, view, venue_id, now) if timezones else []
-    encoded = msgspec.json.encode(
+def encoded(key: tuple[Any, ...], menu: Menu, now: datetime) -> CachedMenu:
+    """A menu read at state `key`, encoded as the response carries it."""
+    items = msgspec.json.encode(
         [
             schemas.MenuEntry(i.meal_id, i.name, i.price, i.currency, i.details, i.available)
-            for i in items
+            for i in menu.items
         ]
     )
-    return CachedMenu(key, timezones, local_days(now, timezones), encoded, etag_digest(encoded))
+    days = local_days(now, menu.timezones)
+    return CachedMenu(key, menu.timezones, days, items, etag_digest(items))
 
 
 class MenuCache:
@@ -126,13 +118,13 @@ class MenuCache:
         return None
 
     def menu(
-        self, tx: Tx, view: VenueMenu, state: ReadState, venue_id: str, now: datetime
+        self, state: ReadState, venue_id: str, now: datetime, read: Callable[[], Menu]
     ) -> CachedMenu:
-        """The venue's menu at `state` (read in `tx`'s snapshot unless kept from before)."""
+        """The venue's menu at `state`: kept from before, or `read()` in the state's snapshot."""
         found = self.kept(state, venue_id, now)
         if found is not None:
             return found
-        menu = read_menu(tx, view, state.key, venue_id, now)
+        menu = encoded(state.key, read(), now)
         with self._lock:
             self.misses += 1
             if menu.known:

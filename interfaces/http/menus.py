@@ -22,12 +22,8 @@ from interfaces.http import schemas
 from interfaces.http.auth import Role, allow
 from interfaces.http.errors import problem
 from interfaces.http.menu_cache import CachedMenu, EncodedVenueMenu, MenuReading
-from interfaces.http.reading import Fresh, city_known, city_venues, decode_cursor, page
+from interfaces.http.reading import Fresh, decode_cursor, page
 from interfaces.http.schemas import After, Limit, MinPosition, Read, Side
-from projections.city_catalogue import CityCatalogue, city_meals
-from projections.fridge_stock import FridgeStock, fridge_report
-from projections.refill_plan import RefillPlan, plan_lines
-from projections.venue_menu import VenueMenu
 
 EVERYONE = allow(*Role)
 Days = Annotated[int, QueryParameter(ge=1, le=28, description="recent days of sales to plan from")]
@@ -96,12 +92,7 @@ class MenuRoutes(Controller):
     ) -> Response[schemas.VenueMenu]:
         """Every meal at the venue with the units a customer can order there now."""
         now = menus.side.clock()
-        answer = await menus.read.read_async(
-            VenueMenu,
-            lambda tx, view, state: menus.cache.menu(tx, view, state, venue_id, now),
-            min_position,
-            kept=lambda state: menus.cache.kept(state, venue_id, now),
-        )
+        answer = await menus.read.venue_menu.menu(venue_id, now, min_position, menus.cache)
         menu: CachedMenu = answer.value
         if not menu.known:  # no fridge there: the store says whether the venue exists (404)
             await anyio.to_thread.run_sync(check_exists, menus.side, "venue", venue_id)
@@ -128,13 +119,9 @@ class MenuRoutes(Controller):
         """The city's meals in meal-id order, each with its total units and where they are."""
         now = side.clock()
         decode_cursor(after, 1)
-        answer = read.read(
-            CityCatalogue,
-            lambda tx, view: (city_meals(tx, view, city_id, now), city_known(tx, view, city_id)),
-            min_position,
-        )
-        meals, known = answer.value
-        if not known and not meals:
+        answer = read.city_catalogue.menu(city_id, now, min_position)
+        meals = answer.value.meals
+        if not answer.value.known and not meals:
             check_exists(side, "city", city_id)
         chosen, next_cursor = page(meals, lambda m: (m.meal_id,), 1, after, limit)
         entries = [
@@ -158,10 +145,8 @@ class MenuRoutes(Controller):
     ) -> Response[schemas.CityVenues]:
         """The city's venues in venue-id order."""
         start = decode_cursor(after, 1)
-        answer = read.read(
-            CityCatalogue,
-            lambda tx, view: city_venues(tx, view, city_id, start[0] if start else None, limit + 1),
-            min_position,
+        answer = read.city_catalogue.venues(
+            city_id, start[0] if start else None, limit + 1, min_position
         )
         venues: list[tuple[str, str]] = answer.value
         if not venues and start is None:
@@ -185,9 +170,7 @@ class MenuRoutes(Controller):
     ) -> Response[schemas.FridgeStock]:
         """Per meal: on hand, fresh (not past best-before), held by orders, available."""
         now = side.clock()
-        answer = read.read(
-            FridgeStock, lambda tx, view: fridge_report(tx, view, fridge_id, now), min_position
-        )
+        answer = read.fridge_stock.stock(fridge_id, now, min_position)
         report = answer.value
         if report is None:
             check_exists(side, "fridge", fridge_id)
@@ -229,9 +212,7 @@ class KitchenRoutes(Controller):
         """Per fridge and meal, what to deliver next (by fridge id, then meal id)."""
         decode_cursor(after, 2)
         now = side.clock()
-        answer = read.read(
-            RefillPlan, lambda tx, view: plan_lines(tx, view, now, days), min_position
-        )
+        answer = read.refill_plan.plan(now, days, min_position)
         chosen, next_cursor = page(
             answer.value, lambda line: (line.fridge_id, line.meal_id), 2, after, limit
         )

@@ -35,7 +35,8 @@ ORDERS_SOLD_OUT = Counter("farmacy_orders_sold_out", "Orders refused because a f
 
 
 class WriterConflicts(Collector):
-    """Version conflicts the per-fridge writer retried, read at scrape time."""
+    """Version conflicts the per-fridge writer retried, and the decisions queued for their
+    fridge's turn, read at scrape time."""
 
     writer: FridgeWriter | None = None
 
@@ -45,6 +46,11 @@ class WriterConflicts(Collector):
         )
         total.add_metric([], self.writer.stats.conflicts if self.writer else 0)
         yield total
+        waiting = GaugeMetricFamily(
+            "farmacy_fridge_decisions_waiting", "Decisions queued for their fridge's turn"
+        )
+        waiting.add_metric([], self.writer.waiting() if self.writer else 0)
+        yield waiting
 
 
 CONFLICTS = WriterConflicts()

@@ -22,7 +22,7 @@ from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, S
 from interfaces.http.telemetry import note
 from ops.root import WriteSide
 from projections.freshness import Answer
-from projections.orders import Orders, OrderView, order_by_id, orders_of_customer
+from projections.order_queries import OrderView
 
 IdempotencyKey = Annotated[
     str,
@@ -146,10 +146,9 @@ def found_order(
     Without `min_position`, a miss waits (bounded) for the model to reach everything the
     store holds before it is believed: an order acknowledged a moment ago is never a 404.
     """
-    answer = read.read(Orders, lambda tx, view: order_by_id(tx, view, order_id), min_position)
+    answer = read.orders.order(order_id, min_position)
     if answer.value is None and min_position is None:
-        head = side.store.position()
-        answer = read.read(Orders, lambda tx, view: order_by_id(tx, view, order_id), head)
+        answer = read.orders.order(order_id, side.store.position())
     order = answer.value
     if order is None or (customer_id is not None and order.customer_id != customer_id):
         raise NotFound("order", order_id)
@@ -173,11 +172,7 @@ class CustomerRoutes(Controller):
         """The caller's own orders, newest first, with each order's history."""
         start = decode_cursor(after, 2)
         customer = request.user.subject
-        answer = read.read(
-            Orders,
-            lambda tx, view: orders_of_customer(tx, view, customer, limit + 1, start),
-            min_position,
-        )
+        answer = read.orders.customer_orders(customer, limit + 1, start, min_position)
         orders: list[OrderView] = answer.value
         more = len(orders) > limit
         orders = orders[:limit]

@@ -14,8 +14,6 @@ API processes only read here; the workers that write these models run elsewhere
 (`farmacy worker`), never inside an API process.
 """
 
-# ruff: noqa: S608 - table names come from code, never from input; values are bound.
-
 from __future__ import annotations
 
 import asyncio
@@ -32,7 +30,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from ops import connections
-from projections.city_catalogue import CityCatalogue
+from projections.city_catalogue import CityCatalogueQueries
 from projections.database import Database, Tx
 from projections.freshness import (
     FIRST_PAUSE,
@@ -44,8 +42,12 @@ from projections.freshness import (
     attempt,
     pause,
 )
+from projections.fridge_stock import FridgeStockQueries
 from projections.models import close_databases
+from projections.order_queries import OrdersQueries
 from projections.projection import Projection
+from projections.refill_plan import RefillPlanQueries
+from projections.venue_menu import VenueMenuQueries
 
 T = TypeVar("T")
 P = TypeVar("P", bound=Projection)
@@ -82,12 +84,22 @@ Fresh = Answer[Any]
 @dataclass
 class ReadSide:
     """A database per read model for this API process (closed by the app's lifespan); on
-    PostgreSQL they share one pool of `connections.API_READ_POOL` connections."""
+    PostgreSQL they share one pool of `connections.API_READ_POOL` connections.
+
+    Routes ask each model through its query object (`venue_menu`, `city_catalogue`,
+    `fridge_stock`, `refill_plan`, `orders`), which reads through `read` or `read_async`."""
 
     dbs: dict[str, Database]
     wait_seconds: float = WAIT_TIMEOUT  # how long a `min_position` read may wait
     head: Callable[[], int | None] | None = None  # the event store's newest position
     _threads: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.venue_menu = VenueMenuQueries(self)
+        self.city_catalogue = CityCatalogueQueries(self)
+        self.fridge_stock = FridgeStockQueries(self)
+        self.refill_plan = RefillPlanQueries(self)
+        self.orders = OrdersQueries(self)
 
     def close(self) -> None:
         threads, self._threads = self._threads, None
@@ -210,32 +222,3 @@ def page(
     more = len(chosen) > limit
     chosen = chosen[:limit]
     return chosen, (encode_cursor(*key(chosen[-1])) if more else None)
-
-
-# ---- reads the projections do not offer (yet): thin functions over their tables -------------
-
-
-def venue_known(tx: Tx, view: Projection, venue_id: str) -> bool:
-    return (
-        tx.one(f"SELECT 1 FROM {view.t['fridges']} WHERE venue_id = ? LIMIT 1", (venue_id,))
-        is not None
-    )
-
-
-def city_known(tx: Tx, view: CityCatalogue, city_id: str) -> bool:
-    return (
-        tx.one(f"SELECT 1 FROM {view.t['venues']} WHERE city_id = ? LIMIT 1", (city_id,))
-        is not None
-    )
-
-
-def city_venues(
-    tx: Tx, view: CityCatalogue, city_id: str, after: str | None, limit: int
-) -> list[tuple[str, str]]:
-    """(venue id, name) of a city in venue-id order, `limit` after venue id `after`."""
-    rows = tx.rows(
-        f"SELECT venue_id, name FROM {view.t['venues']} WHERE city_id = ? AND venue_id > ? "
-        "ORDER BY venue_id LIMIT ?",
-        (city_id, after or "", limit),
-    )
-    return [(venue_id, name) for venue_id, name in rows]

@@ -193,6 +193,7 @@ def test_metrics_count_requests_orders_and_refusals(api: Api) -> None:
     assert "farmacy_orders_placed_total" in metrics
     assert "farmacy_orders_sold_out_total" in metrics
     assert "farmacy_fridge_write_conflicts_total" in metrics
+    assert "farmacy_fridge_decisions_waiting 0.0" in metrics
 
 
 def test_the_store_being_down_is_503_with_retry_after(api: Api) -> None:

@@ -4,6 +4,7 @@ than the caller asked for; both stay bounded; a remembered token still expires."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import time
@@ -25,7 +26,6 @@ from interfaces.http.menu_cache import EncodedVenueMenu, MenuCache, VenueMenus, 
 from projections.database import SQLiteDatabase, Tx
 from projections.freshness import read_state
 from projections.projection import create_bookkeeping
-from projections.venue_menu import VenueMenu
 from tests.conftest import FakeClock, unique
 from tests.e2e.http_client import Api, api
 from tests.e2e.http_reading import available, live_api, menu
@@ -131,11 +131,7 @@ def test_the_cache_keeps_the_newest_menu_of_a_bounded_number_of_venues(live_api:
     cache = MenuCache(venues=2)
 
     def read_menu(venue: str) -> None:
-        read.read(
-            VenueMenu,
-            lambda tx, view: cache.menu(tx, view, read_state(tx, view.name), venue, now),
-            position,
-        )
+        asyncio.run(read.venue_menu.menu(venue, now, position, cache))
 
     for venue in venues:
         read_menu(venue)

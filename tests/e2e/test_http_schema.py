@@ -17,11 +17,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
+from litestar import Litestar
+from litestar.testing import TestClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core import NotSet
@@ -52,14 +55,6 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-SETTINGS = Settings(store="sqlite", data_dir=Path(tempfile.mkdtemp(prefix="farmacy-fuzz-")))
-SIDE = build_write_side(SETTINGS, clock=FakeClock())
-WORLD = make_world(SIDE)
-# schemathesis runs the app's lifespan around every call; keep the store open throughout
-SIDE.close = lambda: None  # type: ignore[method-assign]
-READ = ReadSide(Root(SETTINGS).api_read_models())
-APP = create_app(SIDE, SETTINGS, READ)
-
 CONFIG = SchemathesisConfig.from_dict(
     {
         "seed": 11,
@@ -72,47 +67,83 @@ CONFIG = SchemathesisConfig.from_dict(
         },
     }
 )
-schema = schemathesis.openapi.from_asgi("/schema/openapi.json", APP, config=CONFIG)
-
 SUBJECTS = {
     Role.CUSTOMER: "fuzzing-customer",
     Role.KITCHEN: "fuzzing-kitchen",
-    Role.FRIDGE: WORLD.fridge_id,
     Role.OPERATOR: "fuzzing-operator",
     Role.PAYMENT: "fuzzing-processor",
 }
+"""Who each role's token names; the fridge device's names the world's fridge."""
 
 
-@pytest.fixture(scope="module", autouse=True)
-def workers() -> Iterator[None]:
-    """A worker per read model for the whole module, as `farmacy run` has them."""
+@dataclass(frozen=True)
+class Fuzzed:
+    settings: Settings
+    app: Litestar
+    fridge_id: str
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
+    """The app over a store of its own, with a worker per read model for the whole module (as
+    `farmacy run` has them) and ready before the first call; all closed after the last.
+    The operations come from `the_contract()`; the calls go to this app."""
+    settings = Settings(store="sqlite", data_dir=tmp_path_factory.mktemp("fuzz"))
+    side = build_write_side(settings, clock=FakeClock())
+    close_store = side.close
+    # schemathesis runs the app's lifespan around every call; keep the store open throughout
+    side.close = lambda: None  # type: ignore[method-assign]
+    read = ReadSide(Root(settings).api_read_models())
     stop = threading.Event()
     errors: list[str] = []
-    thread = threading.Thread(
+    workers = threading.Thread(
         target=lambda: errors.extend(
-            Root(SETTINGS, store=SIDE.store).run("worker", stop, names=sorted(PROJECTIONS))
+            Root(settings, store=side.store).run("worker", stop, names=sorted(PROJECTIONS))
         ),
         name="fuzz-workers",
         daemon=True,
     )
-    thread.start()
     try:
+        world = make_world(side)
+        app = create_app(side, settings, read)
+        workers.start()
         deadline = time.monotonic() + 60
-        while reasons := unready(statuses(SIDE.store, READ)):  # until /readyz would say ready
+        while reasons := unready(statuses(side.store, read)):  # until /readyz would say ready
             assert time.monotonic() < deadline and not errors, (reasons, errors)
             time.sleep(0.05)
-        yield
+        yield Fuzzed(settings, app, world.fridge_id)
     finally:
         stop.set()
-        thread.join(timeout=30)
+        if workers.is_alive():
+            workers.join(timeout=30)
+        read.close()
+        close_store()
+    assert not workers.is_alive(), "the workers did not stop"
     assert not errors, errors
 
 
-def credentials(role: Role, case: Any) -> dict[str, str]:
+def the_contract() -> dict[str, Any]:
+    """The app's OpenAPI document as it serves it, read from an app over a store of its own
+    that is closed (by the app's lifespan) and deleted before the tests are even collected:
+    collection needs the operations, and nothing opened here outlives this function."""
+    with tempfile.TemporaryDirectory(prefix="farmacy-contract-") as where:
+        settings = Settings(store="sqlite", data_dir=Path(where))
+        app = create_app(build_write_side(settings, clock=FakeClock()), settings)
+        with TestClient(app) as client:
+            document: dict[str, Any] = client.get("/schema/openapi.json").json()
+    return document
+
+
+schema = schemathesis.openapi.from_dict(the_contract(), config=CONFIG)
+
+
+def credentials(fuzzed: Fuzzed, role: Role, case: Any) -> dict[str, str]:
     """A bearer token for `role`; the payment processor signs the body instead."""
+    secret = fuzzed.settings.secret
     if role is Role.PAYMENT and case.path == "/payments/webhook":
-        return signed_headers(SETTINGS.payment_webhook_secret, sent(case.body))
-    return {"Authorization": f"Bearer {issue_token(SETTINGS.secret, role, SUBJECTS[role])}"}
+        return signed_headers(fuzzed.settings.payment_webhook_secret, sent(case.body))
+    subject = fuzzed.fridge_id if role is Role.FRIDGE else SUBJECTS[role]
+    return {"Authorization": f"Bearer {issue_token(secret, role, subject)}"}
 
 
 def sent(body: Any) -> bytes:
@@ -128,5 +159,6 @@ def sent(body: Any) -> bytes:
 
 @pytest.mark.parametrize("role", list(Role))
 @schema.parametrize()
-def test_every_operation_keeps_the_contract(case: Any, role: Role) -> None:
-    case.call_and_validate(headers=credentials(role, case), checks=CHECKS)
+def test_every_operation_keeps_the_contract(case: Any, role: Role, fuzzed: Fuzzed) -> None:
+    headers = credentials(fuzzed, role, case)
+    case.call_and_validate(app=fuzzed.app, headers=headers, checks=CHECKS)

@@ -45,12 +45,20 @@ def call(
 
 
 def until(check: Any, seconds: float = 60.0) -> Any:
-    """Poll until `check()` returns something truthy (a state, not a sleep in its place)."""
+    """Poll until `check()` returns something truthy (a state, not a sleep in its place).
+
+    Only "not yet" is waited out: nothing listening yet, or a 503 (a read model not built or
+    behind, which asks to retry). Any other refusal, or an answer without what was asked
+    for, fails at once with what the server said, not as a timeout."""
     deadline = time.monotonic() + seconds
     while True:
         try:
             found = check()
-        except (urllib.error.URLError, ConnectionError, KeyError):
+        except urllib.error.HTTPError as refused:
+            if refused.code != 503:
+                raise AssertionError(f"{refused.code}: {refused.read().decode()}") from None
+            found = None
+        except (urllib.error.URLError, ConnectionError):
             found = None
         if found:
             return found
@@ -82,8 +90,14 @@ def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path)
     try:
         assert job.stdout is not None
         assert job.stdout.readline().startswith("Farmacy on sqlite: 3 cities, 5 venues, 9 fridges")
-        banner = until(lambda: job.stdout and job.stdout.readline().startswith("Farmacy API"))
-        assert banner
+
+        def banner() -> bool:
+            assert job.stdout is not None
+            line = job.stdout.readline()
+            assert line or job.poll() is None, f"the main job exited ({job.returncode})"
+            return line.startswith("Farmacy API")
+
+        assert until(banner)
         token = subprocess.run(
             [sys.executable, "-m", "interfaces.cli", "token", "customer", "--subject", "ana"],
             env=env,
@@ -109,13 +123,13 @@ def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path)
             **{"Idempotency-Key": "first-order"},
         )
         assert menu_units(order["position"]) == before - 1
-        ready = until(
-            lambda: (
-                call("GET", f"{base}/orders/{order['order_id']}", token)["status"]
-                == "ready_for_pickup"
-            )
-        )
-        assert ready
+
+        def settled() -> str | None:
+            """The order's status once the flow has moved it past placed and paid."""
+            status: str = call("GET", f"{base}/orders/{order['order_id']}", token)["status"]
+            return None if status in ("placed", "paid") else status
+
+        assert until(settled) == "ready_for_pickup"
     finally:
         workers = children_of(job.pid)
         job.send_signal(signal.SIGTERM)

@@ -46,8 +46,7 @@ def test_callers_that_queue_during_a_save_are_answered_by_one_append(side: Write
             )
             for n in range(10)
         ]
-        desk = side.writer._desks[world.fridge_id]
-        wait_until(lambda: len(desk.queue) == 10)
+        wait_until(lambda: side.writer.waiting(world.fridge_id) == 10)
         release.set()
         answers = [first.result(timeout=30)] + [o.result(timeout=30) for o in others]
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from domain.order import OrderLine
 from ops.root import WriteSide
 from projections.database import Database, Tx
-from projections.orders import OrderRows, Orders
+from projections.order_rows import OrderRows
+from projections.orders import Orders
 from projections.projection import Projection, View, utc_iso
 from projections.reservations import ReservationRows, Reservations
 from tests.conftest import unique

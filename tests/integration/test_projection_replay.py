@@ -57,19 +57,22 @@ def test_stock_rows_match_the_fridges(side: WriteSide, models: Callable[[str], D
         (fridge, meal, best_before): units
         for fridge, meal, best_before, units in table_contents(db, "fridge_stock")["batches"]
     }
-    holds: dict[tuple[str, str, str], int] = {
-        (fridge, order, meal): units
-        for fridge, order, meal, units in table_contents(db, "fridge_stock")["holds"]
-    }
+    holds: dict[tuple[str, str], int] = {}
+    holding: set[tuple[str, str]] = set()
+    for fridge, order, meal, units in table_contents(db, "fridge_stock")["holds"]:
+        holds[(fridge, meal)] = holds.get((fridge, meal), 0) + units
+        holding.add((fridge, order))
     expected_batches = {}
     expected_holds = {}
+    expected_holding = set()
     for fridge_id in world.fridges:
         fridge = side.catalogue.fridge(fridge_id)
         for meal in fridge.meal_ids():
             for best_before, units in fridge.shelf(meal).items():
                 expected_batches[(fridge_id, meal, best_before.isoformat())] = units
-        for order_id in fridge.open_orders():
-            for meal, units in fridge.held_for(order_id).items():
-                expected_holds[(fridge_id, order_id, meal)] = units
+            if fridge.held(meal):
+                expected_holds[(fridge_id, meal)] = fridge.held(meal)
+        expected_holding |= {(fridge_id, order_id) for order_id in fridge.open_orders()}
     assert batches == expected_batches
     assert holds == expected_holds
+    assert holding == expected_holding

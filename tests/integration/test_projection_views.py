@@ -10,16 +10,14 @@ from typing import Any
 
 import pytest
 
+from interfaces.http.menu_cache import MenuCache
 from ops.root import WriteSide
-from projections.city_catalogue import CityCatalogueQueries
-from projections.orders import OrdersQueries
 from projections.projection import Shard
 from projections.rebuild import rebuild
-from projections.refill_plan import RefillPlanQueries
 from projections.reservations import ReservationQueries
 from projections.runner import ProjectionFailed
-from projections.venue_menu import VenueMenu, VenueMenuQueries
-from tests.integration.projection_fixtures import OpenModels, models
+from projections.venue_menu import VenueMenu
+from tests.integration.projection_fixtures import OpenModels, OpenReads, models, reads, venue_menu
 from tests.integration.projection_world import (
     catch_up,
     run_workload,
@@ -29,11 +27,11 @@ from tests.integration.projection_world import (
 )
 from tests.integration.world import make_world, place_and_open
 
-__all__ = ["models"]
+__all__ = ["models", "reads"]
 
 
 def test_orders_show_status_and_history_per_order_and_customer(
-    side: WriteSide, models: OpenModels
+    side: WriteSide, models: OpenModels, reads: OpenReads
 ) -> None:
     world = make_world(side)
     paid = place_and_open(side, "carol", "k1", world.fridge_id, {world.soup: 1})
@@ -42,11 +40,12 @@ def test_orders_show_status_and_history_per_order_and_customer(
     side.ordering.cancel(cancelled.order_id)
     db = models("orders")
     catch_up(side, db, "orders")
-    order = OrdersQueries(db).order(paid.order_id).value
+    orders = reads({"orders": db}).orders
+    order = orders.order(paid.order_id).value
     assert order is not None
     assert order.status == "ready_for_pickup"
     assert [status for status, _, _ in order.history] == ["placed", "paid", "ready_for_pickup"]
-    mine = OrdersQueries(db).customer_orders("carol").value
+    mine = orders.customer_orders("carol").value
     assert {o.order_id: o.status for o in mine} == {
         paid.order_id: "ready_for_pickup",
         cancelled.order_id: "cancelled",
@@ -54,13 +53,14 @@ def test_orders_show_status_and_history_per_order_and_customer(
 
 
 def test_an_order_is_in_the_model_from_its_reservation_before_the_flow_opens_it(
-    side: WriteSide, models: OpenModels
+    side: WriteSide, models: OpenModels, reads: OpenReads
 ) -> None:
     world = make_world(side)
     placed = side.ordering.place("carol", "k1", world.fridge_id, {world.soup: 2})
     db = models("orders")
     catch_up(side, db, "orders")
-    order = OrdersQueries(db).order(placed.order_id, min_position=placed.position).value
+    orders = reads({"orders": db}).orders
+    order = orders.order(placed.order_id, min_position=placed.position).value
     assert order is not None
     assert (order.status, order.customer_id, order.fridge_id) == (
         "placed",
@@ -74,12 +74,10 @@ def test_an_order_is_in_the_model_from_its_reservation_before_the_flow_opens_it(
     side.ordering.ensure_order(placed.order_id, world.fridge_id)
     side.ordering.authorise_payment(placed.order_id, "pay-1")
     catch_up(side, db, "orders")
-    order = OrdersQueries(db).order(placed.order_id).value
+    order = orders.order(placed.order_id).value
     assert order is not None
     assert [s for s, _, _ in order.history] == ["placed", "paid", "ready_for_pickup"]
-    assert [o.order_id for o in OrdersQueries(db).customer_orders("carol").value] == [
-        placed.order_id
-    ]
+    assert [o.order_id for o in orders.customer_orders("carol").value] == [placed.order_id]
 
 
 def test_open_reservations_are_read_by_deadline(side: WriteSide, models: OpenModels) -> None:
@@ -94,25 +92,29 @@ def test_open_reservations_are_read_by_deadline(side: WriteSide, models: OpenMod
     queries = ReservationQueries(db)
     due = queries.due(side.clock() + timedelta(minutes=30)).value
     assert [r.order_id for r in due] == [first.order_id, second.order_id]
-    assert queries.due(side.clock()).value == []
-    held = queries.reservation(world.fridge_id, paid.order_id).value
-    assert held is not None and held.status == "confirmed"
+    assert queries.due(side.clock()).value == []  # a paid reservation is never due
 
 
 def test_city_catalogue_lists_meals_and_the_venues_that_have_them(
-    side: WriteSide, models: OpenModels
+    side: WriteSide, models: OpenModels, reads: OpenReads
 ) -> None:
     world = make_world(side, soup_units=2, salad_units=0)
     db = models("city_catalogue")
     catch_up(side, db, "city_catalogue")
-    queries = CityCatalogueQueries(db)
-    meals = {m.meal_id: m for m in queries.catalogue(world.city_id, side.clock()).value}
+    queries = reads({"city_catalogue": db}).city_catalogue
+    menu = queries.menu(world.city_id, side.clock()).value
+    meals = {m.meal_id: m for m in menu.meals}
+    assert menu.known
     assert meals[world.soup].available == 2
     assert meals[world.soup].venues == [world.venue_id]
-    assert queries.venues(world.city_id).value == [(world.venue_id, "Gym")]
+    assert queries.venues(world.city_id, None, 10).value == [(world.venue_id, "Gym")]
+    assert queries.venues(world.city_id, world.venue_id, 10).value == []
+    assert not queries.menu("nowhere", side.clock()).value.known
 
 
-def test_refill_plan_tops_up_what_sold(side: WriteSide, models: OpenModels) -> None:
+def test_refill_plan_tops_up_what_sold(
+    side: WriteSide, models: OpenModels, reads: OpenReads
+) -> None:
     world = make_world(side, soup_units=10, salad_units=0)
     for n in range(7):
         placed = place_and_open(side, "erin", f"k{n}", world.fridge_id, {world.soup: 1})
@@ -120,7 +122,7 @@ def test_refill_plan_tops_up_what_sold(side: WriteSide, models: OpenModels) -> N
         side.ordering.pick_up(world.fridge_id, placed.order_id)
     db = models("refill_plan")
     catch_up(side, db, "refill_plan")
-    (line,) = RefillPlanQueries(db).plan(side.clock(), days=1).value
+    (line,) = reads({"refill_plan": db}).refill_plan.plan(side.clock(), days=1).value
     assert (line.meal_id, line.sold_recently, line.target) == (world.soup, 7, 11)
     assert line.sellable_tomorrow == 3
     assert line.to_deliver == 8
@@ -140,7 +142,7 @@ def test_four_shards_of_the_venue_menu_equal_one_unsharded_worker(
 
 
 def test_a_side_by_side_rebuild_never_shows_an_empty_or_half_built_menu(
-    side: WriteSide, models: OpenModels
+    side: WriteSide, models: OpenModels, reads: OpenReads
 ) -> None:
     rng = random.Random(12)
     world = seed_world(side, rng, venues=2)
@@ -148,15 +150,15 @@ def test_a_side_by_side_rebuild_never_shows_an_empty_or_half_built_menu(
     db = models("venue_menu")
     catch_up(side, db, "venue_menu")
     venue = world.venues[0]
-    queries = VenueMenuQueries(db)
-    expected = queries.menu(venue, side.clock()).value
+    read, cache = reads({"venue_menu": db}), MenuCache()
+    expected = venue_menu(read, venue, side.clock(), cache=cache).value
     assert expected, "the workload left the venue without a menu"
     seen: list[Any] = []
     done = threading.Event()
 
     def read_while_rebuilding() -> None:
         while not done.is_set():
-            seen.append(queries.menu(venue, side.clock()).value)
+            seen.append(venue_menu(read, venue, side.clock(), cache=cache).value)
 
     reader = threading.Thread(target=read_while_rebuilding)
     reader.start()
@@ -167,7 +169,7 @@ def test_a_side_by_side_rebuild_never_shows_an_empty_or_half_built_menu(
         reader.join(10)
     assert result.new_generation == 2
     assert seen and all(menu == expected for menu in seen)
-    assert queries.menu(venue, side.clock()).value == expected
+    assert venue_menu(read, venue, side.clock(), cache=cache).value == expected
     assert table_contents(db, "venue_menu", 1) == table_contents(db, "venue_menu", 2)
 
 

@@ -126,7 +126,7 @@ def answers(fridge: Fridge) -> Any:
             for m in MEALS
         },
         {m: fridge.available(m, TODAY) for m in MEALS},
-        {o: (fridge.reservation_status(o), fridge.promised(o), fridge.held_for(o)) for o in ORDERS},
+        {o: (fridge.reservation_status(o), fridge.promised(o)) for o in ORDERS},
         fridge.open_orders(),
         fridge.meal_ids(),
         fridge.recent_reports,

@@ -7,6 +7,7 @@ happens to run the module that holds it.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,65 @@ def test_interfaces_open_stores_and_read_models_only_through_the_root() -> None:
         if names & openers
     }
     assert found == {}
+
+
+PRODUCTION = ("domain", "application", "projections", "interfaces", "ops")
+
+SQL = re.compile(
+    r"\b(SELECT\s|INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)"
+    r"|DROP\s+TABLE|ALTER\s+TABLE)"
+)
+
+
+def strings(path: Path) -> list[tuple[int, str]]:
+    """Every string literal of a file (f-strings by their literal parts), with its line."""
+    tree = ast.parse(path.read_text(), str(path))
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+
+
+def test_the_interfaces_write_no_sql() -> None:
+    """Queries belong to the read model that owns the table (projections/), never the door."""
+    found = {
+        f"{path.relative_to(ROOT)}:{line}": text
+        for path in sorted((ROOT / "interfaces").rglob("*.py"))
+        for line, text in strings(path)
+        if SQL.search(text)
+    }
+    assert found == {}
+
+
+def test_the_sql_check_sees_sql_in_an_f_string(tmp_path: Path) -> None:
+    sample = tmp_path / "door.py"
+    sample.write_text('def f(t):\n    return f"SELECT venue_id FROM {t} WHERE city_id = ?"\n')
+    assert [line for line, text in strings(sample) if SQL.search(text)] == [2]
+
+
+def names_used(path: Path) -> set[str]:
+    """The names a file uses (loads, attributes, imports, bases), not the ones it defines."""
+    used: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            used.add(node.attr)
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            used.update(alias.name.split(".")[-1] for alias in node.names)
+    return used
+
+
+def test_every_production_class_is_used_by_production_code() -> None:
+    """A class only tests call is a side door: tests would pass while what production runs
+    breaks. Each top-level class of a production module is named by some production code."""
+    files = [path for package in PRODUCTION for path in sorted((ROOT / package).rglob("*.py"))]
+    used = set().union(*(names_used(path) for path in files))
+    unused = {
+        f"{path.relative_to(ROOT)}:{node.name}"
+        for path in files
+        for node in ast.parse(path.read_text(), str(path)).body
+        if isinstance(node, ast.ClassDef) and node.name not in used
+    }
+    assert unused == set()

@@ -7,7 +7,17 @@ from datetime import UTC, date, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.shelf import Shelf, counted, local_day, sold, surplus_batch, taken
+from domain.shelf import (
+    Shelf,
+    after_move,
+    available,
+    counted,
+    is_fresh,
+    local_day,
+    sold,
+    surplus_batch,
+    taken,
+)
 
 MON, TUE, WED = "2025-06-02", "2025-06-03", "2025-06-04"
 
@@ -142,3 +152,24 @@ def test_what_a_count_and_a_sale_move_is_said_batch_by_batch_as_views_apply_it()
     assert counted({}, 2, date(2025, 6, 1)) == {"2025-06-01": 2}
     assert sold(batches, 4, date(2025, 6, 3)) == {TUE: -3, MON: -1}
     assert sold({}, 1, date(2025, 6, 3)) == {}
+
+
+def test_a_batch_is_fresh_up_to_and_including_its_best_before_day() -> None:
+    assert is_fresh(TUE, MON) and is_fresh(TUE, TUE)
+    assert not is_fresh(MON, TUE)
+
+
+def test_available_is_fresh_less_held_and_never_below_zero() -> None:
+    assert available(fresh=5, held=2) == 3
+    assert available(fresh=2, held=5) == 0  # a count found fewer than reservations hold
+
+
+def test_a_move_that_empties_a_batch_drops_it() -> None:
+    assert after_move({MON: 2, TUE: 3}, {MON: -2, TUE: -1, WED: 4}) == {
+        MON: None,
+        TUE: 2,
+        WED: 4,
+    }
+    shelf = Shelf({"soup": {MON: 2}})
+    shelf.move("soup", {MON: -2})
+    assert shelf.on_hand("soup") == 0 and shelf.meal_ids() == set()
