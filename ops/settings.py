@@ -37,8 +37,8 @@ SETTINGS_HELP = {
     "never past the end of the local day its meals' best-before ends)",
     "FARMACY_NO_SHOW": "release (void the held money) or charge (capture it) when an order is not "
     "collected (default release)",
-    "FARMACY_PAYMENTS_URL": "the payment processor's HTTP API (default: the simulated processor, "
-    "http://127.0.0.1:8100)",
+    "FARMACY_PAYMENTS_URL": "the payment processor's HTTP API; required with a server store "
+    "(sqlite default: the simulated processor, http://127.0.0.1:8100)",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")
@@ -162,7 +162,9 @@ class Settings:
             payment_window=_duration(env, "FARMACY_PAYMENT_WINDOW", timedelta(minutes=10)),
             pickup_window=_duration(env, "FARMACY_PICKUP_WINDOW", timedelta(hours=2)),
             no_show=no_show,
-            payments_url=env.get("FARMACY_PAYMENTS_URL", "") or "http://127.0.0.1:8100",
+            # outside the embedded demo a processor must be named: never a silent default
+            payments_url=env.get("FARMACY_PAYMENTS_URL", "")
+            or ("http://127.0.0.1:8100" if store == "sqlite" else ""),
         )
         if store == "postgres" and not settings.postgres_dsn:
             raise SettingsError("FARMACY_STORE=postgres needs FARMACY_POSTGRES_DSN")

@@ -179,6 +179,11 @@ def fulfil_command() -> None:
     """Run the fulfilment process manager: payments (the processor's HTTP API at
     FARMACY_PAYMENTS_URL), confirmations, releases, expiries, pickup windows."""
     configure_logging()
+    if not settings_or_exit().payments_url:
+        raise fail(
+            "FARMACY_PAYMENTS_URL is not set: fulfilment asks a payment processor for every "
+            "order (`farmacy payments simulate` runs a simulated one)"
+        )
     run_until_stopped(lambda settings, stop: Root(settings).run("fulfilment", stop))
 
 

@@ -205,3 +205,9 @@ def test_windows_and_the_no_show_policy_come_from_the_environment() -> None:
 def test_a_wrong_window_or_policy_is_one_line_naming_it(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_a_server_store_names_no_payment_processor_by_default() -> None:
+    env = {"FARMACY_STORE": "postgres", "FARMACY_POSTGRES_DSN": "postgresql://x/y"}
+    assert Settings.from_env(env).payments_url == ""
+    assert Settings.from_env({}).payments_url == "http://127.0.0.1:8100"  # the demo's simulator
