@@ -2,19 +2,25 @@
 
 It follows the event store (at least once, from a checkpoint) and reacts. `react` is pure:
 an event in, the steps it calls for out. `Fulfilment.carry_out` performs a step through the
-services, every one of which is idempotent on the order id, so replaying an event after a
-crash repeats nothing that matters.
+services and the payment processor. Every step is idempotent: the services on the order id,
+the processor on the order id and the step (application/payments.py `key`), and each money
+movement is recorded on the order after the processor made it, so a step replayed after a
+crash asks again with the same key and records nothing twice.
 
   meals reserved          -> open the order from the reservation (the order's birth)
-  order placed            -> ask the processor; authorised -> pay, confirm, ready;
-                             declined -> payment failed (meals released)
-  payment authorised      -> confirm the reservation, order ready for pickup
-  cancelled / payment failed / expired / refunded -> release the meals
-  refunded after payment  -> return the money
-  meals missing (a count) -> cancel the unpaid order, refund the paid one
+  order placed            -> ask the processor to authorise (hold) the money;
+                             authorised at once -> pay, confirm, ready; declined -> failed
+  payment authorised      -> confirm the reservation, ready for pickup (with its window)
+  ready for pickup        -> keep its pickup deadline
+  cancelled / payment failed / expired / refunded / not collected -> release the meals
+  refunded, not collected, authorised too late, picked up -> settle the money: capture what
+                             was handed over (or kept, under `charge`), void what never will
+                             be captured, refund what was captured and given back
+  meals missing (a count) -> cancel the unpaid order, give the paid one its money back
   meals picked up         -> the order is picked up
   reservation cancelled   -> the order is cancelled, or refunded if paid (the fridge decided)
   no answer by deadline   -> expire (driven by the open-reservations read model)
+  pickup window closed    -> not collected (driven by the pickup deadlines it keeps)
 """
 
 from __future__ import annotations
@@ -23,16 +29,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 from uuid import UUID
 
 import structlog
 
 from application.errors import NotFound
 from application.orders import Ordering, Reserved
-from application.payments import PaymentOutcome, PaymentProcessor
+from application.payments import (
+    Authorisation,
+    PaymentOutcome,
+    PaymentProcessor,
+    PaymentRefused,
+)
 from domain.errors import DomainError
 from domain.fridge import Fridge
-from domain.order import Order, OrderStatus, OrderTerms
+from domain.order import NoShowPolicy, Order, OrderStatus, OrderTerms
 from domain.values import ReleaseReason
 
 log = structlog.get_logger(__name__)
@@ -51,6 +63,7 @@ class RequestPayment:
     order_id: str
     amount: Decimal
     currency: str
+    fridge_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,8 +79,16 @@ class ReleaseMeals:
 
 
 @dataclass(frozen=True)
-class ReturnMoney:
+class SettleMoney:
+    """Capture, void or refund whatever the order's state says is due (once each)."""
+
     order_id: str
+
+
+@dataclass(frozen=True)
+class KeepPickupDeadline:
+    order_id: str
+    pickup_by: datetime
 
 
 @dataclass(frozen=True)
@@ -96,7 +117,8 @@ Step = (
     | RequestPayment
     | MakeReady
     | ReleaseMeals
-    | ReturnMoney
+    | SettleMoney
+    | KeepPickupDeadline
     | GiveUp
     | RecordPickup
     | RecordCancel
@@ -106,6 +128,7 @@ ENDINGS: dict[type[object], ReleaseReason] = {
     Order.Cancelled: ReleaseReason.CANCELLED,
     Order.PaymentFailed: ReleaseReason.PAYMENT_FAILED,
     Order.Expired: ReleaseReason.EXPIRED,
+    Order.NotCollected: ReleaseReason.NOT_COLLECTED,
 }
 
 
@@ -113,12 +136,22 @@ def react(event: object) -> list[Step]:
     """The steps an event calls for. Events that call for none are ignored."""
     match event:
         case Order.Placed(order_id=order_id, total=total, currency=currency):
-            return [RequestPayment(order_id, total, currency)]
+            return [RequestPayment(order_id, total, currency, event.fridge_id)]
         case Order.PaymentAuthorised(originator_id=order_stream, payment_ref=payment_ref):
             return [MakeReady(str(order_stream), payment_ref)]
+        case Order.ReadyForPickup(originator_id=order_stream, pickup_by=pickup_by):
+            # (ready before pickup windows existed: no deadline to keep)
+            return [] if pickup_by is None else [KeepPickupDeadline(str(order_stream), pickup_by)]
         case Order.Refunded(originator_id=order_stream):
             order_id = str(order_stream)
-            return [ReleaseMeals(order_id, ReleaseReason.REFUNDED), ReturnMoney(order_id)]
+            return [ReleaseMeals(order_id, ReleaseReason.REFUNDED), SettleMoney(order_id)]
+        case Order.NotCollected(originator_id=order_stream):
+            order_id = str(order_stream)
+            return [ReleaseMeals(order_id, ReleaseReason.NOT_COLLECTED), SettleMoney(order_id)]
+        case Order.AuthorisedTooLate(originator_id=order_stream):
+            return [SettleMoney(str(order_stream))]
+        case Order.PickedUp(originator_id=order_stream):
+            return [SettleMoney(str(order_stream))]
         case Order.Cancelled() | Order.PaymentFailed() | Order.Expired():
             return [ReleaseMeals(str(event.originator_id), ENDINGS[type(event)])]
         case Fridge.MealsReserved():
@@ -164,10 +197,44 @@ class Overdue:
     expires_at: datetime
 
 
+class PickupDeadlines(Protocol):
+    """Ready orders by the end of their pickup window: kept by fulfilment, idempotently."""
+
+    def keep(self, order_id: str, pickup_by: datetime) -> None: ...
+
+    def drop(self, order_id: str) -> None: ...
+
+    def due(self, now: datetime) -> list[str]: ...
+
+
+class InMemoryDeadlines:
+    """Pickup deadlines for tests and for a process that keeps none across restarts."""
+
+    def __init__(self) -> None:
+        self.deadlines: dict[str, datetime] = {}
+
+    def keep(self, order_id: str, pickup_by: datetime) -> None:
+        self.deadlines[order_id] = pickup_by
+
+    def drop(self, order_id: str) -> None:
+        self.deadlines.pop(order_id, None)
+
+    def due(self, now: datetime) -> list[str]:
+        return sorted(o for o, by in self.deadlines.items() if by <= now)
+
+
 class Fulfilment:
-    def __init__(self, ordering: Ordering, payments: PaymentProcessor) -> None:
+    def __init__(
+        self,
+        ordering: Ordering,
+        payments: PaymentProcessor,
+        deadlines: PickupDeadlines | None = None,
+        no_show: NoShowPolicy = NoShowPolicy.RELEASE,
+    ) -> None:
         self.ordering = ordering
         self.payments = payments
+        self.deadlines = deadlines or InMemoryDeadlines()
+        self.no_show = no_show
 
     def handle(self, event: object) -> None:
         for step in react(event):
@@ -177,7 +244,7 @@ class Fulfilment:
         log.info("fulfilment_step", step=type(step).__name__, order_id=step.order_id)
         try:
             self._carry_out(step)
-        except (DomainError, NotFound) as moved_on:
+        except (DomainError, NotFound, PaymentRefused) as moved_on:
             # The order went somewhere this step cannot follow (cancelled while paying, ...).
             # That is an outcome, not a failure: record it and go on with the next event.
             log.info("fulfilment_step_moot", order_id=step.order_id, why=str(moved_on))
@@ -198,14 +265,29 @@ class Fulfilment:
             expired += 1
         return expired
 
+    def close_pickup_windows(self, now: datetime) -> int:
+        """Orders whose pickup window closed with the meals uncollected: not collected."""
+        closed = 0
+        for order_id in self.deadlines.due(now):
+            try:
+                if self.ordering.order(order_id).status == OrderStatus.READY_FOR_PICKUP:
+                    self.ordering.not_collected(order_id, self.no_show)
+                    closed += 1
+            except (DomainError, NotFound) as moved_on:
+                log.info("pickup_window_moot", order_id=order_id, why=str(moved_on))
+            self.deadlines.drop(order_id)
+        return closed
+
     def _carry_out(self, step: Step) -> None:
         match step:
             case OpenOrder(order_id, reserved):
                 self._open(reserved)
-            case RequestPayment(order_id, amount, currency):
+            case RequestPayment(order_id, amount, currency, fridge_id):
                 if self.ordering.order(order_id).status != OrderStatus.PLACED:
                     return  # replayed after the order moved on: do not ask for money again
-                answer = self.payments.request_authorisation(order_id, amount, currency)
+                answer = self.payments.request_authorisation(
+                    Authorisation(order_id, amount, currency, fridge_id)
+                )
                 if answer is None:
                     return  # the webhook or the deadline decides
                 if answer.outcome == PaymentOutcome.AUTHORISED:
@@ -216,14 +298,15 @@ class Fulfilment:
                 self._paid(order_id, payment_ref)
             case ReleaseMeals(order_id, reason):
                 self.ordering.release_meals(order_id, reason)
-            case ReturnMoney(order_id):
-                order = self.ordering.order(order_id)
-                if order.payment_ref is not None:
-                    self.payments.refund(order_id, order.payment_ref, order.total, order.currency)
+            case SettleMoney(order_id):
+                self._settle(order_id)
+            case KeepPickupDeadline(order_id, pickup_by):
+                self.deadlines.keep(order_id, pickup_by)
             case GiveUp(order_id, fridge_stream):
                 self._give_up(order_id, fridge_stream)
             case RecordPickup(order_id):
                 self.ordering.pick_up(self.ordering.order(order_id).fridge_id, order_id)
+                self.deadlines.drop(order_id)
             case RecordCancel(order_id, fridge_stream):
                 fridge_id, _, _ = self.ordering.fridge_of(UUID(fridge_stream))
                 if self.ordering.order(order_id).fridge_id == fridge_id:
@@ -231,12 +314,25 @@ class Fulfilment:
                     self.ordering.record_cancel(order_id)
 
     def _paid(self, order_id: str, payment_ref: str) -> None:
-        try:
-            self.ordering.authorise_payment(order_id, payment_ref)
-        except DomainError:
-            # The order ended (cancelled, expired) while the money was being authorised.
-            self.payments.void(order_id, payment_ref)
-            raise
+        # An order that ended meanwhile records the authorisation as too late: voided next.
+        self.ordering.authorise_payment(order_id, payment_ref)
+
+    def _settle(self, order_id: str) -> None:
+        """Move the money the order's state calls for, then record it (each at most once)."""
+        order = self.ordering.order(order_id)
+        ref = order.payment_ref
+        if ref is None:
+            return
+        if order.money_to_capture():
+            self.payments.capture(order_id, ref, order.total, order.currency)
+            self.ordering.record_money(order_id, lambda o: o.record_capture())
+        elif order.money_to_void():
+            self.payments.void(order_id, ref)
+            reason = f"voided: order {OrderStatus(order.status)}"
+            self.ordering.record_money(order_id, lambda o: o.record_void(reason))
+        elif order.money_to_refund():
+            self.payments.refund(order_id, ref, order.total, order.currency)
+            self.ordering.record_money(order_id, lambda o: o.record_refund("refunded"))
 
     def _open(self, reserved: Reserved) -> None:
         order = self.ordering.open_order(reserved)

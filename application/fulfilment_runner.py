@@ -3,8 +3,9 @@
 Fulfilment's progress is a trail: a checkpoint advanced after the batch's steps have been
 carried out, so a crash repeats steps, and every step is idempotent on the order id. Each
 second the active process also expires unpaid reservations past their deadline, as the
-reservations read model lists them (`overdue`). The composition root (ops/root.py) hands it
-the trail machinery (`follow`) and that list; it imports neither.
+reservations read model lists them (`overdue`), and closes the pickup windows that ended
+(the deadlines fulfilment keeps itself, `Fulfilment.deadlines`). The composition root
+(ops/root.py) hands it the trail machinery (`follow`) and that list; it imports neither.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from application.clock import Clock
 from application.errors import TooBusy
 from application.follow import Follow
 from application.fulfilment import Fulfilment, Overdue
+from application.payments import PaymentUnavailable
 
 log = structlog.get_logger(__name__)
 
 EXPIRY_TICK_SECONDS = 1.0
 
-COMMANDS_RETRIED = (TooBusy,)
-"""A command that lost to conflicts for its whole budget is tried again later."""
+COMMANDS_RETRIED = (TooBusy, PaymentUnavailable)
+"""A command that lost to conflicts for its whole budget, or a processor that did not answer,
+is tried again later (with the same idempotency key)."""
 
 
 def run_fulfilment(
@@ -42,9 +45,13 @@ def run_fulfilment(
             fulfilment.handle(event)
 
     def expire() -> None:
-        expired = fulfilment.expire_overdue(overdue(clock()))
+        now = clock()
+        expired = fulfilment.expire_overdue(overdue(now))
         if expired:
             log.info("orders_expired", count=expired)
+        uncollected = fulfilment.close_pickup_windows(now)
+        if uncollected:
+            log.info("orders_not_collected", count=uncollected)
 
     follow(
         "fulfilment",

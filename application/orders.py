@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -29,9 +29,20 @@ from application.prices import PriceList
 from application.retry import on_conflict_retry
 from application.store import EventStore
 from domain.errors import InvalidRequest, ReservationClosed
-from domain.fridge import Promised
-from domain.order import Order, OrderLine, OrderStatus, OrderTerms, priced
+from domain.fridge import Fridge, Promised
+from domain.order import (
+    NoShowPolicy,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OrderTerms,
+    pickup_deadline,
+    priced,
+)
 from domain.values import PAYMENT_WINDOW, ReleaseReason, meal_lines, natural_id, order_id_for
+
+PICKUP_WINDOW = timedelta(hours=2)
+"""How long a ready order waits to be collected (FARMACY_PICKUP_WINDOW), at most."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,12 @@ class Ordering:
         catalogue: Catalogue,
         clock: Clock,
         prices: PriceList | None = None,
+        *,
+        payment_window: timedelta = PAYMENT_WINDOW,
+        pickup_window: timedelta = PICKUP_WINDOW,
     ) -> None:
+        self.payment_window = payment_window
+        self.pickup_window = pickup_window
         self.store = store
         self.writer = writer
         self.catalogue = catalogue
@@ -109,7 +125,7 @@ class Ordering:
             currency=currency,
             fingerprint=fingerprint(fridge_id, checked),
         )
-        due = now + PAYMENT_WINDOW
+        due = now + self.payment_window
         reserved = self.writer.execute(
             fridge_id,
             lambda fridge: (
@@ -214,25 +230,47 @@ class Ordering:
         """Move the order on from a cancel its fridge has already decided (released)."""
         return self._move(order_id, lambda order: order.cancel(reason))
 
-    def authorise_payment(self, order_id: str, payment_ref: str) -> OrderMoved:
-        """Paid: confirm the reservation, then the order is ready for pickup.
+    def authorise_payment(
+        self, order_id: str, payment_ref: str, message_id: str = ""
+    ) -> OrderMoved:
+        """Paid (the money is held): confirm the reservation, then the order is ready for
+        pickup until its pickup deadline.
 
-        If the reservation was already released (payment came after the deadline), the
-        order cannot be fulfilled and is refunded.
+        If the order ended before (expired, cancelled), the authorisation is recorded as too
+        late and the fulfilment flow voids it. If the reservation was already released, the
+        order cannot be fulfilled and its money goes back.
         """
-        paid = self._move(order_id, lambda order: order.pay(payment_ref))
-        fridge_id = self.order(order_id).fridge_id
+        paid = self._move(order_id, lambda order: order.pay(payment_ref, message_id))
+        order = self.order(order_id)
+        if order.status != OrderStatus.PAID and order.status != OrderStatus.READY_FOR_PICKUP:
+            return paid
+        now = self.clock()
+        lines = order.meal_lines()
         try:
-            confirmed = self.writer.execute(fridge_id, lambda fridge: fridge.confirm(order_id))
+            confirmed = self.writer.execute(
+                order.fridge_id,
+                lambda fridge: (fridge.confirm(order_id), _pickup_by(fridge, lines, now, self)),
+            )
         except ReservationClosed:
             refunded = self._move(order_id, lambda order: order.refund("reservation released"))
             return _latest(paid, refunded)
-        ready = self._move(order_id, lambda order: order.make_ready())
+        _, pickup_by = confirmed.value
+        ready = self._move(order_id, lambda order: order.make_ready(pickup_by))
         return _latest(paid, ready, confirmed.position)
 
-    def fail_payment(self, order_id: str, reason: str) -> OrderMoved:
-        moved = self._move(order_id, lambda order: order.fail_payment(reason))
+    def fail_payment(self, order_id: str, reason: str, message_id: str = "") -> OrderMoved:
+        moved = self._move(order_id, lambda order: order.fail_payment(reason, message_id))
         return self._release(moved, ReleaseReason.PAYMENT_FAILED)
+
+    def not_collected(self, order_id: str, policy: NoShowPolicy) -> OrderMoved:
+        """The pickup window closed: the meals go back on sale; the money by `policy`."""
+        now = self.clock()
+        moved = self._move(order_id, lambda order: order.not_collected(now, policy))
+        return self._release(moved, ReleaseReason.NOT_COLLECTED)
+
+    def record_money(self, order_id: str, step: Callable[[Order], bool]) -> OrderMoved:
+        """Record on the order what the processor did with its money (once)."""
+        return self._move(order_id, step)
 
     def expire(self, order_id: str) -> OrderMoved:
         now = self.clock()
@@ -324,6 +362,17 @@ class Ordering:
             position,
             created=False,
         )
+
+
+def _pickup_by(
+    fridge: Fridge, lines: Mapping[str, int], now: datetime, ordering: Ordering
+) -> datetime:
+    """The end of an order's pickup window, from the fridge's shelf as it is confirmed: the
+    earliest best-before among its meals' fresh batches caps it."""
+    today = fridge.today(now)
+    fresh = [d for meal in lines for d in fridge.shelf(meal) if d >= today]
+    last_day: date | None = min(fresh) if fresh else None
+    return pickup_deadline(now, ordering.pickup_window, last_day, fridge.timezone)
 
 
 def _as_promised(

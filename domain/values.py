@@ -93,3 +93,4 @@ class ReleaseReason(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     REFUNDED = "refunded"
+    NOT_COLLECTED = "not_collected"

@@ -35,19 +35,23 @@ from application.fridge_writer import FridgeWriter
 from application.fulfilment import Fulfilment, Overdue
 from application.fulfilment_runner import run_fulfilment
 from application.orders import Ordering
-from application.payments import AlwaysAuthorise, PaymentProcessor
+from application.payments import PaymentProcessor
 from application.prices import PriceList
 from application.promotions import Promotions
 from application.snapshots import run_snapshots
 from application.stock import Stock
 from application.store import EventStore
+from domain.order import NoShowPolicy
 from interfaces.fridge_cloud import VendorCounts
+from interfaces.payments.http_processor import HttpProcessor
 from ops import connections
 from ops.connections import Budget
+from ops.payment_simulator.processor import build_simulator, serve
 from ops.settings import Settings
 from ops.stores import describe, event_store_env, schema_creation_lock
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
 from projections.models import PROJECTIONS, close_databases, projection_named
+from projections.pickup_deadlines import StoredPickupDeadlines
 from projections.projection import Shard
 from projections.reservations import ReservationQueries, Reservations
 from projections.runner import prepare
@@ -108,7 +112,15 @@ def build_write_side(
         catalogue=catalogue,
         prices=prices,
         stock=Stock(writer, catalogue, clock),
-        ordering=Ordering(shared, writer, catalogue, clock, prices),
+        ordering=Ordering(
+            shared,
+            writer,
+            catalogue,
+            clock,
+            prices,
+            payment_window=settings.payment_window,
+            pickup_window=settings.pickup_window,
+        ),
         promotions=Promotions(shared, catalogue, clock),
         clock=clock,
         owns_store=store is None,
@@ -157,6 +169,17 @@ def open_databases(
     return dict.fromkeys(names, shared)
 
 
+def trail_database(
+    settings: Settings, name: str, read_dbs: dict[str, Database]
+) -> tuple[Database, bool]:
+    """The database holding trail `name`'s checkpoint, for a process that has read models
+    open: on PostgreSQL their shared schema and pool, on SQLite the trail's own file. True
+    when the caller opened it here and must close it."""
+    if settings.store == "sqlite":
+        return SQLiteDatabase(settings.data_dir / "projections" / f"{name}.sqlite"), True
+    return next(iter(read_dbs.values())), False
+
+
 def open_database(settings: Settings, name: str, *, pool_size: int = 4) -> Database:
     """The database holding read model `name` (which must exist: UnknownProjection if not)."""
     projection_named(name)
@@ -187,7 +210,8 @@ class Root:
 
     settings: Settings
     clock: Clock = utc_now
-    payments: PaymentProcessor = field(default_factory=AlwaysAuthorise)
+    payments: PaymentProcessor | None = None
+    """None: the processor's HTTP API at FARMACY_PAYMENTS_URL (never a silent approve-all)."""
     store: EventStore | None = None
     """An event store already open (a test's), shared instead of opening one per part; the
     root never closes it."""
@@ -258,10 +282,19 @@ class Root:
         side = self.write_side(budget)
         try:
             # the trail's checkpoint and the reservations model share one pool (on PostgreSQL)
-            with self.databases(["fulfilment", "reservations"], pool_size=budget.reads) as dbs:
+            # and the pickup deadlines too (on SQLite a file of their own: a step writes them
+            # while the trail's batch holds its own file's transaction)
+            names = ["fulfilment", "reservations", "pickup_deadlines"]
+            with self.databases(names, pool_size=budget.reads) as dbs:
                 prepare(dbs["reservations"], Reservations())  # readable before its worker runs
+                payments = self.payments or HttpProcessor(self.settings.payments_url)
                 run_fulfilment(
-                    Fulfilment(side.ordering, self.payments),
+                    Fulfilment(
+                        side.ordering,
+                        payments,
+                        StoredPickupDeadlines(dbs["pickup_deadlines"]),
+                        NoShowPolicy(self.settings.no_show),
+                    ),
                     follower(side.store, dbs["fulfilment"]),
                     overdue_reservations(dbs["reservations"]),
                     self.clock,
@@ -307,6 +340,22 @@ class Root:
             side.close()
         return []
 
+    def payments_process(
+        self,
+        stop: threading.Event,
+        *,
+        port: int = 8100,
+        webhook_url: str = "http://127.0.0.1:8000/payments/webhook",
+        delay: float = 0.5,
+        late: float = 5.0,
+    ) -> list[str]:
+        """The simulated payment processor (its ledger in FARMACY_DATA_DIR), until `stop`."""
+        settings = self.settings.for_payments()
+        ledger = settings.data_dir / "payments-simulator.sqlite"
+        secret = settings.payment_webhook_secret
+        serve(build_simulator(ledger, webhook_url, secret, delay, late), "127.0.0.1", port, stop)
+        return []
+
     def snapshots_process(self, stop: threading.Event) -> list[str]:
         """The snapshot worker."""
         budget = connections.SNAPSHOTS
@@ -332,6 +381,7 @@ PROCESSES: dict[str, Process] = {
     "snapshots": Process(Root.snapshots_process, ("snapshots",)),
     "expiry": Process(Root.expiry_process, ("expiry",)),
     "poller": Process(Root.poller_process, ("fridges", "poll")),
+    "payments": Process(Root.payments_process, ("payments", "simulate")),
 }
 """Every long-running process but the API (uvicorn runs that; its factory asks the root for
 its parts), by name. Each command calls `Root.run` with its name; `farmacy run` supervises

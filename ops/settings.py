@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 SETTINGS_HELP = {
@@ -16,7 +20,7 @@ SETTINGS_HELP = {
     "kurrentdb), e.g. postgresql://postgres@127.0.0.1:5432/farmacy",
     "FARMACY_POSTGRES_SCHEMA": "PostgreSQL schema to use (default public)",
     "KURRENTDB_URI": "KurrentDB/EventStoreDB, e.g. kurrentdb://127.0.0.1:2113?tls=false",
-    "FARMACY_SECRET": "signs bearer tokens and verifies payment webhooks: at least 32 bytes, "
+    "FARMACY_SECRET": "signs bearer tokens: at least 32 bytes, "
     "required with a server store or an API beyond loopback (the embedded demo makes its own, "
     "in FARMACY_DATA_DIR/secret)",
     "FARMACY_PORT": "the main job's API port (farmacy run; default 8000)",
@@ -31,6 +35,16 @@ SETTINGS_HELP = {
     "(default 1800)",
     "FARMACY_POLL_EVERY": "seconds between the poller's rounds (default 60)",
     "FARMACY_POLL_RATE": "most requests a second the poller sends the vendor (default 5)",
+    "FARMACY_PAYMENT_WEBHOOK_SECRET": "verifies the payment processor's webhooks (Standard "
+    "Webhooks, whsec_ and base64 of at least 24 bytes); required with a server store or an API "
+    "beyond loopback (the embedded demo makes its own, in FARMACY_DATA_DIR/payment-webhook-secret)",
+    "FARMACY_PAYMENT_WINDOW": "how long an order waits for its payment, e.g. 10m (default 10m)",
+    "FARMACY_PICKUP_WINDOW": "how long a ready order waits to be collected, e.g. 2h (default 2h; "
+    "never past the end of the local day its meals' best-before ends)",
+    "FARMACY_NO_SHOW": "release (void the held money) or charge (capture it) when an order is not "
+    "collected (default release)",
+    "FARMACY_PAYMENTS_URL": "the payment processor's HTTP API; required with a server store "
+    "(sqlite default: the simulated processor, http://127.0.0.1:8100)",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")
@@ -59,6 +73,47 @@ def _random_secret() -> str:
     return secrets.token_urlsafe(SECRET_BYTES)
 
 
+WEBHOOK_SECRET_BYTES = 24
+"""The shortest payment webhook key (Standard Webhooks asks for 24 to 64 random bytes)."""
+WEBHOOK_SECRET_FILE = "payment-webhook-secret"  # noqa: S105 - a file name
+NO_SHOW_POLICIES = ("release", "charge")
+
+
+def _random_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def webhook_secret_weakness(secret: str) -> str | None:
+    """Why `secret` must not verify payment webhooks, or None."""
+    if not secret:
+        return "is not set"
+    if not secret.startswith("whsec_"):
+        return "does not start with whsec_"
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        return "is not whsec_ and base64"
+    if len(key) < WEBHOOK_SECRET_BYTES:
+        return f"is a key of {len(key)} bytes, fewer than {WEBHOOK_SECRET_BYTES}"
+    return None
+
+
+DURATION = re.compile(r"(\d+)\s*(s|m|h)?\Z")
+UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    """A positive duration such as 90s, 10m or 2h (a bare number is seconds)."""
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    found = DURATION.match(text)
+    seconds = int(found[1]) * UNITS[found[2] or "s"] if found else 0
+    if seconds <= 0 or seconds > 7 * 24 * 3600:
+        raise SettingsError(f"{name}={text!r}: a duration such as 90s, 10m or 2h, up to 7 days")
+    return timedelta(seconds=seconds)
+
+
 @dataclass(frozen=True)
 class Settings:
     store: str = "sqlite"
@@ -76,6 +131,11 @@ class Settings:
     stale_after_seconds: int = 1800
     poll_every_seconds: int = 60
     poll_rate: int = 5
+    payment_webhook_secret: str = field(default_factory=_random_webhook_secret, repr=False)
+    payment_window: timedelta = timedelta(minutes=10)
+    pickup_window: timedelta = timedelta(hours=2)
+    no_show: str = "release"
+    payments_url: str = "http://127.0.0.1:8100"
 
     @property
     def command_lane_size(self) -> int:
@@ -107,6 +167,22 @@ class Settings:
             poll_every_seconds=_whole(env, "FARMACY_POLL_EVERY", minimum=1) or 60,
             poll_rate=_whole(env, "FARMACY_POLL_RATE", minimum=1) or 5,
         )
+        no_show = env.get("FARMACY_NO_SHOW", "release").strip().lower()
+        if no_show not in NO_SHOW_POLICIES:
+            raise SettingsError(f"FARMACY_NO_SHOW={no_show!r}: choose release or charge")
+        webhook_secret = env.get("FARMACY_PAYMENT_WEBHOOK_SECRET", "")
+        if not webhook_secret and store == "sqlite":  # the demo's, if it made one already
+            webhook_secret = read_demo_secret(settings.data_dir, WEBHOOK_SECRET_FILE) or ""
+        settings = replace(
+            settings,
+            payment_webhook_secret=webhook_secret,
+            payment_window=_duration(env, "FARMACY_PAYMENT_WINDOW", timedelta(minutes=10)),
+            pickup_window=_duration(env, "FARMACY_PICKUP_WINDOW", timedelta(hours=2)),
+            no_show=no_show,
+            # outside the embedded demo a processor must be named: never a silent default
+            payments_url=env.get("FARMACY_PAYMENTS_URL", "")
+            or ("http://127.0.0.1:8100" if store == "sqlite" else ""),
+        )
         if store == "postgres" and not settings.postgres_dsn:
             raise SettingsError("FARMACY_STORE=postgres needs FARMACY_POSTGRES_DSN")
         if store == "kurrentdb" and not settings.kurrentdb_uri:
@@ -136,6 +212,26 @@ class Settings:
                 )
         return self
 
+    def for_payments(self, host: str = "127.0.0.1") -> Settings:
+        """These settings with a payment webhook secret fit for an API (or the simulated
+        processor) on `host`, or SettingsError naming FARMACY_PAYMENT_WEBHOOK_SECRET.
+
+        As for FARMACY_SECRET: with a server store or beyond loopback it must be set and
+        strong; the embedded demo makes one per data directory and keeps it there.
+        """
+        exposed = not is_loopback(host)
+        weakness = webhook_secret_weakness(self.payment_webhook_secret)
+        if weakness is None:
+            return self
+        if self.store == "sqlite" and not exposed and not self.payment_webhook_secret:
+            made = demo_secret(self.data_dir, WEBHOOK_SECRET_FILE, _random_webhook_secret)
+            return replace(self, payment_webhook_secret=made)
+        raise SettingsError(
+            f"FARMACY_PAYMENT_WEBHOOK_SECRET {weakness}: it proves a webhook came from the "
+            f"payment processor; set whsec_ and the base64 of at least {WEBHOOK_SECRET_BYTES} "
+            "random bytes (e.g. `echo whsec_$(openssl rand -base64 32)`)"
+        )
+
     def as_env(self) -> dict[str, str]:
         """These settings as the environment `from_env` reads: for a child process (a
         worker, an API server) that must see the same stores as its parent."""
@@ -147,6 +243,11 @@ class Settings:
             "KURRENTDB_URI": self.kurrentdb_uri or "",
             "FARMACY_SECRET": "" if self.demo_secret else self.secret,
             "FARMACY_COMMAND_QUEUE": str(self.command_queue),
+            "FARMACY_PAYMENT_WEBHOOK_SECRET": self.payment_webhook_secret,
+            "FARMACY_PAYMENT_WINDOW": f"{int(self.payment_window.total_seconds())}s",
+            "FARMACY_PICKUP_WINDOW": f"{int(self.pickup_window.total_seconds())}s",
+            "FARMACY_NO_SHOW": self.no_show,
+            "FARMACY_PAYMENTS_URL": self.payments_url,
         }
         if self.command_concurrency is not None:
             env["FARMACY_COMMAND_CONCURRENCY"] = str(self.command_concurrency)
@@ -193,24 +294,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def read_demo_secret(data_dir: Path) -> str | None:
+def read_demo_secret(data_dir: Path, name: str = DEMO_SECRET_FILE) -> str | None:
     try:
-        return (data_dir / DEMO_SECRET_FILE).read_text().strip() or None
+        return (data_dir / name).read_text().strip() or None
     except FileNotFoundError:
         return None
 
 
-def demo_secret(data_dir: Path) -> str:
+def demo_secret(
+    data_dir: Path, name: str = DEMO_SECRET_FILE, make: Callable[[], str] | None = None
+) -> str:
     """The embedded demo's secret for `data_dir`: made on first use (readable by its owner
     only), then the same for every process and every restart on that directory."""
-    found = read_demo_secret(data_dir)
+    found = read_demo_secret(data_dir, name)
     if found:
         return found
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / DEMO_SECRET_FILE
+    path = data_dir / name
     try:
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
-            out.write(_random_secret() + "\n")
+            out.write((make or _random_secret)() + "\n")
     except FileExistsError:  # another process made it first: theirs is the one
         pass
     return path.read_text().strip()

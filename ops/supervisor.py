@@ -40,6 +40,11 @@ class Child:
         log.info("child_started", child=self.name, pid=self.process.pid)
 
 
+def simulator_port(api_port: int) -> int:
+    """Where the main job's simulated payment processor listens: beside its API's port."""
+    return api_port + 100 if api_port + 100 <= 65535 else api_port - 100
+
+
 def farmacy_children(projections: list[str], host: str, port: int) -> list[Child]:
     """One of every long-running process of the root's table (a worker per read model in
     `projections`), then the API on `host`:`port`."""
@@ -50,6 +55,10 @@ def farmacy_children(projections: list[str], host: str, port: int) -> list[Child
                 Child(f"worker:{model}", [*process.command, "--projection", model])
                 for model in projections
             ]
+        elif name == "payments":  # the simulated processor answers through our API's webhook
+            webhook = f"http://{host}:{port}/payments/webhook"
+            options = ["--port", str(simulator_port(port)), "--webhook-url", webhook]
+            children.append(Child(name, [*process.command, *options]))
         else:
             children.append(Child(name, list(process.command)))
     children.append(Child("api", ["api", "--host", host, "--port", str(port), "--workers", "1"]))

@@ -134,6 +134,12 @@ class OrderRows(View):
             order.moved_after = (status, when)
         self._steps.setdefault((order_id, version), (status, when, detail))
 
+    def noted(
+        self, tx: Tx, order_id: str, version: int, step: str, at: datetime, detail: str | None
+    ) -> None:
+        """A step in the order's history at its stream's `version` that moves no status."""
+        self._steps.setdefault((order_id, version), (step, utc_iso(at), detail))
+
     def flush(self, tx: Tx) -> None:
         """Write the batch: moves of earlier rows, births, later moves, steps, fridges."""
         orders = self.t["orders"]

@@ -26,7 +26,16 @@ STATUS_AFTER = {
     Order.PaymentFailed: "payment_failed",
     Order.Expired: "expired",
     Order.Refunded: "refunded",
+    Order.NotCollected: "not_collected",
 }
+
+MONEY_STEPS = {
+    Order.AuthorisedTooLate: "authorised_too_late",
+    Order.PaymentCaptured: "payment_captured",
+    Order.PaymentVoided: "payment_voided",
+    Order.PaymentRefunded: "payment_refunded",
+}
+"""What became of an order's money: a step in its history that leaves its status as it is."""
 
 
 class Orders(Projection):
@@ -104,7 +113,7 @@ class Orders(Projection):
         order_id = str(event.originator_id)
         if not self.shard.owns(order_id):
             return
-        detail = getattr(event, "reason", None) or getattr(event, "payment_ref", None)
+        detail = getattr(event, "reason", None)  # never the processor's reference
         self.orders.moved(
             tx,
             order_id,
@@ -113,3 +122,12 @@ class Orders(Projection):
             event.timestamp,
             detail,
         )
+
+    @handles(*MONEY_STEPS)
+    def _money(self, event: Order.Event, tx: Tx, position: int) -> None:
+        order_id = str(event.originator_id)
+        if not self.shard.owns(order_id):
+            return
+        detail = getattr(event, "reason", None)
+        step = MONEY_STEPS[type(event)]
+        self.orders.noted(tx, order_id, event.originator_version, step, event.timestamp, detail)

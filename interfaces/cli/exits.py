@@ -34,6 +34,15 @@ def signing_settings_or_exit(host: str = "127.0.0.1") -> Settings:
         raise fail(error) from None
 
 
+def payment_settings_or_exit(host: str = "127.0.0.1") -> Settings:
+    """Settings for a process that checks (or signs) payment webhooks on `host`: a missing or
+    weak FARMACY_PAYMENT_WEBHOOK_SECRET where one is required ends it in one line."""
+    try:
+        return settings_or_exit().for_payments(host)
+    except SettingsError as error:
+        raise fail(error) from None
+
+
 def run_until_stopped(work: Callable[[Settings, threading.Event], object]) -> None:
     """Run a long-lived worker until SIGTERM or Ctrl-C; store errors end it in one line."""
     settings = settings_or_exit()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import typer
 
-from interfaces.cli.exits import signing_settings_or_exit
+from interfaces.cli.exits import payment_settings_or_exit, signing_settings_or_exit
 from interfaces.http.auth import Role
 
 
@@ -24,6 +24,7 @@ def api_command(
     import uvicorn  # imported here: the other commands do not need a server
 
     signing_settings_or_exit(host)  # fail in one line before any server process starts
+    payment_settings_or_exit(host)  # FARMACY_PAYMENT_WEBHOOK_SECRET likewise
     uvicorn.run(
         "interfaces.http.app:app_from_env",
         factory=True,

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from application.errors import StoreUnavailable
-from application.payments import AlwaysAuthorise
-from interfaces.cli import http, projections, simulate, world
+from interfaces.cli import http, payments, projections, simulate, world
 from interfaces.cli.exits import (
     fail,
+    payment_settings_or_exit,
     run_until_stopped,
     settings_or_exit,
     signing_settings_or_exit,
@@ -30,7 +30,7 @@ from ops.demo import demo_order, seed_demo, store_holds, venue_stock
 from ops.logging import configure_logging
 from ops.root import Root, WriteSide
 from ops.settings import SETTINGS_HELP
-from ops.supervisor import child_env, farmacy_children, supervise
+from ops.supervisor import child_env, farmacy_children, simulator_port, supervise
 from projections.models import PROJECTIONS
 
 EPILOG = "Configuration (environment):\n\n" + "\n\n".join(
@@ -87,6 +87,7 @@ def run_command(
     Every part is a process of its own; one that dies is started again.
     """
     signing_settings_or_exit(host)  # the demo's secret is made here on first run
+    payment_settings_or_exit(host)  # and the demo's payment webhook secret
     if not port_free(host, port):
         raise fail(
             f"port {port} on {host} is in use: stop what listens there, or choose another "
@@ -104,6 +105,8 @@ def run_command(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     children = farmacy_children(sorted(PROJECTIONS), host, port)
     env = {**child_env(), RUN_ID_VARIABLE: run_id}
+    # fulfilment calls the simulated processor the main job starts (ops/supervisor.py)
+    env["FARMACY_PAYMENTS_URL"] = f"http://{host}:{simulator_port(port)}"
     supervisor = threading.Thread(target=supervise, args=(children, stop, env))
     supervisor.start()
     try:
@@ -172,16 +175,16 @@ def show_venue_stock(side: WriteSide) -> None:
 
 
 @app.command("fulfil")
-def fulfil_command(
-    payments: str = typer.Option("demo", help="payment processor: demo (authorises everything)"),
-) -> None:
-    """Run the fulfilment process manager: payments, confirmations, releases, expiries."""
+def fulfil_command() -> None:
+    """Run the fulfilment process manager: payments (the processor's HTTP API at
+    FARMACY_PAYMENTS_URL), confirmations, releases, expiries, pickup windows."""
     configure_logging()
-    if payments != "demo":
-        raise fail(f"no payment processor adapter named {payments!r}")
-    run_until_stopped(
-        lambda settings, stop: Root(settings, payments=AlwaysAuthorise()).run("fulfilment", stop)
-    )
+    if not settings_or_exit().payments_url:
+        raise fail(
+            "FARMACY_PAYMENTS_URL is not set: fulfilment asks a payment processor for every "
+            "order (`farmacy payments simulate` runs a simulated one)"
+        )
+    run_until_stopped(lambda settings, stop: Root(settings).run("fulfilment", stop))
 
 
 @app.command("snapshots")
@@ -195,6 +198,7 @@ http.register(app)  # api, token
 projections.register(app)  # worker, projections status|rebuild
 world.register(app)  # promotions import, expiry, fridges poll, kitchen plan
 simulate.register(app)  # simulate
+payments.register(app)  # payments simulate
 
 
 def main() -> None:  # pragma: no cover - console script shim

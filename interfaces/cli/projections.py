@@ -26,7 +26,7 @@ from rich.table import Table
 from application.errors import StoreUnavailable
 from application.store import EventStore
 from interfaces.cli.exits import fail, settings_or_exit
-from ops.root import Root, missing_store, open_database, open_event_store
+from ops.root import Root, missing_store, open_database, open_databases, open_event_store
 from ops.settings import Settings
 from projections.models import PROJECTIONS, UnknownProjection, projection_named
 from projections.projection import Shard
@@ -133,11 +133,33 @@ def status_command() -> None:
                     )
             finally:
                 db.close()
+        add_trail_rows(settings, store, table)
     # As wide as the table needs: a pipe or a narrow terminal must not cut names at 80 columns
     wide = console.options.update_width(10_000)
     width = max(console.width, Measurement.get(console, wide, table).maximum)
     Console(width=width).print(table)
     console.print("lag events: head - position (on KurrentDB a distance in the log, not a count)")
+
+
+TRAILS = ("fulfilment",)
+"""Processes that follow the store with a checkpoint but keep no read model: shown too."""
+
+
+def add_trail_rows(settings: Settings, store: EventStore, table: Table) -> None:
+    """The fulfilment process manager's position and lag, as a projection's are shown."""
+    for name in TRAILS:
+        if settings.store == "sqlite" and not model_file(settings, name).is_file():
+            table.add_row(name, "-", "-", "-", "-", "-", "not started", "")
+            continue
+        db = open_databases(settings, [name], pool_size=1)[name]
+        try:
+            for s in shard_statuses(store, db, name):
+                table.add_row(
+                    s.projection, s.shard, "-", str(s.position), str(s.lag_events),
+                    f"{s.lag_seconds:.1f}", "-", s.error or "",  # trails keep no worker rows
+                )  # fmt: skip
+        finally:
+            db.close()
 
 
 def model_file(settings: Settings, name: str) -> Path:

@@ -24,6 +24,7 @@ from interfaces.http.commands import CommandLane, Commands
 from interfaces.http.contract import AmendedJson, AmendedYaml
 from interfaces.http.errors import to_problem
 from interfaces.http.fridges import FridgeRoutes
+from interfaces.http.fulfilment_metrics import unwatch_fulfilment, watch_fulfilment
 from interfaces.http.menu_cache import MenuCache, VenueMenus
 from interfaces.http.menus import KitchenRoutes, MenuRoutes
 from interfaces.http.operations import CONFLICTS, LAG, HealthRoutes, MetricsRoutes
@@ -31,11 +32,12 @@ from interfaces.http.orders import CustomerRoutes, OrderRoutes
 from interfaces.http.payments import PaymentRoutes
 from interfaces.http.promotions import PromotionRoutes
 from interfaces.http.reading import ReadSide
+from interfaces.http.refunds import RefundRoutes
 from interfaces.http.telemetry import request_telemetry
 from ops import connections
 from ops.logging import configure_logging
-from ops.root import Root, WriteSide
-from ops.settings import Settings, SettingsError
+from ops.root import Root, WriteSide, trail_database
+from ops.settings import Settings, SettingsError, webhook_secret_weakness
 
 
 def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None) -> Litestar:
@@ -43,6 +45,8 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     app owns both from now on and closes them at shutdown."""
     if not settings.secret:
         raise SettingsError("FARMACY_SECRET is not set: the API cannot sign or check tokens")
+    if webhook_secret_weakness(settings.payment_webhook_secret):
+        settings = settings.for_payments()  # the demo's, or SettingsError naming the setting
     reading = read or ReadSide(Root(settings).api_read_models())
     connections.answer_promptly(side.store)  # a dry pool is a 503 now, not after ~22 s
     reading.head = side.store.position  # a min_position beyond it is the caller's mistake
@@ -54,10 +58,12 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         CONFLICTS.writer = side.writer
         LAG.source = (side.store, reading)
+        watch_fulfilment(side.store, *trail_database(settings, "fulfilment", reading.dbs))
         try:
             yield
         finally:
             LAG.source = None
+            unwatch_fulfilment()
             lane.close()
             reading.close()
             side.close()
@@ -72,6 +78,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             CatalogueRoutes,
             PaymentRoutes,
             PromotionRoutes,
+            RefundRoutes,
             HealthRoutes,
             MetricsRoutes,
         ],
@@ -99,6 +106,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
 def app_from_env() -> Litestar:  # pragma: no cover - exercised by `farmacy api`
     """One server process: settings from the environment, its parts from the root."""
     configure_logging()
-    settings = Settings.from_env().for_signing()  # `farmacy api` checked its host already
+    # `farmacy api` checked its host already
+    settings = Settings.from_env().for_signing().for_payments()
     root = Root(settings)
     return create_app(root.api_write_side(), settings, ReadSide(root.api_read_models()))

@@ -87,8 +87,9 @@ def amend(document: dict[str, Any], request: Request[Any, Any, Any]) -> dict[str
     components.setdefault("securitySchemes", {})[SIGNATURE] = {
         "type": "apiKey",
         "in": "header",
-        "name": "X-Farmacy-Signature",
-        "description": "hex HMAC-SHA256 of the raw body, keyed with the payment secret",
+        "name": "webhook-signature",
+        "description": "Standard Webhooks: with webhook-id and webhook-timestamp, v1 HMAC-SHA256 "
+        "keyed with FARMACY_PAYMENT_WEBHOOK_SECRET",
     }
     for route in request.app.routes:
         if not isinstance(route, HTTPRoute):

@@ -1,38 +1,52 @@
-"""The payment processor's webhook, authenticated by an HMAC-SHA256 signature of the raw body.
+"""The payment processor's webhook, verified the Standard Webhooks way.
 
-The processor holds no bearer token: the signature (header `X-Farmacy-Signature`, hex of
-HMAC-SHA256 over the exact bytes sent, keyed with FARMACY_SECRET) is its credential. It is
-checked before the body is parsed, so an unsigned request learns nothing about the schema.
+The processor holds no bearer token: its signature is its credential. `webhook-id`,
+`webhook-timestamp` and `webhook-signature` are checked (with the `standardwebhooks` package,
+keyed with FARMACY_PAYMENT_WEBHOOK_SECRET, a timestamp within five minutes) before the body is
+parsed, so an unsigned request learns nothing about the schema. What each bad webhook gets:
+
+  bad or missing signature, stale or future timestamp -> 401, nothing changes
+  a body that is not the documented shape             -> 400 or 422, nothing changes
+  an order (or fridge) nobody knows                    -> 404, nothing changes
+  a `webhook-id` already taken in                      -> 200 with the order as it is
+  an authorisation for an order that ended             -> 200; the flow voids it
+
+Refusals are logged with the webhook id and the reason, never with the body.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from application.payment_messages import PaymentMessage, take_in
 from interfaces.http import schemas
 from interfaces.http.contract import answers
 from interfaces.http.schemas import JSONBody, Write
 
-SIGNATURE_HEADER = "X-Farmacy-Signature"
+log = structlog.get_logger(__name__)
 
-
-def sign(secret: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+WEBHOOK_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+SIGNATURE_HEADER = "webhook-signature"
 
 
 async def signed(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     request: Request[Any, Any, Any] = connection  # type: ignore[assignment]  # HTTP routes only
-    signature = request.headers.get(SIGNATURE_HEADER, "")
-    expected = sign(request.app.state["settings"].secret, await request.body())
-    if not hmac.compare_digest(signature.encode(), expected.encode()):
-        raise NotAuthorizedException("bad or missing payment signature")
+    headers = {name: request.headers.get(name, "") for name in WEBHOOK_HEADERS}
+    secret = request.app.state["settings"].payment_webhook_secret
+    try:
+        Webhook(secret).verify(await request.body(), headers, json_parse=False)
+    except WebhookVerificationError as refused:
+        log.warning("payment_webhook_refused", webhook_id=headers["webhook-id"], why=str(refused))
+        raise NotAuthorizedException(f"payment webhook refused: {refused}") from None
 
 
 signed.signature = True  # type: ignore[attr-defined]  # the OpenAPI document's security
@@ -47,17 +61,37 @@ class PaymentRoutes(Controller):
         opt={"public": True},
         guards=[signed],
         status_code=200,
-        responses=answers(404, 409),
-        description=f"Signed: `{SIGNATURE_HEADER}` is hex HMAC-SHA256 of the raw body.",
+        responses=answers(404),
+        description="Standard Webhooks: `webhook-id`, `webhook-timestamp` and "
+        "`webhook-signature` (v1, HMAC-SHA256 keyed with the payment webhook secret). "
+        "Idempotent on `webhook-id`; a message for an order not yet opened opens it first.",
     )
     async def webhook(
-        self, data: JSONBody[schemas.PaymentEvent], write: Write
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.PaymentEvent], write: Write
     ) -> schemas.OrderMoved:
-        if data.outcome == "authorised":
-            moved = await write.run(
-                write.side.ordering.authorise_payment, data.order_id, data.payment_ref
-            )
-        else:
-            reason = f"declined ({data.payment_ref})"
-            moved = await write.run(write.side.ordering.fail_payment, data.order_id, reason)
+        message = PaymentMessage(
+            message_id=request.headers["webhook-id"],
+            order_id=data.order_id,
+            outcome=data.outcome,
+            payment_ref=data.payment_ref,
+            fridge_id=data.fridge_id,
+            reason=data.reason,
+        )
+        with structlog.contextvars.bound_contextvars(
+            order_id=data.order_id, webhook_id=message.message_id
+        ):
+            moved = await write.run(take_in, write.side.ordering, message)
         return schemas.OrderMoved(moved.order_id, moved.status, moved.position)
+
+
+def signed_headers(
+    secret: str, body: bytes, message_id: str | None = None, at: datetime | None = None
+) -> dict[str, str]:
+    """The Standard Webhooks headers a processor sends with `body` (for tests and tools)."""
+    message_id = message_id or f"msg_{uuid.uuid4().hex}"
+    at = at or datetime.now(UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, at, body),
+    }

@@ -182,9 +182,14 @@ class Registered(Struct):
 
 
 class PaymentEvent(Struct, forbid_unknown_fields=True):
+    """A payment processor's message (the body of a Standard Webhooks request)."""
+
     order_id: OrderId
     outcome: Literal["authorised", "declined"]
     payment_ref: Annotated[str, Meta(min_length=1, max_length=200)]
+    type: Annotated[str, Meta(max_length=64)] = ""
+    fridge_id: Annotated[str, Meta(pattern=r"^([a-z0-9][a-z0-9-]{0,63})?$")] = ""
+    reason: Annotated[str, Meta(max_length=200)] = ""
 
 
 class Health(Struct):

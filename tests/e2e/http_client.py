@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from litestar.testing import TestClient
 
 from interfaces.http.app import create_app
 from interfaces.http.auth import Role, issue_token
-from interfaces.http.payments import SIGNATURE_HEADER, sign
+from interfaces.http.payments import signed_headers
 from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock
@@ -26,6 +27,7 @@ class Api:
     side: WriteSide
     world: World
     secret: str
+    webhook_secret: str
 
     def headers(self, role: Role | None, subject: str | None = None) -> dict[str, str]:
         if role is None:
@@ -52,15 +54,21 @@ class Api:
         return order_id
 
     def signature(self, raw: bytes) -> dict[str, str]:
-        return {SIGNATURE_HEADER: sign(self.secret, raw)}
+        return signed_headers(self.webhook_secret, raw)
 
-    def webhook(self, body: dict[str, Any], secret: str | None = None) -> httpx.Response:
+    def webhook(
+        self,
+        body: dict[str, Any],
+        secret: str | None = None,
+        message_id: str | None = None,
+        at: datetime | None = None,
+    ) -> httpx.Response:
         raw = json.dumps(body).encode()
-        signature = sign(secret or self.secret, raw)
+        headers = signed_headers(secret or self.webhook_secret, raw, message_id, at)
         return self.client.post(
             "/payments/webhook",
             content=raw,
-            headers={SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
+            headers={**headers, "Content-Type": "application/json"},
         )
 
 
@@ -69,7 +77,7 @@ def api(store_settings: Settings) -> Iterator[Api]:
     side = build_write_side(store_settings, clock=FakeClock())
     world = make_world(side)
     with TestClient(create_app(side, store_settings), raise_server_exceptions=False) as client:
-        yield Api(client, side, world, store_settings.secret)
+        yield Api(client, side, world, store_settings.secret, store_settings.payment_webhook_secret)
 
 
 def is_problem(response: httpx.Response) -> bool:

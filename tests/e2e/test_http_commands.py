@@ -26,7 +26,7 @@ def api_with_lane(store_settings: Settings, size: int, queue: int) -> Iterator[A
     side = build_write_side(settings, clock=FakeClock())
     world = make_world(side)
     with TestClient(create_app(side, settings), raise_server_exceptions=False) as client:
-        yield Api(client, side, world, settings.secret)
+        yield Api(client, side, world, settings.secret, settings.payment_webhook_secret)
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 from interfaces.http.app import create_app
 from interfaces.http.auth import Role, issue_token
 from interfaces.http.operations import statuses, unready
-from interfaces.http.payments import SIGNATURE_HEADER, sign
+from interfaces.http.payments import signed_headers
 from interfaces.http.reading import ReadSide
 from ops.root import Root, build_write_side
 from ops.settings import Settings
@@ -141,7 +141,7 @@ def credentials(fuzzed: Fuzzed, role: Role, case: Any) -> dict[str, str]:
     """A bearer token for `role`; the payment processor signs the body instead."""
     secret = fuzzed.settings.secret
     if role is Role.PAYMENT and case.path == "/payments/webhook":
-        return {SIGNATURE_HEADER: sign(secret, sent(case.body))}
+        return signed_headers(fuzzed.settings.payment_webhook_secret, sent(case.body))
     subject = fuzzed.fridge_id if role is Role.FRIDGE else SUBJECTS[role]
     return {"Authorization": f"Bearer {issue_token(secret, role, subject)}"}
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from application.fulfilment import Fulfilment, MakeReady, Overdue
-from application.payments import PaymentAnswer, PaymentOutcome
-from domain.order import OrderStatus
+from application.payments import Authorisation, PaymentAnswer, PaymentOutcome
+from domain.order import NoShowPolicy, OrderStatus
 from ops.root import WriteSide
 from tests.conftest import FakeClock
 from tests.integration.world import World, make_world, place_and_open
@@ -23,14 +24,17 @@ class ScriptedProcessor:
     asked: list[str] = field(default_factory=list)
     voided: list[str] = field(default_factory=list)
     refunded: list[tuple[str, Decimal]] = field(default_factory=list)
+    captured: list[tuple[str, Decimal]] = field(default_factory=list)
 
-    def request_authorisation(
-        self, order_id: str, amount: Decimal, currency: str
-    ) -> PaymentAnswer | None:
+    def request_authorisation(self, request: Authorisation) -> PaymentAnswer | None:
+        order_id = request.order_id
         self.asked.append(order_id)
         if self.answer is None:
             return None
         return PaymentAnswer(self.answer, f"psp-{order_id[:6]}", "card declined")
+
+    def capture(self, order_id: str, payment_ref: str, amount: Decimal, currency: str) -> None:
+        self.captured.append((order_id, amount))
 
     def void(self, order_id: str, payment_ref: str) -> None:
         self.voided.append(order_id)
@@ -122,11 +126,15 @@ def test_money_authorised_for_an_order_cancelled_meanwhile_is_voided(
     processor.asked.clear()
     assert side.ordering.order(placed.order_id).status == OrderStatus.CANCELLED
     fulfilment.carry_out(MakeReady(placed.order_id, "psp-late"))
+    follow(side, fulfilment)  # the late authorisation is recorded, then voided
+    follow(side, fulfilment)  # and replaying voids nothing twice
     assert processor.voided == [placed.order_id]
+    order = side.ordering.order(placed.order_id)
+    assert (order.status, order.voided, order.captured) == (OrderStatus.CANCELLED, True, False)
     assert available(side, world) == 2
 
 
-def test_meals_missing_from_a_count_cancel_unpaid_and_refund_paid_orders(
+def test_meals_missing_from_a_count_cancel_unpaid_and_void_paid_orders(
     side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor, clock: FakeClock
 ) -> None:
     world = make_world(side, soup_units=2)
@@ -140,13 +148,14 @@ def test_meals_missing_from_a_count_cancel_unpaid_and_refund_paid_orders(
     assert side.ordering.order(unpaid.order_id).status == OrderStatus.CANCELLED
     # One unit short covers the newest reservation (bob's); a count of 0 takes alice's too.
     assert side.ordering.order(paid.order_id).status == OrderStatus.REFUNDED
-    assert processor.refunded == [(paid.order_id, paid.total)]
+    # The money was held, never taken: the authorisation is voided, nothing is refunded.
+    assert (processor.voided, processor.refunded) == ([paid.order_id], [])
     fridge = side.catalogue.fridge(world.fridge_id)
     assert fridge.held(world.soup) == 0 and fridge.open_orders() == []
 
 
-def test_a_pickup_seen_by_the_fridge_completes_the_order(
-    side: WriteSide, fulfilment: Fulfilment
+def test_a_pickup_seen_by_the_fridge_completes_the_order_and_captures_once(
+    side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor
 ) -> None:
     world = make_world(side, soup_units=2)
     placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 1})
@@ -154,7 +163,10 @@ def test_a_pickup_seen_by_the_fridge_completes_the_order(
     now = side.clock()
     side.writer.execute(world.fridge_id, lambda f: f.pick_up(placed.order_id, now))
     follow(side, fulfilment, position)
-    assert side.ordering.order(placed.order_id).status == OrderStatus.PICKED_UP
+    follow(side, fulfilment)  # replayed from the start: captured once
+    order = side.ordering.order(placed.order_id)
+    assert (order.status, order.captured) == (OrderStatus.PICKED_UP, True)
+    assert processor.captured == [(placed.order_id, placed.total)]
 
 
 def test_missing_meals_of_a_reservation_without_an_order_are_released(
@@ -169,3 +181,57 @@ def test_missing_meals_of_a_reservation_without_an_order_are_released(
     side.writer.forget(world.fridge_id)
     fridge = side.catalogue.fridge(world.fridge_id)
     assert fridge.open_orders() == [] and fridge.reservation_status("orphan") == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("policy", "captured", "voided"),
+    [(NoShowPolicy.RELEASE, False, True), (NoShowPolicy.CHARGE, True, False)],
+)
+def test_a_closed_pickup_window_puts_the_meals_back_and_settles_by_policy(
+    side: WriteSide,
+    processor: ScriptedProcessor,
+    clock: FakeClock,
+    policy: NoShowPolicy,
+    captured: bool,
+    voided: bool,
+) -> None:
+    fulfilment = Fulfilment(side.ordering, processor, no_show=policy)
+    world = make_world(side, soup_units=2)
+    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 2})
+    position = follow(side, fulfilment)
+    order = side.ordering.order(placed.order_id)
+    assert order.pickup_by is not None and order.pickup_by <= clock.now + timedelta(hours=2)
+    assert fulfilment.close_pickup_windows(clock.now) == 0  # still open
+    clock.advance(minutes=121)
+    assert fulfilment.close_pickup_windows(clock.now) == 1
+    follow(side, fulfilment, position)
+    follow(side, fulfilment)  # replayed: nothing moves twice
+    order = side.ordering.order(placed.order_id)
+    assert (order.status, order.captured, order.voided) == (
+        OrderStatus.NOT_COLLECTED,
+        captured,
+        voided,
+    )
+    assert processor.captured == ([(placed.order_id, placed.total)] if captured else [])
+    assert processor.voided == ([placed.order_id] if voided else [])
+    assert available(side, world) == 2
+    assert side.catalogue.fridge(world.fridge_id).reservation_status(placed.order_id) == (
+        "not_collected"
+    )
+
+
+def test_an_operator_refund_returns_captured_money_once(
+    side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor
+) -> None:
+    world = make_world(side, soup_units=2)
+    placed = side.ordering.place("alice", "k", world.fridge_id, {world.soup: 1})
+    follow(side, fulfilment)
+    side.ordering.pick_up(world.fridge_id, placed.order_id)
+    follow(side, fulfilment)
+    side.ordering.refund(placed.order_id, "complaint: cold soup")
+    follow(side, fulfilment)
+    follow(side, fulfilment)
+    order = side.ordering.order(placed.order_id)
+    assert (order.status, order.money_refunded) == (OrderStatus.REFUNDED, True)
+    assert processor.refunded == [(placed.order_id, placed.total)]
+    assert processor.voided == []

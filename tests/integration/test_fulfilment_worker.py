@@ -11,21 +11,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 
 from application.errors import NotFound
-from application.payments import AlwaysAuthorise, PaymentAnswer
+from application.payments import Authorisation, PaymentAnswer
 from domain.order import OrderStatus
 from ops.root import Root, WriteSide, open_database, open_event_store
 from ops.settings import Settings
 from tests.conftest import FakeClock
 from tests.integration.world import make_world
+from tests.payment_fakes import AlwaysAuthorise
 
 
 class NeverAnswers(AlwaysAuthorise):
-    def request_authorisation(
-        self, order_id: str, amount: Decimal, currency: str
-    ) -> PaymentAnswer | None:
+    def request_authorisation(self, request: Authorisation) -> PaymentAnswer | None:
         return None
 
 
@@ -72,8 +70,12 @@ def test_the_worker_takes_payment_and_makes_orders_ready(
 ) -> None:
     world = make_world(side, soup_units=3)
     first = side.ordering.place("alice", "k1", world.fridge_id, {world.soup: 1})
+
     # Two workers: one active, one standing by; the order is fulfilled exactly as with one.
-    with running(lambda stop: Root(store_settings, clock=clock).run("fulfilment", stop), 2):
+    def fulfil(stop: threading.Event) -> list[str]:
+        return Root(store_settings, clock=clock, payments=AlwaysAuthorise()).run("fulfilment", stop)
+
+    with running(fulfil, 2):
         eventually(side, first.order_id, OrderStatus.READY_FOR_PICKUP)
         later = side.ordering.place("bob", "k2", world.fridge_id, {world.soup: 1})
         eventually(side, later.order_id, OrderStatus.READY_FOR_PICKUP)

@@ -7,12 +7,13 @@ import time
 from decimal import Decimal
 
 from application.errors import NotFound
-from application.payments import AlwaysAuthorise, PaymentAnswer, PaymentOutcome
+from application.payments import Authorisation, PaymentAnswer, PaymentOutcome
 from domain.order import OrderStatus
 from ops.root import Root, WriteSide
 from ops.settings import Settings
 from tests.conftest import FakeClock
 from tests.integration.world import make_world
+from tests.payment_fakes import AlwaysAuthorise
 
 
 class Declines(AlwaysAuthorise):
@@ -21,10 +22,8 @@ class Declines(AlwaysAuthorise):
     def __init__(self) -> None:
         self.asked: list[tuple[str, Decimal, str]] = []
 
-    def request_authorisation(
-        self, order_id: str, amount: Decimal, currency: str
-    ) -> PaymentAnswer | None:
-        self.asked.append((order_id, amount, currency))
+    def request_authorisation(self, request: Authorisation) -> PaymentAnswer | None:
+        self.asked.append((request.order_id, request.amount, request.currency))
         return PaymentAnswer(PaymentOutcome.DECLINED, "", reason="card declined")
 
 

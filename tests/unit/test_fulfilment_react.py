@@ -7,17 +7,18 @@ from decimal import Decimal
 
 from application.fulfilment import (
     GiveUp,
+    KeepPickupDeadline,
     MakeReady,
     OpenOrder,
     RecordCancel,
     RecordPickup,
     ReleaseMeals,
     RequestPayment,
-    ReturnMoney,
+    SettleMoney,
     react,
 )
 from domain.fridge import Fridge
-from domain.order import Order, OrderLine, OrderTerms
+from domain.order import NoShowPolicy, Order, OrderLine, OrderTerms
 from domain.values import ReleaseReason
 
 NOW = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
@@ -80,7 +81,9 @@ def test_a_reservation_from_before_orders_were_born_in_the_fridge_calls_for_noth
 
 
 def test_a_placed_order_asks_for_its_money() -> None:
-    assert react(last_event(placed_order())) == [RequestPayment(ORDER_ID, Decimal("13.00"), "EUR")]
+    assert react(last_event(placed_order())) == [
+        RequestPayment(ORDER_ID, Decimal("13.00"), "EUR", "gym-1")
+    ]
 
 
 def test_an_authorised_payment_makes_the_order_ready() -> None:
@@ -106,8 +109,32 @@ def test_a_refund_puts_the_meals_back_and_returns_the_money() -> None:
     order.refund("meals missing")
     assert react(last_event(order)) == [
         ReleaseMeals(ORDER_ID, ReleaseReason.REFUNDED),
-        ReturnMoney(ORDER_ID),
+        SettleMoney(ORDER_ID),
     ]
+
+
+def test_a_pickup_window_is_kept_and_its_close_releases_and_settles() -> None:
+    order = placed_order()
+    order.pay("psp-1")
+    order.make_ready(DUE + timedelta(hours=2))
+    assert react(last_event(order)) == [KeepPickupDeadline(ORDER_ID, DUE + timedelta(hours=2))]
+    order.not_collected(DUE + timedelta(hours=2), NoShowPolicy.CHARGE)
+    assert react(last_event(order)) == [
+        ReleaseMeals(ORDER_ID, ReleaseReason.NOT_COLLECTED),
+        SettleMoney(ORDER_ID),
+    ]
+
+
+def test_money_moves_after_a_pickup_and_after_a_late_authorisation() -> None:
+    order = placed_order()
+    order.pay("psp-1")
+    order.make_ready()
+    order.pick_up(NOW)
+    assert react(last_event(order)) == [SettleMoney(ORDER_ID)]
+    late = placed_order()
+    late.expire(DUE)
+    late.pay("psp-late")
+    assert react(last_event(late)) == [SettleMoney(ORDER_ID)]
 
 
 def test_meals_missing_from_a_count_give_up_each_named_order() -> None:
@@ -133,7 +160,7 @@ def test_a_pickup_at_the_fridge_completes_the_order() -> None:
 def test_events_the_flow_does_not_follow_call_for_nothing() -> None:
     order = placed_order()
     order.pay("psp-1")
-    order.make_ready()
+    order.make_ready()  # ready before pickup windows existed: no deadline to keep
     assert react(last_event(order)) == []
     fridge = stocked_fridge()
     fridge.deliver("d-2", {"soup": 1}, date(2025, 6, 2), NOW)

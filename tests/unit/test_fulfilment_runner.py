@@ -13,6 +13,7 @@ from application.errors import TooBusy
 from application.follow import Act
 from application.fulfilment import Overdue
 from application.fulfilment_runner import EXPIRY_TICK_SECONDS, run_fulfilment
+from application.payments import PaymentUnavailable
 
 NOW = datetime(2026, 11, 21, 11, 0, tzinfo=UTC)
 
@@ -47,6 +48,7 @@ class Records:
 
     handled: list[object] = field(default_factory=list)
     expired: list[Overdue] = field(default_factory=list)
+    windows_closed_at: list[datetime] = field(default_factory=list)
 
     def handle(self, event: object) -> None:
         self.handled.append(event)
@@ -54,6 +56,10 @@ class Records:
     def expire_overdue(self, overdue: Iterable[Overdue]) -> int:
         self.expired.extend(overdue)
         return len(self.expired)
+
+    def close_pickup_windows(self, now: datetime) -> int:
+        self.windows_closed_at.append(now)
+        return 0
 
 
 def test_every_event_is_handled_in_order_and_the_tick_expires_what_is_overdue_now() -> None:
@@ -71,8 +77,9 @@ def test_every_event_is_handled_in_order_and_the_tick_expires_what_is_overdue_no
     assert fulfilment.handled == ["placed", "paid"]
     assert asked_at == [NOW]
     assert fulfilment.expired == [late]
+    assert fulfilment.windows_closed_at == [NOW]
     assert follower.followed == {
         "name": "fulfilment",  # its checkpoint's name, as stores have it
-        "transient": (TooBusy,),
+        "transient": (TooBusy, PaymentUnavailable),
         "every": EXPIRY_TICK_SECONDS,
     }

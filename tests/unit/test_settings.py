@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,80 @@ def test_an_exposed_api_needs_a_strong_secret_named_in_one_line(
     assert "\n" not in str(refused.value)
     strong = Settings.from_env({**environ, "FARMACY_SECRET": "k" * 32})
     assert strong.for_signing(host).secret == "k" * 32
+
+
+# ---- money: the webhook secret, the windows, the no-show policy -----------------------------
+
+STRONG_WEBHOOK_SECRET = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("", "is not set"),
+        ("0123456789abcdef0123456789abcdef", "does not start with whsec_"),
+        ("whsec_c2hvcnQ=", "fewer than 24"),
+        ("whsec_not base64!", "not whsec_ and base64"),
+    ],
+)
+def test_a_missing_or_weak_webhook_secret_is_refused_outside_the_demo(
+    secret: str, why: str
+) -> None:
+    env = {"FARMACY_STORE": "postgres", "FARMACY_POSTGRES_DSN": "postgresql://x/y"}
+    settings = Settings.from_env({**env, "FARMACY_PAYMENT_WEBHOOK_SECRET": secret})
+    with pytest.raises(SettingsError, match="FARMACY_PAYMENT_WEBHOOK_SECRET") as refused:
+        settings.for_payments()
+    assert why in str(refused.value)
+
+
+def test_a_strong_webhook_secret_is_taken_and_the_demo_makes_its_own_once(tmp_path: Path) -> None:
+    env = {"FARMACY_STORE": "postgres", "FARMACY_POSTGRES_DSN": "postgresql://x/y"}
+    strong = Settings.from_env({**env, "FARMACY_PAYMENT_WEBHOOK_SECRET": STRONG_WEBHOOK_SECRET})
+    assert strong.for_payments().payment_webhook_secret == STRONG_WEBHOOK_SECRET
+    demo = Settings.from_env({"FARMACY_DATA_DIR": str(tmp_path)})
+    made = demo.for_payments().payment_webhook_secret
+    assert made.startswith("whsec_") and made == demo.for_payments().payment_webhook_secret
+    assert Settings.from_env({"FARMACY_DATA_DIR": str(tmp_path)}).payment_webhook_secret == made
+    with pytest.raises(SettingsError):
+        demo.for_payments("0.0.0.0")
+
+
+def test_windows_and_the_no_show_policy_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "FARMACY_PAYMENT_WINDOW": "90s",
+            "FARMACY_PICKUP_WINDOW": "3h",
+            "FARMACY_NO_SHOW": "charge",
+        }
+    )
+    assert (settings.payment_window, settings.pickup_window, settings.no_show) == (
+        timedelta(seconds=90),
+        timedelta(hours=3),
+        "charge",
+    )
+    defaults = Settings.from_env({})
+    assert (defaults.payment_window, defaults.pickup_window, defaults.no_show) == (
+        timedelta(minutes=10),
+        timedelta(hours=2),
+        "release",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FARMACY_PAYMENT_WINDOW", "ten minutes"),
+        ("FARMACY_PICKUP_WINDOW", "0"),
+        ("FARMACY_PICKUP_WINDOW", "30d"),
+        ("FARMACY_NO_SHOW", "forgive"),
+    ],
+)
+def test_a_wrong_window_or_policy_is_one_line_naming_it(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_a_server_store_names_no_payment_processor_by_default() -> None:
+    env = {"FARMACY_STORE": "postgres", "FARMACY_POSTGRES_DSN": "postgresql://x/y"}
+    assert Settings.from_env(env).payments_url == ""
+    assert Settings.from_env({}).payments_url == "http://127.0.0.1:8100"  # the demo's simulator
