@@ -25,6 +25,8 @@ SETTINGS_HELP = {
     "sqlite 2, postgres 4, kurrentdb 16)",
     "FARMACY_COMMAND_QUEUE": "commands that may wait for a turn before the next gets 503 "
     "(default 256)",
+    "FARMACY_NATS_URL": "NATS JetStream for the feed (farmacy relay, farmacy feed consume), e.g. "
+    "nats://127.0.0.1:4222; unset: the feed is HTTP only",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")
@@ -66,6 +68,7 @@ class Settings:
     demo_secret: bool = False  # the secret is the embedded demo's, kept in the data dir
     command_concurrency: int | None = None  # None: COMMAND_CONCURRENCY[store]
     command_queue: int = 256
+    nats_url: str | None = None  # FARMACY_NATS_URL: the feed's JetStream (docs/feed.md)
 
     @property
     def command_lane_size(self) -> int:
@@ -86,6 +89,7 @@ class Settings:
             secret=env.get("FARMACY_SECRET", ""),
             demo_secret=store == "sqlite" and not env.get("FARMACY_SECRET"),
             command_concurrency=_whole(env, "FARMACY_COMMAND_CONCURRENCY", minimum=1),
+            nats_url=env.get("FARMACY_NATS_URL") or None,
         )
         queue = _whole(env, "FARMACY_COMMAND_QUEUE", minimum=0)
         if queue is not None:

@@ -23,6 +23,7 @@ from interfaces.http.catalogue import CatalogueRoutes
 from interfaces.http.commands import CommandLane, Commands
 from interfaces.http.contract import AmendedJson, AmendedYaml
 from interfaces.http.errors import to_problem
+from interfaces.http.feed import FeedRoutes
 from interfaces.http.fridges import FridgeRoutes
 from interfaces.http.menu_cache import MenuCache, VenueMenus
 from interfaces.http.menus import KitchenRoutes, MenuRoutes
@@ -72,6 +73,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             PaymentRoutes,
             HealthRoutes,
             MetricsRoutes,
+            FeedRoutes,
         ],
         dependencies={
             "side": Provide(lambda: side, use_cache=True, sync_to_thread=False),

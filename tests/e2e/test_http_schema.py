@@ -80,6 +80,7 @@ SUBJECTS = {
     Role.FRIDGE: WORLD.fridge_id,
     Role.OPERATOR: "fuzzing-operator",
     Role.PAYMENT: "fuzzing-processor",
+    Role.SUBSYSTEM: "fuzzing-subsystem",
 }
 
 
