@@ -17,7 +17,7 @@ from rich.table import Table
 
 from application.errors import StoreUnavailable
 from application.payments import AlwaysAuthorise
-from interfaces.cli import http, projections
+from interfaces.cli import feed, http, projections
 from interfaces.cli.exits import (
     fail,
     run_until_stopped,
@@ -193,6 +193,7 @@ def snapshots_command() -> None:
 
 http.register(app)  # api, token
 projections.register(app)  # worker, projections status|rebuild
+feed.register(app)  # relay, feed consume
 
 
 def main() -> None:  # pragma: no cover - console script shim

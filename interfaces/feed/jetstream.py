@@ -55,9 +55,14 @@ def reservation_key(order_id: str) -> str:
 
 
 async def connect(url: str, name: str) -> Client:
-    """A connection that keeps trying to reconnect, for as long as the process lives."""
+    """A connection that keeps trying to reconnect, for as long as the process lives; `url`
+    may list several servers of a cluster, separated by commas."""
     return await nats.connect(
-        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.2, connect_timeout=2
+        [server.strip() for server in url.split(",") if server.strip()],
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+        connect_timeout=2,
     )
 
 

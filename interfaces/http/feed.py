@@ -22,12 +22,16 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from msgspec import Struct
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from interfaces.http.auth import Role, allow
 from interfaces.http.errors import problem
+from interfaces.http.operations import LAG
 from interfaces.http.reading import ReadSide
 from interfaces.http.schemas import Read
-from projections.feed import MOST_PER_PAGE, Feed, read_page
+from projections.feed import MOST_PER_PAGE, Feed, read_page, relay_statuses
 
 FEED_READERS = allow(Role.SUBSYSTEM, Role.OPERATOR)
 LIVE_POLL_SECONDS = 0.05
@@ -131,3 +135,34 @@ class FeedRoutes(Controller):
     ) -> ServerSentEvent:
         """Server-sent events: every integration event after `Last-Event-ID` (or `after`)."""
         return ServerSentEvent(live_events(read, resume_from(last_event_id, after)))
+
+
+class RelayLag(Collector):
+    """Each relay's position and lag beside the projections' (their source, read at scrape
+    time): `farmacy_relay_position`, `farmacy_relay_lag_events`, `farmacy_relay_lag_seconds`."""
+
+    def collect(self) -> Any:
+        families = [
+            GaugeMetricFamily(name, text, labels=["relay"])
+            for name, text in (
+                ("farmacy_relay_position", "Position up to which a relay has published"),
+                ("farmacy_relay_lag_events", "Events in the store past the relay's position"),
+                ("farmacy_relay_lag_seconds", "Age of the oldest event the relay has not passed"),
+            )
+        ]
+        found = []
+        if LAG.source is not None:
+            store, read = LAG.source
+            try:
+                found = relay_statuses(store, read.dbs[Feed.name])
+            except Exception:  # a scrape must not fail because a database is down
+                found = []
+        for s in found:
+            relay = s.shard.removeprefix("relay:")
+            families[0].add_metric([relay], s.position)
+            families[1].add_metric([relay], s.lag_events)
+            families[2].add_metric([relay], s.lag_seconds)
+        yield from families
+
+
+REGISTRY.register(RelayLag())
