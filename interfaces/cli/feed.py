@@ -43,6 +43,9 @@ def consume_command(
     lease_seconds: float = typer.Option(
         LEASE_SECONDS, min=0.5, max=600.0, help="how long a dead consumer holds its partition"
     ),
+    replicas: int = typer.Option(
+        1, min=1, max=5, help="replicas of the lease and progress buckets (3 on a cluster)"
+    ),
 ) -> None:
     """A reference consumer: one partition in order; stands by while another holds it."""
     configure_logging()
@@ -55,5 +58,5 @@ def consume_command(
         raise fail(str(error)) from None
     url = settings.nats_url
     run_until_stopped(
-        lambda _, stop: run_consumer(url, chosen, JsonLines(out), stop, lease_seconds)
+        lambda _, stop: run_consumer(url, chosen, JsonLines(out), stop, lease_seconds, replicas)
     )

@@ -164,9 +164,14 @@ async def consume(
     nc = await connect(url, f"farmacy-feed-{partition.key}")
     try:
         js = nc.jetstream(timeout=5)
-        leases = await bucket(js, LEASES, layout, ttl=lease_seconds)
-        progress = await bucket(js, PROGRESS, layout)
         while not stop.is_set():
+            try:
+                leases = await bucket(js, LEASES, layout, ttl=lease_seconds)
+                progress = await bucket(js, PROGRESS, layout)
+            except TROUBLE as error:  # no JetStream yet (a cluster electing its leader)
+                log.warning("feed consumer waits for JetStream", error=str(error))
+                await asyncio.sleep(0.5)
+                continue
             revision = await _take_lease(leases, partition.key, me, stop)
             if revision is None:
                 return
@@ -238,6 +243,8 @@ def run_consumer(
     handle: Sink,
     stop: threading.Event,
     lease_seconds: float = LEASE_SECONDS,
+    replicas: int = 1,
 ) -> None:
-    """The consumer in this thread, on an event loop of its own, until `stop`."""
-    asyncio.run(consume(url, partition, handle, stop, lease_seconds))
+    """The consumer in this thread, on an event loop of its own, until `stop`; the buckets
+    it creates have `replicas` replicas (3 on a cluster)."""
+    asyncio.run(consume(url, partition, handle, stop, lease_seconds, Layout(replicas)))

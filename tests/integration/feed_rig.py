@@ -149,9 +149,16 @@ async def _stream(url: str) -> list[tuple[str, dict[str, Any]]]:
         await nc.close()
 
 
-def stream_messages(url: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every message of the feed's stream, in stream order: (subject, event)."""
-    return asyncio.run(_stream(url))
+def stream_messages(url: str, timeout: float = 60.0) -> list[tuple[str, dict[str, Any]]]:
+    """Every message of the feed's stream, in stream order: (subject, event); asked again
+    while a cluster elects a leader (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return asyncio.run(_stream(url))
+        except (TimeoutError, nats.errors.Error):
+            if time.monotonic() > deadline:
+                raise
 
 
 async def _reservations(url: str) -> tuple[int, dict[str, dict[str, Any]]]:
