@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, get
-from litestar.params import Parameter, QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from msgspec import Struct
 from prometheus_client import REGISTRY
@@ -130,7 +130,7 @@ class FeedRoutes(Controller):
         read: Read,
         after: AfterPosition = 0,
         last_event_id: Annotated[
-            str | None, Parameter(header="Last-Event-ID", required=False, max_length=40)
+            str | None, HeaderParameter(name="Last-Event-ID", required=False, max_length=40)
         ] = None,
     ) -> ServerSentEvent:
         """Server-sent events: every integration event after `Last-Event-ID` (or `after`)."""
