@@ -51,9 +51,11 @@ log = structlog.get_logger(__name__)
 ReadPage = Callable[[int, int], tuple[list[dict[str, Any]], int]]
 """Events after a position (at most a number of them), and where the next page starts."""
 
-BATCH = 256
+BATCH = 1000
 IDLE_SECONDS = 0.05
 RETRY_SECONDS = 0.2
+MARK_IDLE_SECONDS = 1.0
+"""How often an idle relay says it is alive (status shows it stopped after 5 s without)."""
 ACK_SECONDS = 10.0
 """The longest a batch waits for the stream's acknowledgements before re-reading the stream."""
 TROUBLE = (nats.errors.Error, asyncio.TimeoutError, OSError)
@@ -135,6 +137,8 @@ async def relay(
         js = nc.jetstream(timeout=5)
         at: Resume | None = None
         after = 0
+        loop = asyncio.get_running_loop()
+        marked = loop.time()
         while not stop.is_set():
             try:
                 if at is None:
@@ -145,14 +149,17 @@ async def relay(
                     log.info("relay resumes", position=at.position, sequence=at.sequence)
                 events, next_after = await asyncio.to_thread(read_page, after, batch)
                 if not events:
-                    after = max(after, next_after)
-                    await asyncio.to_thread(mark, after)
+                    if next_after > after or loop.time() - marked > MARK_IDLE_SECONDS:
+                        after = max(after, next_after)
+                        await asyncio.to_thread(mark, after)
+                        marked = loop.time()
                     await asyncio.sleep(IDLE_SECONDS)
                     continue
                 sequence = await publish(js, events, at.sequence)
                 at = Resume(events[-1]["position"], sequence)
                 after = at.position
                 await asyncio.to_thread(mark, after)
+                marked = loop.time()
             except TROUBLE as error:
                 log.warning("relay re-reads the stream", error=str(error) or type(error).__name__)
                 at = None

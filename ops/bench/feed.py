@@ -42,8 +42,10 @@ from interfaces.feed.jetstream import POSITION_HEADER, STREAM
 from ops.bench.common import ADMIN_DSN, bench_database, stock_up
 from ops.root import Root, WriteSide, build_write_side, open_database
 from ops.settings import Settings
+from projections.database import Database
 from projections.feed import Feed
 from projections.projection import reflected_position
+from projections.runner import prepare
 
 
 def free_port() -> int:
@@ -132,13 +134,9 @@ def raw_rate(side: WriteSide) -> tuple[int, float]:
     return count, count / (time.perf_counter() - started)
 
 
-def feed_position(settings: Settings) -> int:
-    db = open_database(settings, Feed.name, pool_size=1)
-    try:
-        with db.snapshot() as tx:
-            return reflected_position(tx, Feed.name)
-    finally:
-        db.close()
+def feed_position(db: Database) -> int:
+    with db.snapshot() as tx:
+        return reflected_position(tx, Feed.name)
 
 
 @contextmanager
@@ -177,13 +175,13 @@ def main() -> None:
         print(f"store: {events} events; raw read and decode {raw:,.0f} events/s")
 
         head = side.store.position() or 0
+        feed_db = open_database(settings, Feed.name, pool_size=2)
+        prepare(feed_db, Feed())
         with running(root, "worker", names=[Feed.name], batch_size=500):
-            while feed_position(settings) < head:
+            while feed_position(feed_db) < head:
                 time.sleep(0.05)
-        db = open_database(settings, Feed.name, pool_size=1)
-        with db.snapshot() as tx:
+        with feed_db.snapshot() as tx:
             row = tx.one(f"SELECT COUNT(*), MAX(position) FROM {Feed.table('events', 1)}")
-        db.close()
         assert row is not None
         published, last = int(row[0]), int(row[1])
         started = time.perf_counter()
@@ -201,12 +199,15 @@ def main() -> None:
         feed_seen: dict[int, float] = {}
         stream_seen: dict[int, float] = {}
         stop = threading.Event()
+        placing = threading.Lock()
 
         def watch_feed() -> None:
             while not stop.is_set():
-                position = feed_position(settings)
+                position = feed_position(feed_db)
                 now = time.perf_counter()
-                for p, _ in list(placed.items()):
+                with placing:
+                    known = list(placed)
+                for p in known:
                     if p <= position and p not in feed_seen:
                         feed_seen[p] = now
                 time.sleep(0.002)
@@ -215,7 +216,9 @@ def main() -> None:
             while not stop.is_set():
                 position = asyncio.run(_stream_position(url))
                 now = time.perf_counter()
-                for p, _ in list(placed.items()):
+                with placing:
+                    known = list(placed)
+                for p in known:
                     if p <= position and p not in stream_seen:
                         stream_seen[p] = now
                 time.sleep(0.005)
@@ -233,7 +236,8 @@ def main() -> None:
                 order = side.ordering.place(
                     f"lag-c{n % 97}", f"lag-{n}", fridges[n % len(fridges)], {"soup": 1}
                 )
-                placed[int(order.position or 0)] = time.perf_counter()
+                with placing:
+                    placed[int(order.position or 0)] = time.perf_counter()
 
         with running(root, "worker", names=[Feed.name], batch_size=100), running(root, "relay"):
             watchers = [threading.Thread(target=w, daemon=True) for w in (watch_feed, watch_stream)]
@@ -256,6 +260,7 @@ def main() -> None:
             f"({'PASS' if p99 < 250 else 'MISS'} < 250 ms); JetStream p50 "
             f"{statistics.median(stream_lags):.0f} ms, p99 {pct(stream_lags, 0.99):.0f} ms"
         )
+        feed_db.close()
         side.close()
 
 
