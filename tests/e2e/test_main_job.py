@@ -121,7 +121,7 @@ def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path)
         job.send_signal(signal.SIGTERM)
         job.wait(timeout=60)
     assert job.returncode == 0
-    assert len(workers) == 9  # six read models, fulfilment, snapshots, the API
+    assert len(workers) == 11  # seven read models, fulfilment, snapshots, the relay, the API
     assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
 
 

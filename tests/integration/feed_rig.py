@@ -17,7 +17,8 @@ import nats
 from interfaces.feed.jetstream import RESERVATIONS, STREAM
 from ops.root import Root, WriteSide, open_database
 from ops.settings import Settings
-from projections.feed import FeedQueries
+from projections.feed import Feed, FeedQueries
+from projections.runner import prepare
 from tests.integration.world import World, place_and_open
 
 FINAL_STATUS = {0: "cancelled", 1: "expired", 2: "picked_up", 3: "placed"}
@@ -113,6 +114,7 @@ def feed_events(settings: Settings) -> list[dict[str, Any]]:
     """Every integration event the feed holds, in position order."""
     db = open_database(settings, "feed", pool_size=1)
     try:
+        prepare(db, Feed())  # readable (empty) before its worker has made its tables
         queries, found, after = FeedQueries(db), [], 0
         while page := queries.page(after, 1000).value:
             found += page
