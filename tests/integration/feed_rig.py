@@ -18,6 +18,7 @@ from interfaces.feed.jetstream import RESERVATIONS, STREAM
 from ops.root import Root, WriteSide, open_database
 from ops.settings import Settings
 from projections.feed import Feed, FeedQueries
+from projections.projection import reflected_position
 from projections.runner import prepare
 from tests.integration.world import World, place_and_open
 
@@ -120,6 +121,17 @@ def feed_events(settings: Settings) -> list[dict[str, Any]]:
             found += page
             after = page[-1]["position"]
         return found
+    finally:
+        db.close()
+
+
+def feed_reached_head(settings: Settings, side: WriteSide) -> bool:
+    """The feed's read model has applied every event the store holds now."""
+    db = open_database(settings, "feed", pool_size=1)
+    try:
+        prepare(db, Feed())
+        with db.snapshot() as tx:
+            return reflected_position(tx, Feed.name) >= (side.store.position() or 0)
     finally:
         db.close()
 

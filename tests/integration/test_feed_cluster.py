@@ -18,6 +18,7 @@ from tests.conftest import FakeClock
 from tests.integration.feed_rig import (
     Workload,
     feed_events,
+    feed_reached_head,
     feed_worker,
     relay_thread,
     stream_messages,
@@ -61,6 +62,7 @@ def test_killing_the_streams_leader_loses_nothing_and_both_go_on(tmp_path: Path)
                     victim = next(s for s in servers if s.name == leader)
                     before = len(stream_messages(url))
                     victim.kill()  # the stream's leader, mid-flow
+                wait_for("the feed has every event", lambda: feed_reached_head(settings, side))
                 wait_for(
                     "the relay publishes the rest under the new leader",
                     lambda: len(stream_messages(url)) >= len(feed_events(settings)),

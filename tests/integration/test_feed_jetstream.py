@@ -25,6 +25,7 @@ from tests.conftest import FakeClock
 from tests.integration.feed_rig import (
     Workload,
     feed_events,
+    feed_reached_head,
     feed_worker,
     relay_thread,
     reservations,
@@ -77,9 +78,12 @@ def kill(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=10)
 
 
-def caught_up(settings: Settings) -> bool:
-    """The stream holds as many events as the feed (equality is asserted afterwards)."""
+def caught_up(settings: Settings, side: WriteSide) -> bool:
+    """The feed holds every event of the store, and the stream as many as the feed (equality
+    is asserted afterwards)."""
     assert settings.nats_url
+    if not feed_reached_head(settings, side):
+        return False
     return len(stream_messages(settings.nats_url)) >= len(feed_events(settings)) > 0
 
 
@@ -102,7 +106,7 @@ def test_the_stream_holds_every_event_once_and_the_bucket_one_status_per_reserva
     with feed_worker(settings, side), relay_thread(settings, side):
         with workload.running():
             pass
-        wait_for("the relay has published the feed", lambda: caught_up(settings))
+        wait_for("the relay has published the feed", lambda: caught_up(settings, side))
         assert settings.nats_url
         wait_for(
             "every order's final status is in the bucket",
@@ -144,7 +148,7 @@ def test_a_relay_killed_at_random_points_publishes_nothing_twice_and_loses_nothi
     with feed_worker(settings, side):
         relay = farmacy(settings, "relay", "--duplicate-window", "1")
         try:
-            wait_for("the restarted relay has caught up", lambda: caught_up(settings))
+            wait_for("the restarted relay has caught up", lambda: caught_up(settings, side))
         finally:
             relay.terminate()
             relay.wait(timeout=30)
@@ -176,7 +180,7 @@ def test_a_standby_consumer_takes_over_a_killed_one_without_loss_or_reordering(
                 wait_for("orders flow through the first", lambda: len(out_events(out)) > 12)
                 kill(first)  # mid-flow: more orders are still coming
                 written = len(out_events(out))
-            wait_for("the feed is published", lambda: caught_up(settings))
+            wait_for("the feed is published", lambda: caught_up(settings, side))
             expected = [e["id"] for e in feed_events(settings)]
             wait_for(
                 "the standby has taken over and written the rest",
@@ -198,7 +202,7 @@ def test_a_consumer_of_one_partition_sees_only_its_fridges_in_order(
         make_world(side, soup_units=1, salad_units=0)
     side.ordering.place("c", "k", other.fridge_id, {other.soup: 1})
     with feed_worker(settings, side), relay_thread(settings, side):
-        wait_for("the relay has published the feed", lambda: caught_up(settings))
+        wait_for("the relay has published the feed", lambda: caught_up(settings, side))
         feed = feed_events(settings)
         mine = next(e["partition"] for e in feed)
         expected = [e["id"] for e in feed if e["partition"] == mine]
