@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+import structlog
 
 from application.catalogue import Catalogue
 from application.clock import Clock, utc_now
@@ -42,6 +43,8 @@ from application.snapshots import run_snapshots
 from application.stock import Stock
 from application.store import EventStore
 from domain.order import NoShowPolicy
+from interfaces.feed.jetstream import DUPLICATE_WINDOW, Layout
+from interfaces.feed.relay import run_relay
 from interfaces.fridge_cloud import VendorCounts
 from interfaces.payments.http_processor import HttpProcessor
 from ops import connections
@@ -50,6 +53,7 @@ from ops.payment_simulator.processor import build_simulator, serve
 from ops.settings import Settings
 from ops.stores import describe, event_store_env, schema_creation_lock
 from projections.database import Database, PostgresDatabase, SQLiteDatabase
+from projections.feed import Feed, FeedQueries, mark_relayed
 from projections.models import PROJECTIONS, close_databases, projection_named
 from projections.pickup_deadlines import StoredPickupDeadlines
 from projections.projection import Shard
@@ -57,6 +61,9 @@ from projections.reservations import ReservationQueries, Reservations
 from projections.runner import prepare
 from projections.trails import follow
 from projections.worker import run_workers
+
+RELAY_READS = 2
+"""The relay's read-model connections: one reads the feed, one marks its progress."""
 
 
 @dataclass
@@ -366,6 +373,37 @@ class Root:
             run_snapshots(store, follower(store, dbs["snapshots"]), stop)
         return []
 
+    def relay_process(
+        self, stop: threading.Event, *, replicas: int = 1, duplicate_window: float | None = None
+    ) -> list[str]:
+        """The feed's relay into NATS JetStream (interfaces/feed/relay.py); idle, saying why,
+        without FARMACY_NATS_URL (the feed is then HTTP only)."""
+        if not self.settings.nats_url:
+            structlog.get_logger(__name__).info(
+                "relay idle: FARMACY_NATS_URL is not set, the feed is HTTP only"
+            )
+            stop.wait()
+            return []
+        layout = Layout(replicas, duplicate_window or DUPLICATE_WINDOW)
+        with self.databases(["feed"], pool_size=RELAY_READS) as dbs:
+            db = dbs["feed"]
+            prepare(db, Feed())
+            feed = FeedQueries(db)
+
+            def read_page(after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+                answer = feed.page(after, limit)
+                events = answer.value
+                return events, events[-1]["position"] if events else answer.position
+
+            run_relay(
+                self.settings.nats_url,
+                read_page,
+                lambda position: mark_relayed(db, "relay", position),
+                stop,
+                layout,
+            )
+        return []
+
 
 @dataclass(frozen=True)
 class Process:
@@ -382,6 +420,7 @@ PROCESSES: dict[str, Process] = {
     "expiry": Process(Root.expiry_process, ("expiry",)),
     "poller": Process(Root.poller_process, ("fridges", "poll")),
     "payments": Process(Root.payments_process, ("payments", "simulate")),
+    "relay": Process(Root.relay_process, ("relay",)),
 }
 """Every long-running process but the API (uvicorn runs that; its factory asks the root for
 its parts), by name. Each command calls `Root.run` with its name; `farmacy run` supervises

@@ -45,6 +45,8 @@ SETTINGS_HELP = {
     "collected (default release)",
     "FARMACY_PAYMENTS_URL": "the payment processor's HTTP API; required with a server store "
     "(sqlite default: the simulated processor, http://127.0.0.1:8100)",
+    "FARMACY_NATS_URL": "NATS JetStream for the feed (farmacy relay, farmacy feed consume), e.g. "
+    "nats://127.0.0.1:4222; unset: the feed is HTTP only",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")
@@ -136,6 +138,7 @@ class Settings:
     pickup_window: timedelta = timedelta(hours=2)
     no_show: str = "release"
     payments_url: str = "http://127.0.0.1:8100"
+    nats_url: str | None = None  # FARMACY_NATS_URL: the feed's JetStream (docs/feed.md)
 
     @property
     def command_lane_size(self) -> int:
@@ -156,6 +159,7 @@ class Settings:
             secret=env.get("FARMACY_SECRET", ""),
             demo_secret=store == "sqlite" and not env.get("FARMACY_SECRET"),
             command_concurrency=_whole(env, "FARMACY_COMMAND_CONCURRENCY", minimum=1),
+            nats_url=env.get("FARMACY_NATS_URL") or None,
         )
         queue = _whole(env, "FARMACY_COMMAND_QUEUE", minimum=0)
         if queue is not None:
@@ -248,6 +252,7 @@ class Settings:
             "FARMACY_PICKUP_WINDOW": f"{int(self.pickup_window.total_seconds())}s",
             "FARMACY_NO_SHOW": self.no_show,
             "FARMACY_PAYMENTS_URL": self.payments_url,
+            "FARMACY_NATS_URL": self.nats_url or "",
         }
         if self.command_concurrency is not None:
             env["FARMACY_COMMAND_CONCURRENCY"] = str(self.command_concurrency)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from projections.city_catalogue import CityCatalogue
 from projections.database import Database
+from projections.feed import Feed
 from projections.fridge_stock import FridgeStock
 from projections.orders import Orders
 from projections.projection import Projection
@@ -18,6 +19,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     projection.name: projection
     for projection in (VenueMenu, FridgeStock, CityCatalogue, Orders, RefillPlan, Reservations)
 }
+PROJECTIONS[Feed.name] = Feed  # the integration events (docs/feed.md)
 
 
 class UnknownProjection(Exception):

@@ -39,7 +39,9 @@ def api_command(
 
 
 def token_command(
-    role: Role = typer.Argument(..., help="customer, kitchen, fridge, operator or payment"),
+    role: Role = typer.Argument(
+        ..., help="customer, kitchen, fridge, operator, payment or subsystem"
+    ),
     subject: str = typer.Option(
         None, "--subject", help="customer id or fridge id (default: the role's name)"
     ),

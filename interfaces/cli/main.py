@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from application.errors import StoreUnavailable
-from interfaces.cli import http, payments, projections, simulate, world
+from interfaces.cli import feed, http, payments, projections, simulate, world
 from interfaces.cli.exits import (
     fail,
     payment_settings_or_exit,
@@ -199,6 +199,7 @@ projections.register(app)  # worker, projections status|rebuild
 world.register(app)  # promotions import, expiry, fridges poll, kitchen plan
 simulate.register(app)  # simulate
 payments.register(app)  # payments simulate
+feed.register(app)  # relay, feed consume
 
 
 def main() -> None:  # pragma: no cover - console script shim

@@ -28,6 +28,7 @@ from application.store import EventStore
 from interfaces.cli.exits import fail, settings_or_exit
 from ops.root import Root, missing_store, open_database, open_databases, open_event_store
 from ops.settings import Settings
+from projections.feed import Feed, relay_statuses
 from projections.models import PROJECTIONS, UnknownProjection, projection_named
 from projections.projection import Shard
 from projections.rebuild import drop_generation, rebuild
@@ -117,7 +118,8 @@ def status_command() -> None:
                 continue
             db = open_database(settings, name, pool_size=1)
             try:
-                for s in shard_statuses(store, db, name):
+                relays = relay_statuses(store, db) if name == Feed.name else []
+                for s in shard_statuses(store, db, name) + relays:
                     state = s.state + (
                         f" (+{s.standbys} standby)" if s.standbys and s.state != "standby" else ""
                     )

@@ -23,6 +23,7 @@ from interfaces.http.catalogue import CatalogueRoutes
 from interfaces.http.commands import CommandLane, Commands
 from interfaces.http.contract import AmendedJson, AmendedYaml
 from interfaces.http.errors import to_problem
+from interfaces.http.feed import FeedRoutes
 from interfaces.http.fridges import FridgeRoutes
 from interfaces.http.fulfilment_metrics import unwatch_fulfilment, watch_fulfilment
 from interfaces.http.menu_cache import MenuCache, VenueMenus
@@ -81,6 +82,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             RefundRoutes,
             HealthRoutes,
             MetricsRoutes,
+            FeedRoutes,
         ],
         dependencies={
             "side": Provide(lambda: side, use_cache=True, sync_to_thread=False),

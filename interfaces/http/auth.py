@@ -33,6 +33,7 @@ class Role(StrEnum):
     FRIDGE = "fridge"
     OPERATOR = "operator"
     PAYMENT = "payment"
+    SUBSYSTEM = "subsystem"  # another part of the business reading the feed (docs/feed.md)
 
 
 class Caller(Struct, frozen=True):

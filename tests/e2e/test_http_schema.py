@@ -72,6 +72,7 @@ SUBJECTS = {
     Role.KITCHEN: "fuzzing-kitchen",
     Role.OPERATOR: "fuzzing-operator",
     Role.PAYMENT: "fuzzing-processor",
+    Role.SUBSYSTEM: "fuzzing-subsystem",
 }
 """Who each role's token names; the fridge device's names the world's fridge."""
 
