@@ -18,7 +18,7 @@ from interfaces.feed.jetstream import RESERVATIONS, STREAM
 from ops.root import Root, WriteSide, open_database
 from ops.settings import Settings
 from projections.feed import Feed, FeedQueries
-from projections.projection import reflected_position
+from projections.freshness import read_state
 from projections.runner import prepare
 from tests.integration.world import World, place_and_open
 
@@ -131,7 +131,7 @@ def feed_reached_head(settings: Settings, side: WriteSide) -> bool:
     try:
         prepare(db, Feed())
         with db.snapshot() as tx:
-            return reflected_position(tx, Feed.name) >= (side.store.position() or 0)
+            return read_state(tx, Feed.name).position >= (side.store.position() or 0)
     finally:
         db.close()
 
