@@ -132,9 +132,26 @@ CONTRACT: dict[type, Entry] = {
     Order.PaymentFailed: Entry("order.payment_failed", lambda e: {"reason": e.reason}),
     Order.Expired: Entry("order.expired", lambda e: {}),
     Order.Refunded: Entry("order.refunded", lambda e: {"reason": e.reason}),
+    Order.NotCollected: Entry(
+        "order.not_collected", lambda e: {"reason": e.reason, "no_show_policy": e.policy}
+    ),
+    Order.PaymentCaptured: Entry("payment.captured", lambda e: {"amount": plain(e.amount)}),
+    Order.PaymentVoided: Entry("payment.voided", lambda e: {"reason": e.reason}),
+    Order.PaymentRefunded: Entry(
+        "payment.refunded", lambda e: {"amount": plain(e.amount), "reason": e.reason}
+    ),
+    Fridge.MarkedStale: Entry(
+        "fridge.stale",
+        lambda e: {"last_report_at": plain(e.last_report_at), "at": plain(e.at)},
+    ),
+    Fridge.ReportingAgain: Entry(
+        "fridge.reporting_again",
+        lambda e: {"report_id": e.report_id, "taken_at": plain(e.taken_at)},
+    ),
 }
-"""Domain event class -> integration event. Not yet mapped (they do not exist on this branch):
-payments voided, captured, not collected; fridges stale; promotions imported."""
+"""Domain event class -> integration event. Not published: a promotions sheet
+(`PromotionSheet.Imported`) names cities and venues, not a fridge, and every integration event
+names the fridge it concerns; the menus show what a campaign changed."""
 
 ORDER_STATUS = {
     "order.placed": "placed",
@@ -145,6 +162,7 @@ ORDER_STATUS = {
     "order.payment_failed": "payment_failed",
     "order.expired": "expired",
     "order.refunded": "refunded",
+    "order.not_collected": "not_collected",
 }
 """The status of a reservation after each order event: the compacted view's value."""
 

@@ -1,7 +1,7 @@
 """The order statuses the simulator knows, in one place.
 
-Other statuses may appear as the API grows (payments with authorise/capture, pickup windows):
-an unknown one is "not final yet", never a failure, and the report lists it.
+Other statuses may appear as the API grows: an unknown one is "not final yet", never a
+failure, and the report lists it.
 """
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ from __future__ import annotations
 HOLDING = frozenset({"placed", "paid", "ready_for_pickup"})
 """An order in one of these holds its meals in its fridge."""
 
-FINAL = frozenset({"picked_up", "cancelled", "payment_failed", "expired", "refunded"})
-"""An order here has ended: it holds nothing and will not move again (a refund aside)."""
+FINAL = frozenset(
+    {"picked_up", "cancelled", "payment_failed", "expired", "refunded", "not_collected"}
+)
+"""An order here has ended: it holds nothing and will not move again (a refund aside).
+`not_collected`: its pickup window closed, its meals went back on sale."""
 
 KNOWN = HOLDING | FINAL
 

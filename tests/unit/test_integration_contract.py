@@ -114,3 +114,46 @@ def test_every_entry_has_a_dotted_type_and_every_order_status_is_an_order_event(
     assert entry.type.count(".") == 1 and entry.type == entry.type.lower()
     assert VERSION == 1
     assert set(ORDER_STATUS) <= {e.type for e in CONTRACT.values()}
+
+
+@pytest.mark.parametrize(
+    ("domain_event", "published_type", "data"),
+    [
+        (
+            event(Order.NotCollected, reason="window closed", policy="charge"),
+            "order.not_collected",
+            {"reason": "window closed", "no_show_policy": "charge"},
+        ),
+        (
+            event(Order.PaymentCaptured, amount=Decimal("13.00")),
+            "payment.captured",
+            {"amount": "13.00"},
+        ),
+        (event(Order.PaymentVoided, reason="cancelled"), "payment.voided", {"reason": "cancelled"}),
+        (
+            event(Order.PaymentRefunded, amount=Decimal("6.50"), reason="cold soup"),
+            "payment.refunded",
+            {"amount": "6.50", "reason": "cold soup"},
+        ),
+        (
+            event(Fridge.MarkedStale, last_report_at=NOW - timedelta(hours=1), at=NOW),
+            "fridge.stale",
+            {"last_report_at": "2026-12-06T08:30:00+00:00", "at": "2026-12-06T09:30:00+00:00"},
+        ),
+        (
+            event(Fridge.ReportingAgain, report_id="r-31", taken_at=NOW),
+            "fridge.reporting_again",
+            {"report_id": "r-31", "taken_at": "2026-12-06T09:30:00+00:00"},
+        ),
+    ],
+)
+def test_money_moved_no_shows_and_stale_fridges_are_published(
+    domain_event: object, published_type: str, data: dict[str, object]
+) -> None:
+    published = integration_event(domain_event, WHERE, position=70, order_id="order-1")
+    assert published is not None
+    assert (published["type"], published["data"]) == (published_type, data)
+
+
+def test_a_no_show_is_the_reservations_latest_status() -> None:
+    assert ORDER_STATUS["order.not_collected"] == "not_collected"
