@@ -1,0 +1,172 @@
+"""The deployment files (ops/deploy/) against the code they deploy.
+
+No container engine runs here, so nothing starts them; this reads them the way an operator's
+tools would and checks what a typo would otherwise break only in production: the files parse,
+every Farmacy setting they set is one the code reads, every command they run is a real
+`farmacy` command with options it accepts, and ports and probes match the API.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import typer
+import yaml
+from litestar.handlers import HTTPRouteHandler
+
+from interfaces.cli.main import app as farmacy_app
+from interfaces.http.operations import HealthRoutes
+from ops.settings import SETTINGS_HELP
+
+DEPLOY = Path(__file__).resolve().parents[2] / "ops" / "deploy"
+ROOT = DEPLOY.parents[1]
+API_PORT = 8000
+FARMACY_IMAGE = "farmacy"
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    return loaded
+
+
+def manifests() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        found.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
+    return found
+
+
+def farmacy_services() -> dict[str, dict[str, Any]]:
+    return {
+        name: service
+        for name, service in compose()["services"].items()
+        if str(service.get("image", "")).split(":")[0] == FARMACY_IMAGE
+    }
+
+
+def pod_containers() -> Iterator[tuple[str, dict[str, Any]]]:
+    for doc in manifests():
+        template = doc.get("spec", {}).get("template", {})
+        for container in template.get("spec", {}).get("containers", []):
+            yield f"{doc['kind']}/{doc['metadata']['name']}", container
+
+
+def farmacy_containers() -> Iterator[tuple[str, dict[str, Any]]]:
+    for where, container in pod_containers():
+        if container["image"].split("/")[-1].split(":")[0] == FARMACY_IMAGE:
+            yield where, container
+
+
+def commands() -> Iterator[tuple[str, list[str]]]:
+    """Every `farmacy ...` command line in the compose file and the manifests."""
+    for name, service in farmacy_services().items():
+        yield f"compose/{name}", [str(word) for word in service["command"]]
+    for where, container in farmacy_containers():
+        yield where, [*container.get("command", []), *container.get("args", [])]
+
+
+def test_every_deploy_file_parses_and_names_its_kinds() -> None:
+    assert compose()["services"], "compose.yaml has no services"
+    kinds = {doc["kind"] for doc in manifests()}
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "Secret"} <= kinds
+
+
+def _resolve(words: list[str]) -> click.Context:
+    """Parse `words` (without the leading `farmacy`) as the CLI would, without running it."""
+    command: click.Command = typer.main.get_command(farmacy_app)
+    context: click.Context | None = None
+    while True:
+        context = command.make_context(command.name or "farmacy", list(words), parent=context)
+        if not isinstance(command, click.Group):
+            return context
+        sub = context.protected_args[0] if context.protected_args else None
+        assert sub is not None, f"{words} stops at a group"
+        found = command.get_command(context, sub)
+        assert found is not None, f"no farmacy command {sub!r}"
+        command, words = found, context.protected_args[1:] + context.args
+
+
+@pytest.mark.parametrize("where, words", list(commands()), ids=lambda v: str(v))
+def test_every_command_is_a_real_farmacy_command(where: str, words: list[str]) -> None:
+    assert words[0] == "farmacy", f"{where} runs {words[0]!r}, not the farmacy command"
+    try:
+        _resolve(words[1:])
+    except click.UsageError as error:
+        pytest.fail(f"{where}: `{' '.join(words)}`: {error.format_message()}")
+
+
+def _env_names() -> Iterator[tuple[str, str]]:
+    for name, service in farmacy_services().items():
+        for variable in service.get("environment", {}):
+            yield f"compose/{name}", variable
+    for doc in manifests():
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("farmacy"):
+            for variable in doc.get("data", {}):
+                yield f"ConfigMap/{doc['metadata']['name']}", variable
+        if doc["kind"] == "Secret" and doc["metadata"]["name"].startswith("farmacy"):
+            for variable in doc.get("stringData", {}):
+                yield f"Secret/{doc['metadata']['name']}", variable
+    for where, container in farmacy_containers():
+        for variable in container.get("env", []):
+            yield where, variable["name"]
+
+
+def test_every_setting_the_files_set_is_one_the_code_reads() -> None:
+    unknown = [(where, name) for where, name in _env_names() if name not in SETTINGS_HELP]
+    assert unknown == [], f"settings the code never reads: {unknown}"
+
+
+def test_the_api_listens_where_probes_and_the_balancer_look() -> None:
+    api_commands = [words for _, words in commands() if words[1] == "api"]
+    assert api_commands
+    for words in api_commands:
+        assert words[words.index("--port") + 1] == str(API_PORT)
+        assert words[words.index("--host") + 1] == "0.0.0.0"
+    served = {
+        path
+        for handler in vars(HealthRoutes).values()
+        if isinstance(handler, HTTPRouteHandler)
+        for path in handler.paths
+    }
+    assert {"/healthz", "/readyz"} <= served
+    api_pods = [(where, c) for where, c in farmacy_containers() if c.get("args", [""])[0] == "api"]
+    assert api_pods, "no API Deployment"
+    for where, container in api_pods:
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", where
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", where
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert ports == {"http": API_PORT}, where
+    for where, container in farmacy_containers():
+        for probe in (container.get("readinessProbe"), container.get("livenessProbe")):
+            if probe:
+                assert probe["httpGet"]["path"] in served, where
+                assert probe["httpGet"]["port"] == "http", where
+    balancer = compose()["services"]["balancer"]
+    assert balancer["environment"]["FARMACY_API_UPSTREAMS"].endswith(f":{API_PORT}")
+
+
+def test_the_image_runs_as_a_user_from_locked_dependencies() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1] not in ("root", "0"), "the image must not run as root"
+    assert "requirements.lock" in dockerfile
+    locked = {
+        re.split(r"[=<>\[ ;]", line, maxsplit=1)[0].lower().replace("_", "-")
+        for line in (DEPLOY / "requirements.lock").read_text().splitlines()
+        if line and not line.startswith(("#", " ", "-"))
+    }
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = {
+        re.split(r"[=<>~\[ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        for requirement in pyproject["project"]["dependencies"]
+    }
+    assert wanted - locked == set(), "dependencies missing from requirements.lock"
+    for line in (DEPLOY / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith(("#", " ", "-")):
+            assert "==" in line, f"not pinned: {line}"
