@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import typer
 
-from interfaces.cli.exits import signing_settings_or_exit
+from interfaces.cli.exits import logging_or_exit, signing_settings_or_exit
 from interfaces.http.auth import Role
 
 
@@ -23,6 +23,7 @@ def api_command(
     """Serve the HTTP API (uvicorn with uvloop and httptools; N worker processes)."""
     import uvicorn  # imported here: the other commands do not need a server
 
+    logging_or_exit()  # uvicorn's own lines too: it configures none (`log_config=None`)
     signing_settings_or_exit(host)  # fail in one line before any server process starts
     uvicorn.run(
         "interfaces.http.app:app_from_env",
@@ -34,6 +35,7 @@ def api_command(
         http="httptools",
         access_log=False,  # the app logs one structured line per request itself
         log_level="warning",
+        log_config=None,
     )
 
 

@@ -92,7 +92,23 @@ VERIFIED = VerifiedTokens()
 
 
 class RememberingJWTMiddleware(JWTAuthenticationMiddleware):
-    """Litestar's JWT check, skipped for a token it already passed (see `VerifiedTokens`)."""
+    """Litestar's JWT check, skipped for a token it already passed (see `VerifiedTokens`).
+
+    Only `Authorization: Bearer <token>` carries a token: Litestar takes whatever follows the
+    first space, so `Basic <token>` or `Token <token>` passed for a bearer token.
+    """
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        header = connection.headers.get(self.auth_header)
+        if not header:
+            raise NotAuthorizedException("a bearer token is needed: Authorization: Bearer <token>")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "bearer" or not encoded.strip():  # schemes are case-insensitive
+            # never echo what was sent: without a scheme, the "scheme" is the credential
+            raise NotAuthorizedException("only the Bearer scheme is accepted: Bearer <token>")
+        return await self.authenticate_token(encoded.strip(), connection)
 
     async def authenticate_token(
         self, encoded_token: str, connection: ASGIConnection[Any, Any, Any, Any]
