@@ -20,6 +20,7 @@ from application.payments import AlwaysAuthorise
 from interfaces.cli import http, projections
 from interfaces.cli.exits import (
     fail,
+    logging_or_exit,
     run_until_stopped,
     settings_or_exit,
     signing_settings_or_exit,
@@ -44,6 +45,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+PAYMENT_ADAPTERS = ("demo",)
+"""`farmacy fulfil --payments`: demo authorises everything."""
 
 
 @contextmanager
@@ -81,6 +84,14 @@ def run_command(
     port: int = typer.Option(
         8000, min=1, max=65535, envvar="FARMACY_PORT", help="the API's TCP port"
     ),
+    api_processes: int = typer.Option(
+        1,
+        "--api-processes",
+        min=1,
+        max=64,
+        help="API processes; more than one run behind a load balancer (Caddy) on --port "
+        "that sends each fridge's orders (POST /fridges/{id}/orders) to one of them",
+    ),
 ) -> None:
     """The main job: demo data, a worker per read model, fulfilment and the API, until Ctrl-C.
 
@@ -102,7 +113,7 @@ def run_command(
     run_id = secrets.token_hex(8)  # our API answers /healthz with it; no other server does
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    children = farmacy_children(sorted(PROJECTIONS), host, port)
+    children = farmacy_children(sorted(PROJECTIONS), host, port, api_processes)
     env = {**child_env(), RUN_ID_VARIABLE: run_id}
     supervisor = threading.Thread(target=supervise, args=(children, stop, env))
     supervisor.start()
@@ -176,9 +187,12 @@ def fulfil_command(
     payments: str = typer.Option("demo", help="payment processor: demo (authorises everything)"),
 ) -> None:
     """Run the fulfilment process manager: payments, confirmations, releases, expiries."""
-    configure_logging()
-    if payments != "demo":
-        raise fail(f"no payment processor adapter named {payments!r}")
+    logging_or_exit()
+    if payments not in PAYMENT_ADAPTERS:
+        raise fail(
+            f"--payments {payments!r}: no such payment processor adapter; "
+            f"choose one of {', '.join(PAYMENT_ADAPTERS)}"
+        )
     run_until_stopped(
         lambda settings, stop: Root(settings, payments=AlwaysAuthorise()).run("fulfilment", stop)
     )
@@ -187,7 +201,7 @@ def fulfil_command(
 @app.command("snapshots")
 def snapshots_command() -> None:
     """Snapshot long-lived fridges, so they load fast (never inside an API process)."""
-    configure_logging()
+    logging_or_exit()
     run_until_stopped(lambda settings, stop: Root(settings).run("snapshots", stop))
 
 

@@ -31,6 +31,8 @@ log = structlog.get_logger("farmacy.http")
 NOTES = "farmacy_log"
 LOGGED_IDS = ("order_id", "fridge_id", "venue_id", "city_id", "meal_id")
 REQUEST_ID = b"x-request-id"
+SERVED_BY = b"x-farmacy-process"
+"""Answer header: which API process served (its pid), so a balancer's routing can be seen."""
 
 APP_NAME = "farmacy"
 LABELS = ("method", "path", "status_code", "app_name")
@@ -98,6 +100,7 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
 
 def request_telemetry(app: ASGIApp) -> ASGIApp:
     """Litestar middleware: time the request, echo its id, then log it and count it."""
+    served_by = (SERVED_BY, str(os.getpid()).encode())  # built in each server process
 
     async def middleware(asgi_scope: Scope, receive: Receive, send: Send) -> None:
         scope: dict[str, Any] = asgi_scope  # type: ignore[assignment]
@@ -117,7 +120,7 @@ def request_telemetry(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message["headers"], echoed]
+                message["headers"] = [*message["headers"], echoed, served_by]
             await send(message)
 
         try:
