@@ -25,6 +25,9 @@ SETTINGS_HELP = {
     "sqlite 2, postgres 4, kurrentdb 16)",
     "FARMACY_COMMAND_QUEUE": "commands that may wait for a turn before the next gets 503 "
     "(default 256)",
+    "FARMACY_READ_LOG_PER_SECOND": "successful reads one API process logs a line for, per "
+    "second, at most; the rest are counted on the next line (default 100; errors and writes "
+    "are always logged)",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")
