@@ -28,6 +28,7 @@ SETTINGS_HELP = {
     "FARMACY_READ_LOG_PER_SECOND": "successful reads one API process logs a line for, per "
     "second, at most; the rest are counted on the next line (default 100; errors and writes "
     "are always logged)",
+    "FARMACY_SERVER": "the ASGI server farmacy api runs: uvicorn (default) or granian",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")

@@ -31,6 +31,7 @@ from ops.bench.http import (
     cpu_seconds,
     drive,
     free_port,
+    process_tree,
     request,
     seed,
     settings_for,
@@ -113,9 +114,10 @@ def main() -> None:
                 ),
             ),
         ):
-            before = cpu_seconds(apis[0].pid)
+            serving = process_tree(apis[0].pid)  # granian: a supervisor and its worker
+            before = cpu_seconds(*serving)
             result = asyncio.run(drive([(port, make)], args.concurrency, args.seconds, kind))
-            result.cpu_seconds = cpu_seconds(apis[0].pid) - before
+            result.cpu_seconds = cpu_seconds(*serving) - before
             rows.append(result)
         spy.wait(timeout=args.seconds * 2 + 60)
     finally:

@@ -7,11 +7,13 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 FARMACY = [sys.executable, "-m", "interfaces.cli"]
@@ -28,6 +30,8 @@ REFUSED = [
     (["fulfil"], {"FARMACY_LOG_FORMAT": "xml"}, "'xml'", "choose one of console, json"),
     (["worker"], {"FARMACY_LOG_FORMAT": "xml"}, "'xml'", "choose one of console, json"),
     (["api"], {"FARMACY_LOG_FORMAT": "xml"}, "'xml'", "choose one of console, json"),
+    (["api", "--server", "gunicorn"], {}, "'gunicorn'", "choose one of granian, uvicorn"),
+    (["api"], {"FARMACY_SERVER": "hypercorn"}, "'hypercorn'", "choose one of granian, uvicorn"),
 ]
 
 
@@ -92,3 +96,33 @@ def test_the_worker_writes_json_lines_when_asked_and_console_lines_otherwise(
     for line in on_console:
         with pytest.raises(json.JSONDecodeError):
             json.loads(line)
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+def test_either_server_serves_the_api_and_writes_json_lines(tmp_path: Path, server: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = subprocess.Popen(
+        [*FARMACY, "api", "--port", str(port), "--server", server],
+        env=env(FARMACY_DATA_DIR=str(tmp_path)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert api.poll() is None, f"farmacy api --server {server} ended"
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, f"{server} did not serve within 60 s"
+                time.sleep(0.1)
+        assert answer.status_code == 200 and answer.headers["X-Farmacy-Process"].isdigit()
+    finally:
+        api.send_signal(signal.SIGTERM)
+        _, written = api.communicate(timeout=30)
+    for line in written.splitlines():  # whatever either server or the app wrote
+        json.loads(line)
