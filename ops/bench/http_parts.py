@@ -48,7 +48,7 @@ async def telemetry_us(rounds: int, method: str) -> float:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    wrapped = request_telemetry(app)
+    wrapped: Any = request_telemetry(app)
 
     async def receive() -> Any:
         return {"type": "http.request", "body": b""}
@@ -73,8 +73,8 @@ async def token_us(rounds: int) -> float:
     from litestar.testing import RequestFactory
 
     token = issue_token(SECRET, Role.CUSTOMER, "ana")
-    middleware_class = jwt_auth(SECRET).authentication_middleware_class
-    middleware = middleware_class(  # type: ignore[call-arg]
+    middleware_class: Any = jwt_auth(SECRET).authentication_middleware_class
+    middleware = middleware_class(
         algorithm="HS256",
         app=None,
         auth_header="Authorization",
