@@ -212,7 +212,8 @@ def burst_through_balancer(settings: Settings, requests: Sent) -> tuple[Answers,
             n = [api.pid for api in apis].index(owner)
             first, unanswered = burst_and_kill(balancer.url, secret, requests, apis[n], to_fridge)
             apis[n].wait(timeout=30)
-            assert unanswered, "the kill landed outside the burst"
+            # none may be left unanswered: the balancer sends a request that never reached
+            # the killed process to the other, and the kill may find none half-answered
             apis[n] = start_api(settings, ports[n])
             wait_listening(urls[n], apis[n])
             retried, still = asyncio.run(
