@@ -50,19 +50,64 @@ def render_json(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> str:
         return json.dumps(event_dict, default=str)
 
 
-def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
-    fmt = (
+FORMATS = ("console", "json")
+
+
+class UnknownLogFormat(ValueError):
+    def __init__(self, fmt: str) -> None:
+        super().__init__(f"FARMACY_LOG_FORMAT={fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The standard library's log records, rendered as structlog renders its lines, on
+    whatever `sys.stderr` is when a record comes (a test may have replaced it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def log_format(fmt: str | None = None) -> str:
+    """`fmt`, else FARMACY_LOG_FORMAT, else console on a terminal and json otherwise."""
+    chosen = (
         fmt
         or os.environ.get("FARMACY_LOG_FORMAT")
         or ("console" if sys.stderr.isatty() else "json")
     )
-    renderer: Any = structlog.dev.ConsoleRenderer() if fmt == "console" else render_json
+    if chosen not in FORMATS:
+        raise UnknownLogFormat(chosen)
+    return chosen
+
+
+def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
+    """structlog's lines, and the standard library's (libraries, the ASGI server), in one
+    format: every process of the main job writes lines of one kind to one stream."""
+    renderer: Any = structlog.dev.ConsoleRenderer() if log_format(fmt) == "console" else render_json
+    shared: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    handler = StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.getLevelName(level))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
+            *shared,
             structlog.processors.format_exc_info,
             renderer,
         ],

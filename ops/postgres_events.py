@@ -164,11 +164,13 @@ class ParallelAppendRecorder(PostgresApplicationRecorder):
             "ARRAY(SELECT notification_id FROM {t} WHERE notification_id > %s "
             "ORDER BY notification_id LIMIT %s) AS ids"
         ).format(t=table)
+        # The rows travel as one composite array in binary (`%b`): the events' bytea state
+        # goes as its bytes, not as hex text twice its size that the server must parse.
         self.insert_in_one_statement = SQL(
             "WITH pin AS MATERIALIZED (SELECT pg_current_xact_id() AS xid) "
             "INSERT INTO {t} (originator_id, originator_version, topic, state) "
             "SELECT e.originator_id, e.originator_version, e.topic, e.state "
-            "FROM pin, unnest(%s::{schema}.{stored_event}[]) WITH ORDINALITY AS e "
+            "FROM pin, unnest(%b::{schema}.{stored_event}[]) WITH ORDINALITY AS e "
             "WHERE pin.xid IS NOT NULL ORDER BY e.ordinality "
             "RETURNING notification_id"
         ).format(

@@ -47,6 +47,10 @@ SETTINGS_HELP = {
     "(sqlite default: the simulated processor, http://127.0.0.1:8100)",
     "FARMACY_NATS_URL": "NATS JetStream for the feed (farmacy relay, farmacy feed consume), e.g. "
     "nats://127.0.0.1:4222; unset: the feed is HTTP only",
+    "FARMACY_READ_LOG_PER_SECOND": "successful reads one API process logs a line for, per "
+    "second, at most; the rest are counted on the next line (default 100; errors and writes "
+    "are always logged)",
+    "FARMACY_SERVER": "the ASGI server farmacy api runs: uvicorn (default) or granian",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")

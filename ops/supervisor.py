@@ -1,6 +1,8 @@
 """The main job's process supervisor: the API and every worker as processes of their own.
 
-Projection workers and fulfilment never run inside API processes. A child that dies is
+Projection workers and fulfilment never run inside API processes. With more than one API
+process, they listen on loopback ports of their own behind the load balancer
+(ops/balancer.py, Caddy), which listens where the one API process would have. A child that dies is
 started again (after a short pause, so a crash loop does not spin); SIGTERM or Ctrl-C stops
 every child with SIGTERM, which workers honour at a batch boundary.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from ops.balancer import balancer_command
 from ops.root import PROCESSES
 
 log = structlog.get_logger(__name__)
@@ -32,10 +36,15 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
+    program: list[str] | None = None
+    """A program other than the `farmacy` command (the balancer), run with `args`."""
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def start(self, env: dict[str, str]) -> None:
-        command = [sys.executable, "-m", "interfaces.cli", *self.args]
-        self.process = subprocess.Popen(command, env=env)  # noqa: S603 - our own CLI
+        command = [*(self.program or [sys.executable, "-m", "interfaces.cli"]), *self.args]
+        self.process = subprocess.Popen(  # noqa: S603 - our own CLI, or Caddy
+            command, env={**env, **self.extra_env}
+        )
         self.started_at = time.monotonic()
         log.info("child_started", child=self.name, pid=self.process.pid)
 
@@ -45,9 +54,12 @@ def simulator_port(api_port: int) -> int:
     return api_port + 100 if api_port + 100 <= 65535 else api_port - 100
 
 
-def farmacy_children(projections: list[str], host: str, port: int) -> list[Child]:
+def farmacy_children(
+    projections: list[str], host: str, port: int, api_processes: int = 1
+) -> list[Child]:
     """One of every long-running process of the root's table (a worker per read model in
-    `projections`), then the API on `host`:`port`."""
+    `projections`), then the API on `host`:`port`: one process, or `api_processes` behind
+    the load balancer."""
     children: list[Child] = []
     for name, process in PROCESSES.items():
         if name == "worker":
@@ -61,8 +73,30 @@ def farmacy_children(projections: list[str], host: str, port: int) -> list[Child
             children.append(Child(name, [*process.command, *options]))
         else:
             children.append(Child(name, list(process.command)))
-    children.append(Child("api", ["api", "--host", host, "--port", str(port), "--workers", "1"]))
+    if api_processes == 1:
+        children.append(api_child("api", host, port))
+        return children
+    ports = free_ports(api_processes)
+    children += [api_child(f"api:{n}", "127.0.0.1", p) for n, p in enumerate(ports, 1)]
+    command, env = balancer_command([f"127.0.0.1:{p}" for p in ports], port, host)
+    children.append(Child("balancer", command[1:], program=command[:1], extra_env=env))
     return children
+
+
+def api_child(name: str, host: str, port: int) -> Child:
+    return Child(name, ["api", "--host", host, "--port", str(port), "--workers", "1"])
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` loopback ports free now, for the API processes behind the balancer."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def supervise(children: list[Child], stop: threading.Event, env: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import typer
 
 from application.errors import StoreUnavailable
+from ops.logging import UnknownLogFormat, configure_logging
 from ops.settings import Settings, SettingsError
 
 
@@ -16,6 +17,14 @@ def fail(error: Exception | str) -> typer.Exit:
     """Print `farmacy: <error>` on stderr; raise the returned Exit."""
     typer.echo(f"farmacy: {error}", err=True)
     return typer.Exit(2)
+
+
+def logging_or_exit(level: str = "INFO") -> None:
+    """Log as FARMACY_LOG_FORMAT says (every process alike), or end naming the formats."""
+    try:
+        configure_logging(level)
+    except UnknownLogFormat as error:
+        raise fail(error) from None
 
 
 def settings_or_exit() -> Settings:

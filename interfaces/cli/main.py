@@ -19,6 +19,7 @@ from application.errors import StoreUnavailable
 from interfaces.cli import feed, http, payments, projections, simulate, world
 from interfaces.cli.exits import (
     fail,
+    logging_or_exit,
     payment_settings_or_exit,
     run_until_stopped,
     settings_or_exit,
@@ -81,6 +82,14 @@ def run_command(
     port: int = typer.Option(
         8000, min=1, max=65535, envvar="FARMACY_PORT", help="the API's TCP port"
     ),
+    api_processes: int = typer.Option(
+        1,
+        "--api-processes",
+        min=1,
+        max=64,
+        help="API processes; more than one run behind a load balancer (Caddy) on --port "
+        "that sends each fridge's orders (POST /fridges/{id}/orders) to one of them",
+    ),
 ) -> None:
     """The main job: demo data, a worker per read model, fulfilment and the API, until Ctrl-C.
 
@@ -103,7 +112,7 @@ def run_command(
     run_id = secrets.token_hex(8)  # our API answers /healthz with it; no other server does
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    children = farmacy_children(sorted(PROJECTIONS), host, port)
+    children = farmacy_children(sorted(PROJECTIONS), host, port, api_processes)
     env = {**child_env(), RUN_ID_VARIABLE: run_id}
     # fulfilment calls the simulated processor the main job starts (ops/supervisor.py)
     env["FARMACY_PAYMENTS_URL"] = f"http://{host}:{simulator_port(port)}"
@@ -178,7 +187,7 @@ def show_venue_stock(side: WriteSide) -> None:
 def fulfil_command() -> None:
     """Run the fulfilment process manager: payments (the processor's HTTP API at
     FARMACY_PAYMENTS_URL), confirmations, releases, expiries, pickup windows."""
-    configure_logging()
+    logging_or_exit()
     if not settings_or_exit().payments_url:
         raise fail(
             "FARMACY_PAYMENTS_URL is not set: fulfilment asks a payment processor for every "
@@ -190,7 +199,7 @@ def fulfil_command() -> None:
 @app.command("snapshots")
 def snapshots_command() -> None:
     """Snapshot long-lived fridges, so they load fast (never inside an API process)."""
-    configure_logging()
+    logging_or_exit()
     run_until_stopped(lambda settings, stop: Root(settings).run("snapshots", stop))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
@@ -25,7 +24,7 @@ from rich.table import Table
 
 from application.errors import StoreUnavailable
 from application.store import EventStore
-from interfaces.cli.exits import fail, settings_or_exit
+from interfaces.cli.exits import fail, logging_or_exit, settings_or_exit
 from ops.root import Root, missing_store, open_database, open_databases, open_event_store
 from ops.settings import Settings
 from projections.feed import Feed, relay_statuses
@@ -68,13 +67,13 @@ def worker_command(
 
     SIGTERM (or Ctrl-C) stops at the next batch boundary; a restart resumes from the checkpoint.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging_or_exit()  # as every process: FARMACY_LOG_FORMAT, structlog's lines and the rest
     settings = settings_or_exit()
     names = _names(projection)
     try:
         parsed = Shard.parse(shard)
-    except ValueError as error:
-        raise fail(error) from None
+    except ValueError:
+        raise fail(f"--shard {shard!r}: need K/N with 0 <= K < N, e.g. 0/1 or 2/8") from None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

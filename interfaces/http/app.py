@@ -29,7 +29,7 @@ from interfaces.http.fulfilment_metrics import unwatch_fulfilment, watch_fulfilm
 from interfaces.http.menu_cache import MenuCache, VenueMenus
 from interfaces.http.menus import KitchenRoutes, MenuRoutes
 from interfaces.http.operations import CONFLICTS, LAG, HealthRoutes, MetricsRoutes
-from interfaces.http.orders import CustomerRoutes, OrderRoutes
+from interfaces.http.orders import CustomerRoutes, FridgeOrderRoutes, OrderRoutes
 from interfaces.http.payments import PaymentRoutes
 from interfaces.http.promotions import PromotionRoutes
 from interfaces.http.reading import ReadSide
@@ -73,6 +73,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
         route_handlers=[
             OrderRoutes,
             CustomerRoutes,
+            FridgeOrderRoutes,
             FridgeRoutes,
             MenuRoutes,
             KitchenRoutes,
@@ -93,6 +94,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
         state=State({"side": side, "settings": settings, "menus": menus}),
         lifespan=[lifespan],
         middleware=[request_telemetry],
+        logging_config=None,  # the process's logging is ops/logging.py's: one format for all
         on_app_init=[jwt_auth(settings.secret).on_app_init],
         before_request=strict_body,
         exception_handlers={Exception: to_problem},

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from cachetools import LRUCache
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -56,14 +56,16 @@ async def retrieve_caller(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -
 
 class VerifiedTokens:
     """Tokens that passed every check, by (secret, token text), until they expire: at most
-    `size` of them, the least recently used forgotten first."""
+    `size` of them, the least recently used forgotten first (cachetools' LRUCache; its
+    time-aware TLRUCache cost a known token twice as much, and each entry's expiry is
+    checked on the way out anyway)."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._passed: OrderedDict[tuple[str, str], tuple[float, AuthenticationResult]] = (
-            OrderedDict()
+        self._passed: LRUCache[tuple[str, str], tuple[float, AuthenticationResult]] = LRUCache(
+            maxsize=size
         )
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # an app's middleware may be entered from threads
 
     def __len__(self) -> int:
         return len(self._passed)
@@ -75,25 +77,37 @@ class VerifiedTokens:
                 return None
             expires, result = found
             if now >= expires:  # as PyJWT: expired once `exp` is not in the future
-                del self._passed[(secret, encoded)]
+                self._passed.pop((secret, encoded), None)
                 return None
-            self._passed.move_to_end((secret, encoded))
             return result
 
     def put(self, secret: str, encoded: str, result: AuthenticationResult) -> None:
         token: Token = result.auth
         with self._lock:
-            self._passed[(secret, encoded)] = (token.exp.timestamp(), result)
-            self._passed.move_to_end((secret, encoded))
-            while len(self._passed) > self.size:
-                self._passed.popitem(last=False)
+            self._passed[secret, encoded] = (token.exp.timestamp(), result)
 
 
 VERIFIED = VerifiedTokens()
 
 
 class RememberingJWTMiddleware(JWTAuthenticationMiddleware):
-    """Litestar's JWT check, skipped for a token it already passed (see `VerifiedTokens`)."""
+    """Litestar's JWT check, skipped for a token it already passed (see `VerifiedTokens`).
+
+    Only `Authorization: Bearer <token>` carries a token: Litestar takes whatever follows the
+    first space, so `Basic <token>` or `Token <token>` passed for a bearer token.
+    """
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        header = connection.headers.get(self.auth_header)
+        if not header:
+            raise NotAuthorizedException("a bearer token is needed: Authorization: Bearer <token>")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "bearer" or not encoded.strip():  # schemes are case-insensitive
+            # never echo what was sent: without a scheme, the "scheme" is the credential
+            raise NotAuthorizedException("only the Bearer scheme is accepted: Bearer <token>")
+        return await self.authenticate_token(encoded.strip(), connection)
 
     async def authenticate_token(
         self, encoded_token: str, connection: ASGIConnection[Any, Any, Any, Any]

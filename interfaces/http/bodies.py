@@ -4,8 +4,10 @@ Litestar converts a body into the handler's Struct with msgspec's lax rules (`"1
 `1`), and a body nested a thousand levels deep makes its JSON decoder raise `RecursionError`
 (a 500). So every route's `data` is first decoded here with `strict=True` against the type
 the handler declares, and every way that can fail becomes one of two errors, which
-`errors.py` answers as problem details: `UnreadableBody` (400: not JSON, or nested beyond
-what any request type allows) and `InvalidBody` (422: JSON, but not the declared shape).
+`errors.py` answers as problem details: `UnreadableBody` (400: not JSON) and `InvalidBody`
+(422: JSON, but not the declared shape). A body nested deeper than any request type is JSON
+of the wrong shape, so it is a 422 however deep: the typed decoder stops at the first level
+that does not fit, and a decoder that runs out of stack says the same.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def decode_strictly(body: bytes, shape: Any) -> Any:
     try:
         return msgspec.json.decode(body, type=shape, strict=True)
     except RecursionError:
-        raise UnreadableBody("the body is nested too deeply") from None
+        raise InvalidBody("the body is nested deeper than any request type") from None
     except msgspec.ValidationError as error:
         raise InvalidBody(str(error)) from None
     except msgspec.DecodeError as error:

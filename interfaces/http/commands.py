@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar, TypeVarTuple
+from queue import Empty, SimpleQueue
+from typing import Any, TypeVar, TypeVarTuple
 
 from prometheus_client import Counter, Gauge
 
@@ -49,11 +49,24 @@ class CommandQueueFull(Exception):
         super().__init__(f"{waiting} commands are already waiting in this server, try again")
 
 
+Job = tuple[
+    asyncio.AbstractEventLoop,
+    "asyncio.Future[Any]",
+    contextvars.Context,
+    Callable[..., Any],
+    tuple[Any, ...],
+]
+
+
 class CommandLane:
     """At most `size` commands at once, up to `queue` more waiting.
 
-    Turns are taken in arrival order: the lane's threads take submitted commands first in,
-    first out. The counts are only touched on the event loop, so they need no lock.
+    Turns are taken in arrival order: the lane's `size` threads take submitted commands from
+    one first-in-first-out queue. A command is handed over as the event loop's own future
+    and settled from the thread with `call_soon_threadsafe`; `concurrent.futures` (a future
+    with its own lock and condition, then chained to an asyncio one) cost each hand-off more
+    and bought nothing here. The counts are only touched on the event loop, so they need no
+    lock.
     """
 
     def __init__(self, size: int, queue: int) -> None:
@@ -62,7 +75,8 @@ class CommandLane:
         self.size = size
         self.queue = queue
         self._inside = 0  # running or waiting
-        self._threads: ThreadPoolExecutor | None = None  # started by the first command
+        self._jobs: SimpleQueue[Job | None] = SimpleQueue()
+        self._threads: list[threading.Thread] = []  # started by the first command
 
     @property
     def running(self) -> int:
@@ -80,24 +94,67 @@ class CommandLane:
         if self._inside >= self.size + self.queue:
             COMMANDS_SHED.inc()
             raise CommandQueueFull(self.waiting)
-        context = contextvars.copy_context()
-        call = functools.partial(context.run, command, *args)
-        if self._threads is None:
-            self._threads = ThreadPoolExecutor(self.size, thread_name_prefix="farmacy-command")
+        if not self._threads:
+            self._start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((loop, future, contextvars.copy_context(), command, args))
         self._inside += 1
         COMMANDS_IN_LANE.inc()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+            return await future
         finally:
             self._inside -= 1
             COMMANDS_IN_LANE.dec()
 
+    def _start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._work, name=f"farmacy-command-{n}", daemon=True)
+            for n in range(self.size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, context, command, args = job
+            if future.cancelled():  # its caller gave up before its turn: never run it
+                continue
+            try:
+                result = context.run(command, *args)
+            except BaseException as error:  # handed to the caller, raised there
+                loop.call_soon_threadsafe(_fail, future, error)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result)
+
     def close(self) -> None:
-        """Let the commands already taken finish and stop the threads (the app's shutdown;
-        an app started again starts new ones)."""
-        threads, self._threads = self._threads, None
-        if threads is not None:
-            threads.shutdown(wait=True, cancel_futures=True)
+        """Let the commands already taken finish, cancel those still waiting, and stop the
+        threads (the app's shutdown; an app started again starts new ones)."""
+        threads, self._threads = self._threads, []
+        if not threads:
+            return
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except Empty:
+                break
+            if job is not None:
+                loop, future = job[0], job[1]
+                loop.call_soon_threadsafe(future.cancel)
+        for _ in threads:
+            self._jobs.put(None)
+        for thread in threads:
+            thread.join()
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():  # cancelled meanwhile: nobody is waiting for the answer
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 @dataclass(frozen=True)

@@ -43,13 +43,14 @@ class Problem(Struct, kw_only=True):
 
 
 WHY = {
-    400: "the body is not JSON, or is nested deeper than any request type",
+    400: "the body is not JSON",
     401: "no valid bearer token (or, for the webhook, no valid signature)",
     403: "the token's role may not do this (a fridge: only its own fridge)",
     404: "nothing with this id (another customer's order included)",
     409: "the state of things refuses it (sold out, created before with other content, ...)",
     422: "the request is not of the documented shape or breaks a rule "
-    "(a string for a number, out of bounds, min_position never written, ...)",
+    "(a string for a number, out of bounds, nested deeper than the documented shape, "
+    "min_position never written, ...)",
     503: "the store, a read model or the command lane cannot answer now; retry after "
     "`Retry-After` seconds",
 }
@@ -65,6 +66,21 @@ def answers(*statuses: int) -> dict[int, ResponseSpec]:
     """A handler's `responses=`: the problem statuses particular to it, e.g. `answers(409)`;
     join others with `|` (`answers(409) | repeat(...)`)."""
     return {status: problem_spec(status) for status in statuses}
+
+
+LOCATION = "location"
+"""A handler's `opt` key: the path template where what its 201 creates can be read."""
+
+
+def creates(where: str) -> dict[str, str]:
+    """A handler's `opt=`: its 201 says in `Location` where the new thing is read, `where`
+    filled with the created id (`/orders/{id}`), and the document says so."""
+    return {LOCATION: where}
+
+
+def located(where: str, created_id: str) -> dict[str, str]:
+    """The headers of a 201 that created `created_id`, read at `where`."""
+    return {"Location": where.format(id=created_id)}
 
 
 def repeat(body: type[Struct], what: str) -> dict[int, ResponseSpec]:
@@ -99,7 +115,26 @@ def amend(document: dict[str, Any], request: Request[Any, Any, Any]) -> dict[str
                 operation = document["paths"].get(route.path_format, {}).get(method.lower())
                 if operation is not None:
                     _amend_operation(operation, handler.resolve_guards(), route.path_format)
+                    _amend_created(operation, handler.opt.get(LOCATION))
     return document
+
+
+def _amend_created(operation: dict[str, Any], where: str | None) -> None:
+    """Litestar describes every 201 as "Document created, URL follows"; say what is true."""
+    created = operation.get("responses", {}).get("201")
+    if created is None:
+        return
+    if where is None:
+        created["description"] = "recorded (nothing of its own to read it back at)"
+        return
+    created["description"] = f"created; `Location` says where to read it ({where})"
+    created["headers"] = {
+        "Location": {
+            "description": f"where the new resource is read: {where}",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    }
 
 
 def _amend_operation(operation: dict[str, Any], guards: Any, path: str) -> None:

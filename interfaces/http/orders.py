@@ -15,7 +15,7 @@ from application.errors import NotFound
 from domain.errors import SoldOut
 from interfaces.http import schemas
 from interfaces.http.auth import Caller, Role, allow, customer_scope
-from interfaces.http.contract import answers, repeat
+from interfaces.http.contract import answers, creates, located, repeat
 from interfaces.http.operations import ORDERS_PLACED, ORDERS_SOLD_OUT
 from interfaces.http.reading import ReadSide, decode_cursor, encode_cursor
 from interfaces.http.schemas import After, JSONBody, Limit, MinPosition, Read, Side, Write
@@ -36,6 +36,42 @@ IdempotencyKey = Annotated[
 ]
 
 
+ORDER = "/orders/{id}"
+PLACE_ANSWERS = answers(404, 409) | repeat(
+    schemas.OrderPlaced, "the same key and body again: the same order"
+)
+
+
+async def place_order(
+    request: Request[Caller, Any, Any],
+    write: Write,
+    fridge_id: str,
+    lines: list[schemas.Line],
+    idempotency_key: str,
+) -> Response[schemas.OrderPlaced]:
+    """Both ways to place an order: 201 with `Location` for a new one, 200 for a repeat."""
+    try:
+        placed = await write.run(
+            write.side.ordering.place,
+            request.user.subject,
+            idempotency_key,
+            fridge_id,
+            schemas.lines_of(lines),
+        )
+    except SoldOut:
+        ORDERS_SOLD_OUT.inc()
+        raise
+    if placed.created:
+        ORDERS_PLACED.inc()
+    note(request, order_id=placed.order_id, fridge_id=fridge_id)
+    body = schemas.OrderPlaced(
+        placed.order_id, placed.status, str(placed.total), placed.payment_due_by, placed.position
+    )
+    if not placed.created:
+        return Response(body, status_code=200)
+    return Response(body, status_code=201, headers=located(ORDER, placed.order_id))
+
+
 class OrderRoutes(Controller):
     path = "/orders"
     tags = ["orders"]
@@ -43,8 +79,8 @@ class OrderRoutes(Controller):
     @post(
         guards=[allow(Role.CUSTOMER)],
         description="201 for a new order; 200 with the same order when the key and body repeat.",
-        responses=answers(404, 409)
-        | repeat(schemas.OrderPlaced, "the same key and body again: the same order"),
+        responses=PLACE_ANSWERS,
+        opt=creates(ORDER),
     )
     async def place(
         self,
@@ -53,29 +89,7 @@ class OrderRoutes(Controller):
         idempotency_key: IdempotencyKey,
         write: Write,
     ) -> Response[schemas.OrderPlaced]:
-        lines = schemas.lines_of(data.lines)
-        try:
-            placed = await write.run(
-                write.side.ordering.place,
-                request.user.subject,
-                idempotency_key,
-                data.fridge_id,
-                lines,
-            )
-        except SoldOut:
-            ORDERS_SOLD_OUT.inc()
-            raise
-        if placed.created:
-            ORDERS_PLACED.inc()
-        note(request, order_id=placed.order_id, fridge_id=data.fridge_id)
-        body = schemas.OrderPlaced(
-            placed.order_id,
-            placed.status,
-            str(placed.total),
-            placed.payment_due_by,
-            placed.position,
-        )
-        return Response(body, status_code=201 if placed.created else 200)
+        return await place_order(request, write, data.fridge_id, data.lines, idempotency_key)
 
     @get("/{order_id:str}", guards=[allow(Role.CUSTOMER, Role.OPERATOR)], sync_to_thread=True)
     def show(
@@ -127,6 +141,31 @@ class OrderRoutes(Controller):
                 customer,
             )
         return schemas.OrderMoved(moved.order_id, moved.status, moved.position)
+
+
+class FridgeOrderRoutes(Controller):
+    """Orders addressed to their fridge in the path, so a load balancer hashing on the path
+    sends each fridge's orders to one API process (ops/deploy/Caddyfile), whose writer then
+    never loses an append to another process. Same answers and key rules as `POST /orders`."""
+
+    path = "/fridges/{fridge_id:str}/orders"
+    tags = ["orders"]
+
+    @post(
+        guards=[allow(Role.CUSTOMER)],
+        description="201 for a new order; 200 with the same order when the key and body repeat.",
+        responses=PLACE_ANSWERS,
+        opt=creates(ORDER),
+    )
+    async def place(
+        self,
+        request: Request[Caller, Any, Any],
+        fridge_id: schemas.FridgeInPath,
+        data: JSONBody[schemas.FridgeOrder],
+        idempotency_key: IdempotencyKey,
+        write: Write,
+    ) -> Response[schemas.OrderPlaced]:
+        return await place_order(request, write, fridge_id, data.lines, idempotency_key)
 
 
 def private_read(answer: Answer[Any]) -> dict[str, str]:

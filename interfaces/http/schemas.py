@@ -71,6 +71,13 @@ class PlaceOrder(Struct, forbid_unknown_fields=True):
     lines: Lines
 
 
+class FridgeOrder(Struct, forbid_unknown_fields=True):
+    """`POST /fridges/{fridge_id}/orders`: the fridge is in the path, where a load balancer
+    can hash on it."""
+
+    lines: Lines
+
+
 class OrderPlaced(Struct):
     order_id: str
     status: str

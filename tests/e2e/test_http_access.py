@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,7 +29,12 @@ class Route:
     method: str
     path: Callable[[Api, str], str]
     body: Callable[[Api], Any]
-    allowed: set[Any]
+    allowed: dict[Any, int]
+    """Each caller allowed, and the status the README documents for what it sends."""
+
+
+def every(callers: set[Any], status: int = 200) -> dict[Any, int]:
+    return dict.fromkeys(callers, status)
 
 
 def delivery(a: Api) -> dict[str, Any]:
@@ -40,9 +47,14 @@ def none(a: Api) -> None:
     return None
 
 
+REPORTS = itertools.count(1)
+
+
 def count(a: Api) -> dict[str, Any]:
-    taken_at = a.side.clock().isoformat()
-    return {"report_id": unique("r"), "taken_at": taken_at, "counts": {a.world.soup: 10}}
+    """A new report, taken after the one before: recorded (201), not ignored as older."""
+    taken_at = a.side.clock() - timedelta(hours=1) + timedelta(seconds=next(REPORTS))
+    body = {"report_id": unique("r"), "taken_at": taken_at.isoformat()}
+    return {**body, "counts": {a.world.soup: 10}}
 
 
 ROUTES = {
@@ -53,39 +65,54 @@ ROUTES = {
             "fridge_id": a.world.fridge_id,
             "lines": [{"meal_id": a.world.soup, "quantity": 1}],
         },
-        {C},
+        {C: 201},  # a new key each time: a new order
     ),
-    "see order": Route("GET", lambda a, o: f"/orders/{o}", lambda a: None, {C, OP}),
-    "cancel order": Route("POST", lambda a, o: f"/orders/{o}/cancel", lambda a: None, {C, OP}),
+    "place order at its fridge": Route(
+        "POST",
+        lambda a, o: f"/fridges/{a.world.fridge_id}/orders",
+        lambda a: {"lines": [{"meal_id": a.world.soup, "quantity": 1}]},
+        {C: 201},
+    ),
+    "see order": Route("GET", lambda a, o: f"/orders/{o}", lambda a: None, every({C, OP})),
+    # the customer cancels their order; the operator's cancel repeats it: the same answer
+    "cancel order": Route(
+        "POST", lambda a, o: f"/orders/{o}/cancel", lambda a: None, every({C, OP})
+    ),
     "deliver": Route(
-        "POST", lambda a, o: f"/fridges/{a.world.fridge_id}/deliveries", delivery, {K, OP}
+        "POST",
+        lambda a, o: f"/fridges/{a.world.fridge_id}/deliveries",
+        delivery,
+        every({K, OP}, 201),
     ),
     "count": Route(
-        "POST", lambda a, o: f"/fridges/{a.world.fridge_id}/counts", count, {OWN_FRIDGE, OP}
+        "POST",
+        lambda a, o: f"/fridges/{a.world.fridge_id}/counts",
+        count,
+        every({OWN_FRIDGE, OP}, 201),
     ),
     "pick up": Route(
         "POST",
         lambda a, o: f"/fridges/{a.world.fridge_id}/pickups",
         lambda a: {"order_id": "00000000-0000-0000-0000-000000000000"},
-        {OWN_FRIDGE, OP},
+        every({OWN_FRIDGE, OP}, 404),  # let through, and told there is no such order
     ),
     "city": Route(
         "POST",
         lambda a, o: "/cities",
         lambda a: {"city_id": a.world.city_id, "name": "Berlin", "timezone": "Europe/Berlin"},
-        {OP},
+        {OP: 200},  # the world registered it with this content: a repeat
     ),
     "venue": Route(
         "POST",
         lambda a, o: "/venues",
         lambda a: {"venue_id": a.world.venue_id, "city_id": a.world.city_id, "name": "Gym"},
-        {OP},
+        {OP: 200},  # the world registered it with this content: a repeat
     ),
     "fridge": Route(
         "POST",
         lambda a, o: "/fridges",
         lambda a: {"fridge_id": a.world.fridge_id, "venue_id": a.world.venue_id},
-        {OP},
+        {OP: 200},  # the world registered it with this content: a repeat
     ),
     "meal": Route(
         "POST",
@@ -96,20 +123,26 @@ ROUTES = {
             "price": "6.50",
             "currency": "EUR",
         },
-        {OP},
+        {OP: 200},  # the world registered it with this content: a repeat
     ),
     # reading: menus, venues and stock for any signed-in caller (a fridge: its own stock)
-    "venue menu": Route("GET", lambda a, o: f"/venues/{a.world.venue_id}/menu", none, EVERYONE),
-    "city menu": Route("GET", lambda a, o: f"/cities/{a.world.city_id}/menu", none, EVERYONE),
-    "city venues": Route("GET", lambda a, o: f"/cities/{a.world.city_id}/venues", none, EVERYONE),
+    "venue menu": Route(
+        "GET", lambda a, o: f"/venues/{a.world.venue_id}/menu", none, every(EVERYONE)
+    ),
+    "city menu": Route(
+        "GET", lambda a, o: f"/cities/{a.world.city_id}/menu", none, every(EVERYONE)
+    ),
+    "city venues": Route(
+        "GET", lambda a, o: f"/cities/{a.world.city_id}/venues", none, every(EVERYONE)
+    ),
     "fridge stock": Route(
         "GET",
         lambda a, o: f"/fridges/{a.world.fridge_id}/stock",
         none,
-        EVERYONE - {OTHER_FRIDGE},
+        every(EVERYONE - {OTHER_FRIDGE}),
     ),
-    "refill plan": Route("GET", lambda a, o: "/kitchen/refill-plan", none, {K, OP}),
-    "my orders": Route("GET", lambda a, o: "/customers/me/orders", none, {C}),
+    "refill plan": Route("GET", lambda a, o: "/kitchen/refill-plan", none, every({K, OP})),
+    "my orders": Route("GET", lambda a, o: "/customers/me/orders", none, {C: 200}),
 }
 PUBLIC = ["/healthz", "/readyz", "/metrics", "/schema", "/schema/openapi.json"]
 
@@ -127,6 +160,7 @@ def test_every_route_answers_every_role_as_documented(live_api: Api) -> None:
     api = live_api
     order_id = api.order("ana", "k-matrix", {api.world.soup: 1}).json()["order_id"]
     wrong_secret = issue_token("not-the-secret-but-long-enough-for-hs256", OP, "mallory")
+    operator = issue_token(api.secret, OP, "op-1")  # valid, and allowed on most routes
     for name, route in ROUTES.items():
         path = route.path(api, order_id)
 
@@ -142,14 +176,12 @@ def test_every_route_answers_every_role_as_documented(live_api: Api) -> None:
         assert call({}) == 401, name
         assert call({"Authorization": "Bearer not-a-jwt"}) == 401, name
         assert call({"Authorization": f"Bearer {wrong_secret}"}) == 401, name
+        for scheme in ("Basic", "Token", "JWT"):  # only Bearer carries a token
+            assert call({"Authorization": f"{scheme} {operator}"}) == 401, (name, scheme)
+        assert call({"Authorization": operator}) == 401, name  # no scheme at all
         for caller in CALLERS:
             status = call(headers_for(api, caller))
-            if caller in route.allowed:
-                assert status not in (401, 403), (name, caller, status)
-                if route.method == "GET":
-                    assert status == 200, (name, caller, status)
-            else:
-                assert status == 403, (name, caller, status)
+            assert status == route.allowed.get(caller, 403), (name, caller, status)
     for path in PUBLIC:
         assert api.client.get(path).status_code == 200, path
 
@@ -171,28 +203,44 @@ def test_the_webhook_is_guarded_by_its_signature_not_a_role(api: Api) -> None:
     assert unsigned.status_code == 401 and is_problem(unsigned)
 
 
-BAD_ORDERS: list[tuple[str, Any]] = [
-    ("malformed json", b'{"fridge_id": '),
-    ("not an object", b"[1, 2, 3]"),
-    ("wrong types", {"fridge_id": 7, "lines": "soup"}),
-    ("negative quantity", {"fridge_id": "f-1", "lines": [{"meal_id": "soup", "quantity": -1}]}),
-    ("zero quantity", {"fridge_id": "f-1", "lines": [{"meal_id": "soup", "quantity": 0}]}),
-    ("fraction", {"fridge_id": "f-1", "lines": [{"meal_id": "soup", "quantity": 1.5}]}),
-    ("huge quantity", {"fridge_id": "f-1", "lines": [{"meal_id": "soup", "quantity": 10**30}]}),
-    ("bad fridge id", {"fridge_id": "Fridge 1!", "lines": [{"meal_id": "soup", "quantity": 1}]}),
-    ("bad meal id", {"fridge_id": "f-1", "lines": [{"meal_id": "../x", "quantity": 1}]}),
-    ("no lines", {"fridge_id": "f-1", "lines": []}),
-    ("unknown field", {"fridge_id": "f-1", "lines": [], "discount": "100%"}),
-    ("missing field", {"lines": [{"meal_id": "soup", "quantity": 1}]}),
+BAD_ORDERS: list[tuple[str, Any, int]] = [
+    # the README: 400 if not JSON, 422 if not the documented shape
+    ("malformed json", b'{"fridge_id": ', 400),
+    ("not utf-8", b'{"fridge_id": "\xff"}', 400),
+    ("not an object", b"[1, 2, 3]", 422),
+    ("wrong types", {"fridge_id": 7, "lines": "soup"}, 422),
+    (
+        "negative quantity",
+        {"fridge_id": "f-1", "lines": [{"meal_id": "soup", "quantity": -1}]},
+        422,
+    ),
+    ("zero quantity", {"fridge_id": "f-1", "lines": [{"meal_id": "soup", "quantity": 0}]}, 422),
+    ("fraction", {"fridge_id": "f-1", "lines": [{"meal_id": "soup", "quantity": 1.5}]}, 422),
+    (
+        "huge quantity",
+        {"fridge_id": "f-1", "lines": [{"meal_id": "soup", "quantity": 10**30}]},
+        422,
+    ),
+    (
+        "bad fridge id",
+        {"fridge_id": "Fridge 1!", "lines": [{"meal_id": "soup", "quantity": 1}]},
+        422,
+    ),
+    ("bad meal id", {"fridge_id": "f-1", "lines": [{"meal_id": "../x", "quantity": 1}]}, 422),
+    ("no lines", {"fridge_id": "f-1", "lines": []}, 422),
+    ("unknown field", {"fridge_id": "f-1", "lines": [], "discount": "100%"}, 422),
+    ("missing field", {"lines": [{"meal_id": "soup", "quantity": 1}]}, 422),
 ]
 
 
-@pytest.mark.parametrize(("case", "body"), BAD_ORDERS, ids=[case for case, _ in BAD_ORDERS])
-def test_bad_orders_are_problems_never_5xx(api: Api, case: str, body: Any) -> None:
+@pytest.mark.parametrize(
+    ("case", "body", "status"), BAD_ORDERS, ids=[case for case, _, _ in BAD_ORDERS]
+)
+def test_bad_orders_are_the_documented_problem(api: Api, case: str, body: Any, status: int) -> None:
     headers = {**api.as_(C, "ana"), "Idempotency-Key": "k1", "Content-Type": "application/json"}
-    raw = body if isinstance(body, bytes) else __import__("json").dumps(body).encode()
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     answer = api.client.post("/orders", content=raw, headers=headers)
-    assert 400 <= answer.status_code < 500, (case, answer.text)
+    assert answer.status_code == status, (case, answer.text)
     assert is_problem(answer)
     assert "Traceback" not in answer.text and "File " not in answer.text
 
@@ -206,8 +254,38 @@ def test_bad_fridge_input_is_a_problem(api: Api) -> None:
     answer = api.client.post(f"/fridges/{fridge}/counts", json=negative, headers=api.as_(OP))
     assert answer.status_code == 422
     answer = api.client.post("/fridges/BAD%20ID/deliveries", json={}, headers=api.as_(OP))
-    assert 400 <= answer.status_code < 500 and is_problem(answer)
+    assert answer.status_code == 422 and is_problem(answer)  # a path parameter of bad shape
     answer = api.client.get("/orders/not-an-order", headers=api.as_(C, "ana"))
-    assert 400 <= answer.status_code < 500 and is_problem(answer)
+    assert answer.status_code == 422 and is_problem(answer)
     bad_meal = {"meal_id": "m-1", "name": "X", "price": "-1", "currency": "EUR"}
     assert api.client.post("/meals", json=bad_meal, headers=api.as_(OP)).status_code == 422
+
+
+def test_a_201_says_where_the_new_thing_is_read(api: Api) -> None:
+    placed = api.order("ana", "k-where", {api.world.soup: 1})
+    assert placed.status_code == 201
+    where = placed.headers["Location"]
+    assert where == f"/orders/{placed.json()['order_id']}"
+    repeated = api.order("ana", "k-where", {api.world.soup: 1})
+    assert repeated.status_code == 200 and "Location" not in repeated.headers
+    operator = api.as_(OP)
+    city = {"city_id": "oslo", "name": "Oslo", "timezone": "Europe/Oslo"}
+    created = {
+        "/cities": (city, "/cities/oslo/venues"),
+        "/venues": (
+            {"venue_id": "oslo-gym", "city_id": "oslo", "name": "Gym"},
+            "/venues/oslo-gym/menu",
+        ),
+        "/fridges": (
+            {"fridge_id": "oslo-gym-1", "venue_id": "oslo-gym"},
+            "/fridges/oslo-gym-1/stock",
+        ),
+    }
+    for path, (body, location) in created.items():
+        answer = api.client.post(path, json=body, headers=operator)
+        assert answer.status_code == 201 and answer.headers["Location"] == location, path
+    schema = api.client.get("/schema/openapi.json").json()["paths"]
+    assert "Location" in schema["/orders"]["post"]["responses"]["201"]["headers"]
+    assert "Location" in schema["/fridges"]["post"]["responses"]["201"]["headers"]
+    deliveries = schema["/fridges/{fridge_id}/deliveries"]["post"]["responses"]["201"]
+    assert not deliveries.get("headers") and "URL follows" not in deliveries["description"]

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from interfaces.http.auth import Role
-from interfaces.http.bodies import UnreadableBody, decode_strictly
+from interfaces.http.bodies import InvalidBody, decode_strictly
 from ops.demo import MEALS
 from tests.conftest import unique
 from tests.e2e.http_client import Api, api, is_problem
@@ -66,10 +66,8 @@ def count(api: Api, body: dict[str, Any]) -> httpx.Response:
 
 
 def refused_whole(answer: httpx.Response) -> None:
-    """A deep body is refused as a client's mistake: 422 where the route's type stops it at
-    the first level that does not fit, 400 where only the depth does."""
-    assert answer.status_code in (400, 422), answer.text
-    problem(answer, answer.status_code)
+    """A deep body is JSON of the wrong shape: 422, as the README and the document say."""
+    problem(answer, 422)
 
 
 def test_a_body_nested_a_thousand_levels_deep_is_a_client_error_on_every_write_route(
@@ -100,9 +98,15 @@ def test_a_body_nested_a_thousand_levels_deep_is_a_client_error_on_every_write_r
     refused_whole(api.client.post("/meals", content=nested().encode(), headers=operator))
 
 
-def test_a_depth_no_type_stops_is_400_not_a_recursion_error() -> None:
-    with pytest.raises(UnreadableBody, match="nested too deeply"):
+def test_a_depth_no_type_stops_is_422_not_a_recursion_error() -> None:
+    with pytest.raises(InvalidBody, match="nested deeper than any request type"):
         decode_strictly(nested().encode(), Any)
+
+
+def test_the_document_says_what_a_deep_body_is_answered(api: Api) -> None:
+    place = api.client.get("/schema/openapi.json").json()["paths"]["/orders"]["post"]
+    assert "nested" in place["responses"]["422"]["description"]
+    assert "nested" not in place["responses"]["400"]["description"]
 
 
 def test_a_body_that_is_not_json_is_400(api: Api) -> None:

@@ -72,7 +72,18 @@ def children_of(pid: int) -> list[int]:
     return [int(line) for line in found.stdout.split()]
 
 
-def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path) -> None:
+def served_by(url: str, token: str) -> str:
+    """Which API process answered a GET (its pid, as it says in X-Farmacy-Process)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return str(answer.headers["X-Farmacy-Process"])
+
+
+# One API process on the port, or two behind the load balancer there.
+@pytest.mark.parametrize("api_processes", [1, 2])
+def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(
+    tmp_path: Path, api_processes: int
+) -> None:
     port = free_port()
     env = {**os.environ, "FARMACY_DATA_DIR": str(tmp_path), "FARMACY_LOG_FORMAT": "json"}
     env.pop("FARMACY_SECRET", None)  # the demo makes its own
@@ -81,7 +92,10 @@ def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path)
     side.catalogue.register_city("hamburg", "Hamburg", "Europe/Berlin")
     side.close()
     job = subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli", "run", "--port", str(port)],
+        [
+            *(sys.executable, "-m", "interfaces.cli", "run", "--port", str(port)),
+            *("--api-processes", str(api_processes)),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -118,11 +132,13 @@ def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path)
         assert before >= stocked
         order = call(
             "POST",
-            f"{base}/orders",
+            f"{base}/fridges/{fridge_id}/orders",
             token,
-            {"fridge_id": fridge_id, "lines": [{"meal_id": meal_id, "quantity": 1}]},
+            {"lines": [{"meal_id": meal_id, "quantity": 1}]},
             **{"Idempotency-Key": "first-order"},
         )
+        menus = {served_by(f"{base}/venues/{venue_id}/menu", token) for _ in range(4)}
+        assert len(menus) == api_processes  # behind the balancer, reads reach every process
         assert menu_units(order["position"]) == before - 1
 
         def settled() -> str | None:
@@ -136,9 +152,12 @@ def test_the_main_job_serves_orders_end_to_end_and_stops_cleanly(tmp_path: Path)
         job.send_signal(signal.SIGTERM)
         job.wait(timeout=60)
     assert job.returncode == 0
-    # a worker per read model, every other process of the root's table, and the API
-    assert len(workers) == len(PROJECTIONS) + (len(PROCESSES) - 1) + 1
-    assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
+    # a worker per read model, every other process of the root's table, and the API (or
+    # api_processes of them and the balancer in front)
+    balancer = 1 if api_processes > 1 else 0
+    assert len(workers) == len(PROJECTIONS) + (len(PROCESSES) - 1) + api_processes + balancer
+    left = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    assert not left, left
 
 
 @pytest.mark.parametrize("chosen_by", ["--port", "FARMACY_PORT"])
