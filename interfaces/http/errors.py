@@ -6,6 +6,7 @@ still available, when to retry). Never a stack trace, never stored event data.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -165,6 +166,26 @@ def http_error(error: HTTPException) -> ProblemDetailsException:
     )
 
 
+UNUSABLE_FILE = ("disk is full", "readonly", "locked", "unable to open", "disk i/o error")
+"""What SQLite says when its file, not the query, is the trouble: the data directory is full,
+read-only, busy or gone. Anything else it says (a missing column, a syntax error) is a bug."""
+
+
+def file_unusable(error: sqlite3.OperationalError) -> ProblemDetailsException:
+    """A read model's SQLite file cannot be used right now: 503 with the reason, never a 500;
+    it answers again once the operator has made room or made the directory writable."""
+    reason = str(error)
+    if not any(words in reason.lower() for words in UNUSABLE_FILE):
+        return unexpected(error)
+    log.error("read_model_file_unusable", message=reason[:200])
+    return problem(
+        503,
+        "store unavailable",
+        f"a read model's file cannot be used: {reason}",
+        retry_after=STORE_RETRY_AFTER,
+    )
+
+
 def unexpected(error: Exception) -> ProblemDetailsException:
     log.exception("unexpected_error", error=type(error).__name__)
     return problem(500, "internal error", "something went wrong on our side")
@@ -191,6 +212,7 @@ PROBLEMS: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
     PoolTimeout: no_connection,  # a read model's pool
     NoConnection: no_connection,  # the event store's pool (ops/connections.py)
     psycopg.OperationalError: store_down,  # a read model's database
+    sqlite3.OperationalError: file_unusable,  # a read model's file
     OperationalError: store_down,
     InterfaceError: store_down,
     HTTPException: http_error,

@@ -15,7 +15,6 @@ process manager carry on by themselves.
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -30,11 +29,11 @@ from interfaces.http.auth import Role, issue_token
 from ops.root import build_write_side
 from ops.settings import Settings
 from tests.e2e.test_http_processes import free_port, start_api, wait_listening
+from tests.e2e.test_money_paths import farmacy
 from tests.faults.postgres_server import throwaway_postgres
-from tests.integration.projection_processes import start_worker, wait_until, worker_env
+from tests.integration.projection_processes import start_workers, wait_until
 from tests.integration.world import make_world
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENTS, ORDERS_EACH = 8, 15
 ACKNOWLEDGED = (200, 201)
 
@@ -78,29 +77,35 @@ def client(
                 time.sleep(min(float(answer.headers.get("Retry-After", "0") or 0), 0.2))
 
 
-def start_fulfilment(settings: Settings) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli", "fulfil"],
-        cwd=ROOT,
-        env={**worker_env(settings), "FARMACY_LOG_FORMAT": "json"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 @pytest.mark.slow
-def test_orders_survive_postgres_crashing_under_traffic() -> None:
+def test_orders_survive_postgres_crashing_under_traffic(tmp_path: Path) -> None:
     with throwaway_postgres() as postgres:
-        settings = Settings(store="postgres", postgres_dsn=postgres.dsn)
+        port, processor_port = free_port(), free_port()
+        settings = Settings(
+            store="postgres",
+            postgres_dsn=postgres.dsn,
+            data_dir=tmp_path,
+            payments_url=f"http://127.0.0.1:{processor_port}",
+        )
         side = build_write_side(settings)
         world = make_world(side, soup_units=CLIENTS * ORDERS_EACH + 10, salad_units=0)
         side.close()
-        port = free_port()
         url = f"http://127.0.0.1:{port}"
         processes = [
             start_api(settings, port),
-            start_worker(settings, "orders"),
-            start_fulfilment(settings),
+            start_workers(settings, ["orders", "reservations"]),
+            farmacy(
+                settings,
+                "payments",
+                "simulate",
+                "--port",
+                str(processor_port),
+                "--webhook-url",
+                f"{url}/payments/webhook",
+                "--delay",
+                "0",
+            ),
+            farmacy(settings, "fulfil"),
         ]
         try:
             wait_listening(url, processes[0])
@@ -123,7 +128,7 @@ def test_orders_survive_postgres_crashing_under_traffic() -> None:
                 thread.join(timeout=120)
             assert not any(thread.is_alive() for thread in clients), "clients still waiting"
             for process in processes:
-                assert process.poll() is None, f"{process.args} exited with {process.returncode}"
+                assert process.poll() is None, f"{process.args!r} exited with {process.returncode}"
 
             every_answer = [a for seen in traffic.answers.values() for a in seen]
             statuses = {a.status_code for a in every_answer}
