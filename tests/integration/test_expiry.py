@@ -19,12 +19,12 @@ import pytest
 
 from application.expiry import Expiry
 from application.fulfilment import Fulfilment
-from application.payments import AlwaysAuthorise
 from domain.fridge import Fridge
 from domain.order import OrderStatus
 from ops.root import WriteSide, build_write_side
 from ops.settings import Settings
 from tests.conftest import FakeClock, unique
+from tests.payment_fakes import AlwaysAuthorise
 
 SECOND = timedelta(seconds=1)
 
