@@ -24,7 +24,7 @@ def env(**extra: str) -> dict[str, str]:
 
 
 REFUSED = [
-    (["fulfil", "--payments", "foo"], {}, "--payments 'foo'", "choose one of demo"),
+    (["fulfil"], {"FARMACY_NO_SHOW": "maybe"}, "FARMACY_NO_SHOW='maybe'", "release or charge"),
     (["worker", "--shard", "two"], {}, "--shard 'two'", "K/N"),
     (["worker", "--projection", "nope"], {}, "'nope'", "choose from"),
     (["fulfil"], {"FARMACY_LOG_FORMAT": "xml"}, "'xml'", "choose one of console, json"),
