@@ -8,26 +8,67 @@ by the domain's `available` on its own local date, exactly as a fridge decides a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from eventsourcing.utils import resolve_topic
+
+from domain.catalogue import Meal
 from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
-from projections.database import Tx
-from projections.freshness import Answer, Reader, ReadState
+from projections.database import Database, Tx
+from projections.freshness import Answer, Reader, ReadState, stamped
+from projections.projection import Shard, View
 from projections.reference import MEAL_TABLES, KeepsMeals, meal_details
 from projections.stale import stale_fridges
 from projections.stock import FridgeRef, StockKeeping
+from projections.venue_versions import (
+    EVERY_VENUE,
+    VERSION_TABLES,
+    VenueVersionRows,
+    VenueVersionWatch,
+    VersionsSeen,
+    venue_version,
+)
+
+MEAL_EVENTS = (Meal.Registered, Meal.Repriced)
+"""What changes every venue's menu (the meals' names, prices and details)."""
 
 
 class VenueMenu(StockKeeping, KeepsMeals):
     name = "venue_menu"
-    tables: ClassVar[dict[str, str]] = {**StockKeeping.tables, **MEAL_TABLES}
+    tables: ClassVar[dict[str, str]] = {**StockKeeping.tables, **MEAL_TABLES, **VERSION_TABLES}
+
+    def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
+        super().__init__(generation, shard)
+        self.versions = VenueVersionRows(self.t, str(self.shard))
+
+    def views(self) -> Iterable[View]:
+        return (*super().views(), self.versions)
 
     def shard_key(self, fridge: FridgeRef) -> str:
         return fridge.venue_id
+
+    def wants(self, topic: str) -> bool:
+        """Only the events a handler takes, although `apply` is overridden."""
+        wanted = self._wanted.get(topic)
+        if wanted is None:
+            wanted = self._wanted[topic] = resolve_topic(topic) in self.handlers
+        return wanted
+
+    def apply(self, event: object, tx: Tx, position: int) -> None:
+        """Apply the event, and move the version of the venue whose menu it changes."""
+        if type(event) not in self.handlers:
+            return
+        super().apply(event, tx, position)
+        if isinstance(event, MEAL_EVENTS):
+            self.versions.changed(EVERY_VENUE, position)
+            return
+        fridge = self.stock.fridge(tx, str(getattr(event, "originator_id", "")))
+        if fridge is not None:
+            self.versions.changed(fridge.venue_id, position)
 
 
 @dataclass(frozen=True)
@@ -62,6 +103,7 @@ class Menu:
     timezones: tuple[str, ...]  # of the venue's fridges; none: the model does not know the venue
     items: list[MenuItem]
     stale: tuple[str, ...] = ()  # the venue's fridges marked stale: their counts may be old
+    version: int = 0  # the venue's version in the same snapshot (projections/venue_versions.py)
 
 
 def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
@@ -72,7 +114,8 @@ def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
     if not timezones:
         return Menu(timezones, [])
     stale = tuple(stale_fridges(tx, view.t, venue_id))
-    return Menu(timezones, menu_items(tx, view, venue_id, now), stale)
+    version = venue_version(tx, view.t, venue_id)
+    return Menu(timezones, menu_items(tx, view, venue_id, now), stale, version)
 
 
 K = TypeVar("K")
@@ -92,17 +135,44 @@ class MenuKeeper(Protocol[K_co]):
         """The venue's menu at `state`: kept, or `read()` and kept."""
         ...
 
+    def current(
+        self, seen: VersionsSeen, venue_id: str, now: datetime
+    ) -> tuple[K_co, ReadState] | None:
+        """The venue's menu kept at the version `seen` has for it (and `now`'s local days),
+        with a state of the model that showed exactly it, if any."""
+        ...
+
+
+def versions_watch(db: Database) -> VenueVersionWatch:
+    """What follows the venue menu model's per-venue versions in `db`."""
+    return VenueVersionWatch(
+        db, VenueMenu.name, lambda generation: VenueMenu.table("versions", generation)
+    )
+
 
 class VenueMenuQueries:
     """What the API asks the venue menu (GET /venues/{venue_id}/menu), through a `Reader`
-    (its `ReadSide`), answered from `keeper` when the model has not moved since."""
+    (its `ReadSide`), answered from `keeper` when nothing the menu shows has moved since.
 
-    def __init__(self, reader: Reader) -> None:
+    With `seen` (the API's last poll of the venues' versions, `VenueVersionWatch`), a menu
+    whose venue's version has not moved is answered from memory, without the database, at the
+    position of that poll (the model was at least there). A `min_position` beyond that poll
+    reads the database, waiting (bounded) for the model to reach it."""
+
+    def __init__(
+        self, reader: Reader, seen: Callable[[], VersionsSeen | None] | None = None
+    ) -> None:
         self.reader = reader
+        self.seen = seen
 
     async def menu(
         self, venue_id: str, now: datetime, min_position: int | None, keeper: MenuKeeper[K]
     ) -> Answer[K]:
+        seen = self.seen() if self.seen is not None else None
+        if seen is not None and (min_position is None or seen.state.position >= min_position):
+            found = keeper.current(seen, venue_id, now)
+            if found is not None:
+                return stamped(*found)
         return await self.reader.read_async(
             VenueMenu,
             lambda tx, view, state: keeper.menu(

@@ -54,6 +54,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         CONFLICTS.writer = side.writer
         LAG.source = (side.store, reading)
+        reading.watch_menus()  # menus whose venue has not changed answer from memory
         try:
             yield
         finally:

@@ -27,7 +27,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -41,6 +41,7 @@ from interfaces.http.reading import ReadSide
 from ops.root import WriteSide
 from projections.freshness import ReadState
 from projections.venue_menu import Menu
+from projections.venue_versions import VersionsSeen
 
 VENUES = 2048
 """Venues whose menu one API process keeps (a menu is a few kB: a few MB at most)."""
@@ -83,15 +84,22 @@ class CachedMenu:
     """The venue's fridges marked stale when it was read."""
     until: datetime | None = None
     """When a promotion of its meals next starts or ends (None: none will)."""
+    version: int = -1
+    """The venue's version in the snapshot it was read in (-1: not known)."""
+    read_at: ReadState | None = None
+    """The model's state it was read at."""
 
     @property
     def known(self) -> bool:
         return bool(self.timezones)
 
     def fits(self, key: tuple[Any, ...], now: datetime, sheets: int = 0) -> bool:
+        return key == self.key and self.holds(now, sheets)
+
+    def holds(self, now: datetime, sheets: int) -> bool:
+        """Its local days and its promotional prices are still those of `now`."""
         return (
-            key == self.key
-            and local_days(now, self.timezones) == self.days
+            local_days(now, self.timezones) == self.days
             and sheets == self.sheets
             and (self.until is None or now < self.until)
         )
@@ -144,7 +152,9 @@ def encoded(
     items = msgspec.json.encode(entries)
     days = local_days(now, menu.timezones)
     digest = etag_digest(items + "".join(menu.stale).encode())
-    return CachedMenu(key, menu.timezones, days, items, digest, sheets, menu.stale, until)
+    return CachedMenu(
+        key, menu.timezones, days, items, digest, sheets, menu.stale, until, menu.version
+    )
 
 
 class MenuCache:
@@ -158,6 +168,7 @@ class MenuCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.from_memory = 0  # answered without the database (`current`)
 
     def __len__(self) -> int:
         return len(self._menus)
@@ -173,6 +184,28 @@ class MenuCache:
                 return found
         return None
 
+    def current(
+        self, seen: VersionsSeen, venue_id: str, now: datetime
+    ) -> tuple[CachedMenu, ReadState] | None:
+        """The venue's menu if the venue's version `seen` is the one it was read at (and the
+        same local days and promotions): stamped with the newer of the two states, at both of
+        which the model showed exactly this menu."""
+        with self._lock:
+            found = self._menus.get(venue_id)
+            if found is None or found.read_at is None:
+                return None
+            sheets = self.promotions.promotions_seen() if self.promotions is not None else 0
+            if (
+                found.read_at.generation != seen.state.generation
+                or found.version != seen.version(venue_id)
+                or not found.holds(now, sheets)
+            ):
+                return None
+            self._menus.move_to_end(venue_id)
+            self.hits += 1
+            self.from_memory += 1
+        return found, max(found.read_at, seen.state, key=lambda state: state.position)
+
     def menu(
         self, state: ReadState, venue_id: str, now: datetime, read: Callable[[], Menu]
     ) -> CachedMenu:
@@ -180,7 +213,7 @@ class MenuCache:
         found = self.kept(state, venue_id, now)
         if found is not None:
             return found
-        menu = encoded(state.key, read(), now, venue_id, self.promotions)
+        menu = replace(encoded(state.key, read(), now, venue_id, self.promotions), read_at=state)
         with self._lock:
             self.misses += 1
             if menu.known:
