@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from eventsourcing.utils import resolve_topic
 
 from domain.catalogue import Meal
+from domain.fridge import FridgeStatus
 from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
 from projections.database import Database, Tx
@@ -79,21 +80,57 @@ class MenuItem:
     currency: str
     details: dict[str, Any]
     available: int
+    fridges: tuple[tuple[str, int], ...] = ()
+    """The venue's fridges that hold some of it to order, by id, and how many each."""
 
 
 def menu_items(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> list[MenuItem]:
     """The menu of one venue, in meal-id order; meals with nothing left show 0."""
     stock = availability(tx, view, now, f"f.venue_id = ? AND {SELLS}", (venue_id, *SELLING_PARAMS))
     totals: dict[str, int] = {}
-    for (_, meal_id), (_, fresh, held) in stock.items():
-        totals[meal_id] = totals.get(meal_id, 0) + available(fresh, held)
+    held_in: dict[str, list[tuple[str, int]]] = {}
+    for (fridge_id, meal_id), (_, fresh, held) in sorted(stock.items()):
+        units = available(fresh, held)
+        totals[meal_id] = totals.get(meal_id, 0) + units
+        if units:
+            held_in.setdefault(meal_id, []).append((fridge_id, units))
     details = meal_details(tx, view, sorted(totals))
     return [
-        MenuItem(meal_id, name, price, currency, extra, units)
+        MenuItem(meal_id, name, price, currency, extra, units, tuple(held_in.get(meal_id, ())))
         for meal_id, units in sorted(totals.items())
         if meal_id in details
         for name, price, currency, extra in [details[meal_id]]
     ]
+
+
+@dataclass(frozen=True)
+class VenueFridge:
+    """One of the venue's fridges (retired ones are gone) and whether a customer can use it."""
+
+    fridge_id: str
+    status: str  # active or offline (`FridgeStatus`)
+    stale_since: str | None = None  # marked stale by the fridge cloud's poller, since when
+
+    @property
+    def state(self) -> str:
+        """active, offline, or stale: active, but no count from it for too long."""
+        if self.stale_since is not None and self.status == FridgeStatus.ACTIVE.value:
+            return "stale"
+        return self.status
+
+
+def venue_fridges(tx: Tx, view: VenueMenu, venue_id: str) -> tuple[VenueFridge, ...]:
+    """The venue's fridges that are not retired, by id."""
+    rows = tx.rows(
+        f"SELECT f.fridge_id, f.status, s.since FROM {view.t['fridges']} f "
+        f"LEFT JOIN {view.t['stale']} s ON s.stream = f.stream "
+        "WHERE f.venue_id = ? AND f.status <> ? ORDER BY f.fridge_id",
+        (venue_id, FridgeStatus.RETIRED.value),
+    )
+    return tuple(
+        VenueFridge(str(fridge_id), str(status), None if since is None else str(since))
+        for fridge_id, status, since in rows
+    )
 
 
 @dataclass(frozen=True)
@@ -104,6 +141,7 @@ class Menu:
     items: list[MenuItem]
     stale: tuple[str, ...] = ()  # the venue's fridges marked stale: their counts may be old
     version: int = 0  # the venue's version in the same snapshot (projections/venue_versions.py)
+    fridges: tuple[VenueFridge, ...] = ()  # the venue's fridges and their state
 
 
 def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
@@ -115,7 +153,8 @@ def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
         return Menu(timezones, [])
     stale = tuple(stale_fridges(tx, view.t, venue_id))
     version = venue_version(tx, view.t, venue_id)
-    return Menu(timezones, menu_items(tx, view, venue_id, now), stale, version)
+    items = menu_items(tx, view, venue_id, now)
+    return Menu(timezones, items, stale, version, venue_fridges(tx, view, venue_id))
 
 
 K = TypeVar("K")

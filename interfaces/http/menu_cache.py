@@ -40,7 +40,7 @@ from interfaces.http import schemas
 from interfaces.http.reading import ReadSide
 from ops.root import WriteSide
 from projections.freshness import ReadState
-from projections.venue_menu import Menu
+from projections.venue_menu import Menu, VenueFridge
 from projections.venue_versions import VersionsSeen
 
 VENUES = 2048
@@ -88,6 +88,8 @@ class CachedMenu:
     """The venue's version in the snapshot it was read in (-1: not known)."""
     read_at: ReadState | None = None
     """The model's state it was read at."""
+    fridges: tuple[VenueFridge, ...] = ()
+    """The venue's fridges and their state (`GET /venues/{id}/fridges`)."""
 
     @property
     def known(self) -> bool:
@@ -139,7 +141,7 @@ def encoded(
             if changes is not None and (until is None or changes < until):
                 until = changes
         entries.append(
-            schemas.MenuEntry(
+            schemas.VenueMenuEntry(
                 i.meal_id,
                 i.name,
                 i.price,
@@ -147,13 +149,23 @@ def encoded(
                 i.details,
                 i.available,
                 None if offer is None else str(offer),
+                [schemas.FridgeUnits(fridge_id, units) for fridge_id, units in i.fridges],
             )
         )
     items = msgspec.json.encode(entries)
     days = local_days(now, menu.timezones)
     digest = etag_digest(items + "".join(menu.stale).encode())
     return CachedMenu(
-        key, menu.timezones, days, items, digest, sheets, menu.stale, until, menu.version
+        key,
+        menu.timezones,
+        days,
+        items,
+        digest,
+        sheets,
+        menu.stale,
+        until,
+        menu.version,
+        fridges=menu.fridges,
     )
 
 
