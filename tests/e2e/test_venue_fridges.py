@@ -12,7 +12,7 @@ from interfaces.http.auth import Role
 from tests.conftest import FakeClock, unique
 from tests.e2e.http_client import Api, api, is_problem
 from tests.e2e.http_reading import live_api
-from tests.e2e.test_menu_versions import database_reads, position, until, venue_menu
+from tests.e2e.test_menu_versions import database_reads, from_memory_at, position, venue_menu
 
 __all__ = ["api", "live_api"]
 
@@ -90,7 +90,7 @@ def test_a_venues_fridges_say_whether_they_are_active_offline_or_stale(live_api:
 def test_a_venues_fridges_are_read_as_cheaply_as_its_menu(live_api: Api) -> None:
     api, world = live_api, live_api.world
     wanted = position(api.order("ana", "k1", {world.soup: 1}))
-    until(lambda: fridges(api, world.venue_id), lambda a: position(a) >= wanted)
+    from_memory_at(api, lambda: fridges(api, world.venue_id), wanted)
     reads = database_reads(api)
     assert states(fridges(api, world.venue_id)) == {world.fridge_id: "active"}
     assert held_in(venue_menu(api, world.venue_id))[world.soup] == [(world.fridge_id, 9)]
