@@ -17,8 +17,14 @@ entry is served only when:
   first second to its last, cache or not.
 
 Venues the model has never heard of are read but not kept, so made-up ids cannot crowd out
-real menus. The answer's `position`, `as_of` and `age_seconds` always come from the request's
-own read, never from the cache.
+real menus.
+
+Each entry also keeps the venue's version in the snapshot it was read in (the position of the
+last event that changed what the menu shows; projections/venue_versions.py) and the state it
+was read at. `current` serves it with no database read at all while the version the API's
+last poll saw for the venue is the same, stamped with the newer of the read's and the poll's
+position: the model showed exactly that menu at both. Otherwise the answer's `position`,
+`as_of` and `age_seconds` come from the request's own read.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import httpx
 
@@ -159,7 +160,7 @@ def test_no_menu_is_ever_older_or_newer_than_the_position_it_claims(live_api: Ap
             reader.result(timeout=60)
     last = max(at for _, at in placed)
     for world in worlds:  # and from memory once this process has polled the last write
-        answer = from_memory_at(api, lambda venue=world.venue_id: venue_menu(api, venue), last)
+        answer = from_memory_at(api, partial(venue_menu, api, world.venue_id), last)
         answers.append((world.venue_id, position(answer), available(answer)[world.soup]))
 
     assert len(placed) == 22
