@@ -8,26 +8,68 @@ by the domain's `available` on its own local date, exactly as a fridge decides a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from eventsourcing.utils import resolve_topic
+
+from domain.catalogue import Meal
+from domain.fridge import FridgeStatus
 from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
-from projections.database import Tx
-from projections.freshness import Answer, Reader, ReadState
+from projections.database import Database, Tx
+from projections.freshness import Answer, Reader, ReadState, stamped
+from projections.projection import Shard, View
 from projections.reference import MEAL_TABLES, KeepsMeals, meal_details
 from projections.stale import stale_fridges
 from projections.stock import FridgeRef, StockKeeping
+from projections.venue_versions import (
+    EVERY_VENUE,
+    VERSION_TABLES,
+    VenueVersionRows,
+    VenueVersionWatch,
+    VersionsSeen,
+    venue_version,
+)
+
+MEAL_EVENTS = (Meal.Registered, Meal.Repriced)
+"""What changes every venue's menu (the meals' names, prices and details)."""
 
 
 class VenueMenu(StockKeeping, KeepsMeals):
     name = "venue_menu"
-    tables: ClassVar[dict[str, str]] = {**StockKeeping.tables, **MEAL_TABLES}
+    tables: ClassVar[dict[str, str]] = {**StockKeeping.tables, **MEAL_TABLES, **VERSION_TABLES}
+
+    def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
+        super().__init__(generation, shard)
+        self.versions = VenueVersionRows(self.t, str(self.shard))
+
+    def views(self) -> Iterable[View]:
+        return (*super().views(), self.versions)
 
     def shard_key(self, fridge: FridgeRef) -> str:
         return fridge.venue_id
+
+    def wants(self, topic: str) -> bool:
+        """Only the events a handler takes, although `apply` is overridden."""
+        wanted = self._wanted.get(topic)
+        if wanted is None:
+            wanted = self._wanted[topic] = resolve_topic(topic) in self.handlers
+        return wanted
+
+    def apply(self, event: object, tx: Tx, position: int) -> None:
+        """Apply the event, and move the version of the venue whose menu it changes."""
+        if type(event) not in self.handlers:
+            return
+        super().apply(event, tx, position)
+        if isinstance(event, MEAL_EVENTS):
+            self.versions.changed(EVERY_VENUE, position)
+            return
+        fridge = self.stock.fridge(tx, str(getattr(event, "originator_id", "")))
+        if fridge is not None:
+            self.versions.changed(fridge.venue_id, position)
 
 
 @dataclass(frozen=True)
@@ -38,21 +80,57 @@ class MenuItem:
     currency: str
     details: dict[str, Any]
     available: int
+    fridges: tuple[tuple[str, int], ...] = ()
+    """The venue's fridges that hold some of it to order, by id, and how many each."""
 
 
 def menu_items(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> list[MenuItem]:
     """The menu of one venue, in meal-id order; meals with nothing left show 0."""
     stock = availability(tx, view, now, f"f.venue_id = ? AND {SELLS}", (venue_id, *SELLING_PARAMS))
     totals: dict[str, int] = {}
-    for (_, meal_id), (_, fresh, held) in stock.items():
-        totals[meal_id] = totals.get(meal_id, 0) + available(fresh, held)
+    held_in: dict[str, list[tuple[str, int]]] = {}
+    for (fridge_id, meal_id), (_, fresh, held) in sorted(stock.items()):
+        units = available(fresh, held)
+        totals[meal_id] = totals.get(meal_id, 0) + units
+        if units:
+            held_in.setdefault(meal_id, []).append((fridge_id, units))
     details = meal_details(tx, view, sorted(totals))
     return [
-        MenuItem(meal_id, name, price, currency, extra, units)
+        MenuItem(meal_id, name, price, currency, extra, units, tuple(held_in.get(meal_id, ())))
         for meal_id, units in sorted(totals.items())
         if meal_id in details
         for name, price, currency, extra in [details[meal_id]]
     ]
+
+
+@dataclass(frozen=True)
+class VenueFridge:
+    """One of the venue's fridges (retired ones are gone) and whether a customer can use it."""
+
+    fridge_id: str
+    status: str  # active or offline (`FridgeStatus`)
+    stale_since: str | None = None  # marked stale by the fridge cloud's poller, since when
+
+    @property
+    def state(self) -> str:
+        """active, offline, or stale: active, but no count from it for too long."""
+        if self.stale_since is not None and self.status == FridgeStatus.ACTIVE.value:
+            return "stale"
+        return self.status
+
+
+def venue_fridges(tx: Tx, view: VenueMenu, venue_id: str) -> tuple[VenueFridge, ...]:
+    """The venue's fridges that are not retired, by id."""
+    rows = tx.rows(
+        f"SELECT f.fridge_id, f.status, s.since FROM {view.t['fridges']} f "
+        f"LEFT JOIN {view.t['stale']} s ON s.stream = f.stream "
+        "WHERE f.venue_id = ? AND f.status <> ? ORDER BY f.fridge_id",
+        (venue_id, FridgeStatus.RETIRED.value),
+    )
+    return tuple(
+        VenueFridge(str(fridge_id), str(status), None if since is None else str(since))
+        for fridge_id, status, since in rows
+    )
 
 
 @dataclass(frozen=True)
@@ -62,6 +140,8 @@ class Menu:
     timezones: tuple[str, ...]  # of the venue's fridges; none: the model does not know the venue
     items: list[MenuItem]
     stale: tuple[str, ...] = ()  # the venue's fridges marked stale: their counts may be old
+    version: int = 0  # the venue's version in the same snapshot (projections/venue_versions.py)
+    fridges: tuple[VenueFridge, ...] = ()  # the venue's fridges and their state
 
 
 def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
@@ -72,7 +152,9 @@ def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
     if not timezones:
         return Menu(timezones, [])
     stale = tuple(stale_fridges(tx, view.t, venue_id))
-    return Menu(timezones, menu_items(tx, view, venue_id, now), stale)
+    version = venue_version(tx, view.t, venue_id)
+    items = menu_items(tx, view, venue_id, now)
+    return Menu(timezones, items, stale, version, venue_fridges(tx, view, venue_id))
 
 
 K = TypeVar("K")
@@ -92,17 +174,44 @@ class MenuKeeper(Protocol[K_co]):
         """The venue's menu at `state`: kept, or `read()` and kept."""
         ...
 
+    def current(
+        self, seen: VersionsSeen, venue_id: str, now: datetime
+    ) -> tuple[K_co, ReadState] | None:
+        """The venue's menu kept at the version `seen` has for it (and `now`'s local days),
+        with a state of the model that showed exactly it, if any."""
+        ...
+
+
+def versions_watch(db: Database) -> VenueVersionWatch:
+    """What follows the venue menu model's per-venue versions in `db`."""
+    return VenueVersionWatch(
+        db, VenueMenu.name, lambda generation: VenueMenu.table("versions", generation)
+    )
+
 
 class VenueMenuQueries:
     """What the API asks the venue menu (GET /venues/{venue_id}/menu), through a `Reader`
-    (its `ReadSide`), answered from `keeper` when the model has not moved since."""
+    (its `ReadSide`), answered from `keeper` when nothing the menu shows has moved since.
 
-    def __init__(self, reader: Reader) -> None:
+    With `seen` (the API's last poll of the venues' versions, `VenueVersionWatch`), a menu
+    whose venue's version has not moved is answered from memory, without the database, at the
+    position of that poll (the model was at least there). A `min_position` beyond that poll
+    reads the database, waiting (bounded) for the model to reach it."""
+
+    def __init__(
+        self, reader: Reader, seen: Callable[[], VersionsSeen | None] | None = None
+    ) -> None:
         self.reader = reader
+        self.seen = seen
 
     async def menu(
         self, venue_id: str, now: datetime, min_position: int | None, keeper: MenuKeeper[K]
     ) -> Answer[K]:
+        seen = self.seen() if self.seen is not None else None
+        if seen is not None and (min_position is None or seen.state.position >= min_position):
+            found = keeper.current(seen, venue_id, now)
+            if found is not None:
+                return stamped(*found)
         return await self.reader.read_async(
             VenueMenu,
             lambda tx, view, state: keeper.menu(

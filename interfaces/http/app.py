@@ -60,6 +60,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
         CONFLICTS.writer = side.writer
         LAG.source = (side.store, reading)
         watch_fulfilment(side.store, *trail_database(settings, "fulfilment", reading.dbs))
+        reading.watch_menus()  # menus whose venue has not changed answer from memory
         try:
             yield
         finally:

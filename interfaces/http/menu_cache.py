@@ -17,8 +17,14 @@ entry is served only when:
   first second to its last, cache or not.
 
 Venues the model has never heard of are read but not kept, so made-up ids cannot crowd out
-real menus. The answer's `position`, `as_of` and `age_seconds` always come from the request's
-own read, never from the cache.
+real menus.
+
+Each entry also keeps the venue's version in the snapshot it was read in (the position of the
+last event that changed what the menu shows; projections/venue_versions.py) and the state it
+was read at. `current` serves it with no database read at all while the version the API's
+last poll saw for the venue is the same, stamped with the newer of the read's and the poll's
+position: the model showed exactly that menu at both. Otherwise the answer's `position`,
+`as_of` and `age_seconds` come from the request's own read.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -40,7 +46,8 @@ from interfaces.http import schemas
 from interfaces.http.reading import ReadSide
 from ops.root import WriteSide
 from projections.freshness import ReadState
-from projections.venue_menu import Menu
+from projections.venue_menu import Menu, VenueFridge
+from projections.venue_versions import VersionsSeen
 
 VENUES = 2048
 """Venues whose menu one API process keeps (a menu is a few kB: a few MB at most)."""
@@ -83,15 +90,24 @@ class CachedMenu:
     """The venue's fridges marked stale when it was read."""
     until: datetime | None = None
     """When a promotion of its meals next starts or ends (None: none will)."""
+    version: int = -1
+    """The venue's version in the snapshot it was read in (-1: not known)."""
+    read_at: ReadState | None = None
+    """The model's state it was read at."""
+    fridges: tuple[VenueFridge, ...] = ()
+    """The venue's fridges and their state (`GET /venues/{id}/fridges`)."""
 
     @property
     def known(self) -> bool:
         return bool(self.timezones)
 
     def fits(self, key: tuple[Any, ...], now: datetime, sheets: int = 0) -> bool:
+        return key == self.key and self.holds(now, sheets)
+
+    def holds(self, now: datetime, sheets: int) -> bool:
+        """Its local days and its promotional prices are still those of `now`."""
         return (
-            key == self.key
-            and local_days(now, self.timezones) == self.days
+            local_days(now, self.timezones) == self.days
             and sheets == self.sheets
             and (self.until is None or now < self.until)
         )
@@ -131,7 +147,7 @@ def encoded(
             if changes is not None and (until is None or changes < until):
                 until = changes
         entries.append(
-            schemas.MenuEntry(
+            schemas.VenueMenuEntry(
                 i.meal_id,
                 i.name,
                 i.price,
@@ -139,12 +155,24 @@ def encoded(
                 i.details,
                 i.available,
                 None if offer is None else str(offer),
+                [schemas.FridgeUnits(fridge_id, units) for fridge_id, units in i.fridges],
             )
         )
     items = msgspec.json.encode(entries)
     days = local_days(now, menu.timezones)
     digest = etag_digest(items + "".join(menu.stale).encode())
-    return CachedMenu(key, menu.timezones, days, items, digest, sheets, menu.stale, until)
+    return CachedMenu(
+        key,
+        menu.timezones,
+        days,
+        items,
+        digest,
+        sheets,
+        menu.stale,
+        until,
+        menu.version,
+        fridges=menu.fridges,
+    )
 
 
 class MenuCache:
@@ -158,6 +186,7 @@ class MenuCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.from_memory = 0  # answered without the database (`current`)
 
     def __len__(self) -> int:
         return len(self._menus)
@@ -173,6 +202,28 @@ class MenuCache:
                 return found
         return None
 
+    def current(
+        self, seen: VersionsSeen, venue_id: str, now: datetime
+    ) -> tuple[CachedMenu, ReadState] | None:
+        """The venue's menu if the venue's version `seen` is the one it was read at (and the
+        same local days and promotions): stamped with the newer of the two states, at both of
+        which the model showed exactly this menu."""
+        with self._lock:
+            found = self._menus.get(venue_id)
+            if found is None or found.read_at is None:
+                return None
+            sheets = self.promotions.promotions_seen() if self.promotions is not None else 0
+            if (
+                found.read_at.generation != seen.state.generation
+                or found.version != seen.version(venue_id)
+                or not found.holds(now, sheets)
+            ):
+                return None
+            self._menus.move_to_end(venue_id)
+            self.hits += 1
+            self.from_memory += 1
+        return found, max(found.read_at, seen.state, key=lambda state: state.position)
+
     def menu(
         self, state: ReadState, venue_id: str, now: datetime, read: Callable[[], Menu]
     ) -> CachedMenu:
@@ -180,7 +231,7 @@ class MenuCache:
         found = self.kept(state, venue_id, now)
         if found is not None:
             return found
-        menu = encoded(state.key, read(), now, venue_id, self.promotions)
+        menu = replace(encoded(state.key, read(), now, venue_id, self.promotions), read_at=state)
         with self._lock:
             self.misses += 1
             if menu.known:

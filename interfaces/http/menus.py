@@ -128,6 +128,23 @@ class MenuRoutes(Controller):
             Response(msgspec.json.encode(body), media_type=MediaType.JSON, headers=headers),
         )
 
+    @get("/venues/{venue_id:str}/fridges")
+    async def venue_fridges(
+        self, venue_id: schemas.VenueInPath, menus: MenuReading, min_position: MinPosition = None
+    ) -> Response[schemas.VenueFridges]:
+        """The venue's fridges by id, each active, offline or stale (active, but no count from
+        it for too long), read with the venue's menu (as cheap as it)."""
+        now = menus.side.clock()
+        answer = await menus.read.venue_menu.menu(venue_id, now, min_position, menus.cache)
+        menu: CachedMenu = answer.value
+        if not menu.known:  # no fridge there: the store says whether the venue exists (404)
+            await anyio.to_thread.run_sync(check_exists, menus.side, "venue", venue_id)
+        fridges = [
+            schemas.VenueFridgeEntry(f.fridge_id, f.state, f.stale_since) for f in menu.fridges
+        ]
+        body = schemas.VenueFridges(venue_id=venue_id, fridges=fridges, **fresh(answer))
+        return Response(body, headers=read_headers(answer))
+
     @get("/cities/{city_id:str}/menu", sync_to_thread=True, responses=NOT_MODIFIED)
     def city_menu(
         self,

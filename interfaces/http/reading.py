@@ -20,6 +20,7 @@ import asyncio
 import base64
 import binascii
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
+import structlog
+from prometheus_client import Counter
 
 from ops import connections
 from projections.city_catalogue import CityCatalogueQueries
@@ -47,10 +50,22 @@ from projections.models import close_databases
 from projections.order_queries import OrdersQueries
 from projections.projection import Projection
 from projections.refill_plan import RefillPlanQueries
-from projections.venue_menu import VenueMenuQueries
+from projections.venue_menu import VenueMenu, VenueMenuQueries, versions_watch
+from projections.venue_versions import VersionsSeen
 
 T = TypeVar("T")
 P = TypeVar("P", bound=Projection)
+log = structlog.get_logger()
+
+POLL_SECONDS = 0.05
+"""How often an API process reads the venue menu model's versions (one statement)."""
+TRUSTED_POLL_SECONDS = 1.0
+"""A poll older than this (its thread stuck, the database away) answers no menu from memory."""
+DATABASE_READS = Counter(
+    "farmacy_read_model_reads",
+    "Reads of a read model's database that requests made (each a statement or a snapshot)",
+    ["projection"],
+)
 
 
 class ReadModelNotBuilt(Exception):
@@ -93,6 +108,7 @@ class ReadSide:
     wait_seconds: float = WAIT_TIMEOUT  # how long a `min_position` read may wait
     head: Callable[[], int | None] | None = None  # the event store's newest position
     _threads: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _watching: threading.Event | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.venue_menu = VenueMenuQueries(self)
@@ -101,7 +117,42 @@ class ReadSide:
         self.refill_plan = RefillPlanQueries(self)
         self.orders = OrdersQueries(self)
 
+    def watch_menus(self, every: float = POLL_SECONDS) -> None:
+        """Follow the venue menu model's per-venue versions in a thread of this process, one
+        statement every `every` seconds, so a menu whose venue has not changed is answered
+        from memory (`VenueMenuQueries`). Stopped by `close`."""
+        db = self.dbs.get(VenueMenu.name)
+        if db is None or self._watching is not None:
+            return
+        watch, stop = versions_watch(db), threading.Event()
+        polled = [0.0]
+
+        def follow() -> None:
+            failure = ""
+            while True:
+                try:
+                    watch.poll()
+                    polled[0] = time.monotonic()
+                    failure = ""
+                except Exception as error:  # not built yet, or the database is away
+                    watch.seen = None
+                    if str(error) != failure:
+                        failure = str(error)
+                        log.info("menu versions unread", reason=failure)
+                if stop.wait(every):
+                    return
+
+        def seen() -> VersionsSeen | None:
+            recent = time.monotonic() - polled[0] < TRUSTED_POLL_SECONDS
+            return watch.seen if recent else None
+
+        self._watching = stop
+        self.venue_menu.seen = seen
+        threading.Thread(target=follow, name="farmacy-menu-versions", daemon=True).start()
+
     def close(self) -> None:
+        if self._watching is not None:
+            self._watching.set()
         threads, self._threads = self._threads, None
         if threads is not None:
             threads.shutdown(wait=True)
@@ -125,6 +176,7 @@ class ReadSide:
         """`read` on the model's active generation once it reached `min_position` (bounded);
         blocks its thread while it waits."""
         db = self.dbs[projection.name]
+        DATABASE_READS.labels(projection.name).inc()
         with built(projection):
             if min_position is not None and self.head is not None:
                 found = attempt(db, projection, lambda tx, view, _: read(tx, view), min_position)
@@ -164,6 +216,7 @@ class ReadSide:
         deadline = time.monotonic() + self.wait_seconds
         delay = FIRST_PAUSE
         while True:
+            DATABASE_READS.labels(projection.name).inc()
             with built(projection):
                 if db.kind == "sqlite":
                     found = attempt(db, projection, read, min_position, kept)

@@ -248,12 +248,36 @@ class MenuEntry(Struct):
     null; `price` stays the regular price."""
 
 
+class FridgeUnits(Struct):
+    fridge_id: str
+    available: int
+
+
+class VenueMenuEntry(MenuEntry):
+    fridges: list[FridgeUnits] = []
+    """The venue's fridges that hold it to order, by id, and how many each: order from one
+    of these (`available` is their sum)."""
+
+
 class VenueMenu(Freshness, kw_only=True):
     venue_id: str
-    items: list[MenuEntry]
+    items: list[VenueMenuEntry]
     stale_fridges: list[str] = []
     """The venue's fridges with no count for longer than the fridge cloud allows: what they
     hold may differ from what the menu says."""
+
+
+class VenueFridgeEntry(Struct):
+    fridge_id: str
+    state: str
+    """active; offline (sells nothing); stale (active, but the fridge cloud has had no count
+    from it for too long: what it holds may differ from the menu)."""
+    stale_since: str | None = None
+
+
+class VenueFridges(Freshness, kw_only=True):
+    venue_id: str
+    fridges: list[VenueFridgeEntry]
 
 
 class CityMenuEntry(MenuEntry):
