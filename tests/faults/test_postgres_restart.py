@@ -14,7 +14,6 @@ process manager carry on by themselves.
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections import defaultdict
@@ -29,7 +28,7 @@ from interfaces.http.auth import Role, issue_token
 from ops.root import build_write_side
 from ops.settings import Settings
 from tests.e2e.test_http_processes import free_port, start_api, wait_listening
-from tests.e2e.test_money_paths import farmacy
+from tests.e2e.test_money_paths import farmacy, stop
 from tests.faults.postgres_server import throwaway_postgres
 from tests.integration.projection_processes import start_workers, wait_until
 from tests.integration.world import make_world
@@ -173,10 +172,4 @@ def test_orders_survive_postgres_crashing_under_traffic(tmp_path: Path) -> None:
                 wait_until(all_carried_on, 60, "every order carried on by fulfilment")
         finally:
             for process in processes:
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop(process)
