@@ -179,10 +179,14 @@ async def _reservations(url: str) -> tuple[int, dict[str, dict[str, Any]]]:
     nc = await nats.connect(url.split(","))
     try:
         js = nc.jetstream()
-        info = await js.stream_info(f"KV_{RESERVATIONS}")
+        # The keys from the bucket's stream itself (one subject per key), not kv.keys(): that
+        # one watches for the initial values and, on a slow machine, may stop before any came.
+        info = await js.stream_info(f"KV_{RESERVATIONS}", subjects_filter=">")
+        prefix = f"$KV.{RESERVATIONS}."
         kv = await js.key_value(RESERVATIONS)
         values = {}
-        for key in await kv.keys():
+        for subject in info.state.subjects or {}:
+            key = subject.removeprefix(prefix)
             entry = await kv.get(key)
             values[key] = json.loads(entry.value or b"")
         return int(info.state.messages), values
