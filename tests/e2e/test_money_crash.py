@@ -26,9 +26,15 @@ import pytest
 from interfaces.http.auth import Role
 from ops.root import build_write_side
 from ops.settings import Settings
-from tests.conftest import unique
 from tests.e2e.test_http_processes import free_port, start_api, wait_listening
-from tests.e2e.test_money_paths import Stack, farmacy, start_fulfilment, stop, wait_listening_to
+from tests.e2e.test_money_paths import (
+    Stack,
+    farmacy,
+    money_world,
+    start_fulfilment,
+    stop,
+    wait_listening_to,
+)
 from tests.integration.projection_processes import start_workers
 
 ORDERS = int(os.environ.get("FARMACY_CRASH_ORDERS", "30"))
@@ -49,19 +55,7 @@ def stack(tmp_path: Any) -> Iterator[Stack]:
         pickup_window=timedelta(hours=1),
         payments_url=f"http://127.0.0.1:{simulator_port}",
     )
-    side = build_write_side(settings)
-    try:
-        city, venue, fridge = unique("city"), unique("venue"), unique("fridge")
-        side.catalogue.register_city(city, "Berlin", "Europe/Berlin")
-        side.catalogue.register_venue(venue, city, "Gym")
-        side.catalogue.install_fridge(fridge, venue)
-        meals = {path: unique(path.replace("_", "-")) for path in PRICES}
-        best_before = (datetime.now(UTC) + timedelta(days=2)).date()
-        for path, meal in meals.items():
-            side.catalogue.register_meal(meal, path, PRICES[path], "EUR")
-            side.stock.deliver(fridge, unique("delivery"), {meal: UNITS}, best_before)
-    finally:
-        side.close()
+    fridge, meals = money_world(settings, PRICES, dict.fromkeys(PRICES, UNITS))
     stack = Stack(settings, f"http://127.0.0.1:{api_port}", settings.payments_url, fridge, meals)
     try:
         stack.processes["api"] = start_api(settings, api_port)

@@ -200,6 +200,28 @@ def start_fulfilment(stack: Stack, **env: str) -> None:
     stack.processes["fulfilment"] = farmacy(stack.settings, "fulfil", **env)
 
 
+def money_world(
+    settings: Settings, prices: dict[str, str], units: dict[str, int]
+) -> tuple[str, dict[str, str]]:
+    """A city, venue and fridge holding a meal per path of `prices` (named after it, priced
+    so the simulated processor behaves as the path says), `units[path]` of each: the fridge's
+    id and the meal of each path."""
+    side = build_write_side(settings)
+    try:
+        city, venue, fridge = unique("city"), unique("venue"), unique("fridge")
+        side.catalogue.register_city(city, "Berlin", "Europe/Berlin")
+        side.catalogue.register_venue(venue, city, "Gym")
+        side.catalogue.install_fridge(fridge, venue)
+        meals = {path: unique(path.replace("_", "-")) for path in prices}
+        best_before = (datetime.now(UTC) + timedelta(days=2)).date()
+        for path, meal in meals.items():
+            side.catalogue.register_meal(meal, path, prices[path], "EUR")
+            side.stock.deliver(fridge, unique("delivery"), {meal: units[path]}, best_before)
+    finally:
+        side.close()
+    return fridge, meals
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     api_port, simulator_port = free_port(), free_port()
@@ -209,21 +231,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         pickup_window=PICKUP_WINDOW,
         payments_url=f"http://127.0.0.1:{simulator_port}",
     )
-    side = build_write_side(settings)
-    try:
-        city, venue, fridge = unique("city"), unique("venue"), unique("fridge")
-        side.catalogue.register_city(city, "Berlin", "Europe/Berlin")
-        side.catalogue.register_venue(venue, city, "Gym")
-        side.catalogue.install_fridge(fridge, venue)
-        meals = {path: unique(path.replace("_", "-")) for path in PRICES}
-        best_before = (datetime.now(UTC) + timedelta(days=2)).date()
-        for path, meal in meals.items():
-            side.catalogue.register_meal(meal, path, PRICES[path], "EUR")
-            side.stock.deliver(
-                fridge, unique("delivery"), {meal: 1 if path == "missing" else 20}, best_before
-            )
-    finally:
-        side.close()
+    units = {path: 1 if path == "missing" else 20 for path in PRICES}
+    fridge, meals = money_world(settings, PRICES, units)
     stack = Stack(settings, f"http://127.0.0.1:{api_port}", settings.payments_url, fridge, meals)
     webhook = f"{stack.api}/payments/webhook"
     try:
