@@ -26,16 +26,13 @@ import pytest
 from interfaces.http.auth import Role
 from ops.root import build_write_side
 from ops.settings import Settings
-from tests.e2e.test_http_processes import free_port, start_api, wait_listening
+from tests.e2e.test_http_processes import free_port
 from tests.e2e.test_money_paths import (
     Stack,
-    farmacy,
     money_world,
+    running,
     start_fulfilment,
-    stop,
-    wait_listening_to,
 )
-from tests.integration.projection_processes import start_workers
 
 ORDERS = int(os.environ.get("FARMACY_CRASH_ORDERS", "30"))
 KILLS = int(os.environ.get("FARMACY_CRASH_KILLS", "10"))
@@ -57,20 +54,8 @@ def stack(tmp_path: Any) -> Iterator[Stack]:
     )
     fridge, meals = money_world(settings, PRICES, dict.fromkeys(PRICES, UNITS))
     stack = Stack(settings, f"http://127.0.0.1:{api_port}", settings.payments_url, fridge, meals)
-    try:
-        stack.processes["api"] = start_api(settings, api_port)
-        stack.processes["worker"] = start_workers(settings, ["reservations", "orders"])
-        stack.processes["simulator"] = farmacy(
-            settings, "payments", "simulate", "--port", str(simulator_port),
-            "--webhook-url", f"{stack.api}/payments/webhook", "--delay", "0",
-        )  # fmt: skip
-        start_fulfilment(stack)
-        wait_listening(stack.api, stack.processes["api"])
-        wait_listening_to(stack.simulator, stack.processes["simulator"])
+    with running(stack, api_port, simulator_port):
         yield stack
-    finally:
-        for process in stack.processes.values():
-            stop(process)
 
 
 def became_active(stack: Stack, times: int) -> None:

@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,18 +235,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     units = {path: 1 if path == "missing" else 20 for path in PRICES}
     fridge, meals = money_world(settings, PRICES, units)
     stack = Stack(settings, f"http://127.0.0.1:{api_port}", settings.payments_url, fridge, meals)
-    webhook = f"{stack.api}/payments/webhook"
+    with running(stack, api_port, simulator_port, "--late", str(LATE)):
+        yield stack
+
+
+@contextmanager
+def running(
+    stack: Stack, api_port: int, simulator_port: int, *simulator_options: str
+) -> Iterator[None]:
+    """The stack's processes (API, a worker for reservations and orders, the simulated
+    processor answering through the API's webhook at once, fulfilment), each stopped after."""
+    settings = stack.settings
     try:
         stack.processes["api"] = start_api(settings, api_port)
         stack.processes["worker"] = start_workers(settings, ["reservations", "orders"])
         stack.processes["simulator"] = farmacy(
             settings, "payments", "simulate", "--port", str(simulator_port),
-            "--webhook-url", webhook, "--delay", "0", "--late", str(LATE),
+            "--webhook-url", f"{stack.api}/payments/webhook", "--delay", "0", *simulator_options,
         )  # fmt: skip
         start_fulfilment(stack)
         wait_listening(stack.api, stack.processes["api"])
         wait_listening_to(stack.simulator, stack.processes["simulator"])
-        yield stack
+        yield
     finally:
         for process in stack.processes.values():
             stop(process)
