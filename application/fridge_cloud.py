@@ -86,6 +86,10 @@ class Poller:
         self._fridges: dict[UUID, _Known] = {}
         self._following = Following(store, [Fridge.Installed, Fridge.Retired], self._take)
 
+    def stale_fridges(self) -> list[str]:
+        """The fridges this poller knows to be marked stale now, by id."""
+        return sorted(k.fridge_id for k in list(self._fridges.values()) if k.stale)
+
     def poll_round(self, stop: threading.Event | None = None) -> PollRound:
         """One pass over every fridge: its new reports, then whether it has gone silent.
         With `stop` set it ends after the fridge at hand."""

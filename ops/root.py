@@ -47,7 +47,7 @@ from interfaces.feed.jetstream import DUPLICATE_WINDOW, Layout
 from interfaces.feed.relay import run_relay
 from interfaces.fridge_cloud import VendorCounts
 from interfaces.payments.http_processor import HttpProcessor
-from ops import connections
+from ops import connections, metrics
 from ops.connections import Budget
 from ops.payment_simulator.processor import build_simulator, serve
 from ops.settings import Settings
@@ -279,6 +279,7 @@ class Root:
                 self.event_store(budget) as store,
                 self.databases(names, pool_size=budget.reads) as dbs,
             ):
+                metrics.watch_read_models(store, dbs)
                 return run_workers(store, dbs, names, shard or Shard(), stop, **options)
         except StoreUnavailable as error:  # its message names the setting to fix
             return [str(error)]
@@ -294,6 +295,8 @@ class Root:
             names = ["fulfilment", "reservations", "pickup_deadlines"]
             with self.databases(names, pool_size=budget.reads) as dbs:
                 prepare(dbs["reservations"], Reservations())  # readable before its worker runs
+                metrics.watch_writer(side.writer)
+                metrics.watch_fulfilment(side.store, dbs["fulfilment"])
                 payments = self.payments or HttpProcessor(self.settings.payments_url)
                 run_fulfilment(
                     Fulfilment(
@@ -316,6 +319,7 @@ class Root:
         midnight. A second one running is harmless (each batch expires once), so it takes
         no lock."""
         side = self.write_side(connections.EXPIRY)
+        metrics.watch_writer(side.writer)
         try:
             run_expiry(Expiry(side.store, side.writer, self.clock), self.clock, stop)
         finally:
@@ -340,6 +344,8 @@ class Root:
                 self.clock,
                 timedelta(seconds=settings.stale_after_seconds),
             )
+            metrics.watch_writer(side.writer)
+            metrics.watch_poller(poller)
             run_poller(poller, stop, settings.poll_every_seconds)
         finally:
             if source is not None:

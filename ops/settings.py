@@ -51,6 +51,10 @@ SETTINGS_HELP = {
     "second, at most; the rest are counted on the next line (default 100; errors and writes "
     "are always logged)",
     "FARMACY_SERVER": "the ASGI server farmacy api runs: uvicorn (default) or granian",
+    "FARMACY_METRICS_PORT": "the TCP port a long-running process other than the API (worker, "
+    "fulfil, relay, expiry, fridges poll, snapshots, payments simulate) serves Prometheus "
+    "metrics on, at /metrics (0 or unset: none; the API's are on its own port; farmacy run "
+    "gives its children ports of their own with --metrics-port-base)",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")

@@ -55,11 +55,16 @@ def simulator_port(api_port: int) -> int:
 
 
 def farmacy_children(
-    projections: list[str], host: str, port: int, api_processes: int = 1
+    projections: list[str],
+    host: str,
+    port: int,
+    api_processes: int = 1,
+    metrics_port_base: int = 0,
 ) -> list[Child]:
     """One of every long-running process of the root's table (a worker per read model in
     `projections`), then the API on `host`:`port`: one process, or `api_processes` behind
-    the load balancer."""
+    the load balancer. With `metrics_port_base`, the processes before the API serve their
+    metrics on that port and the ones after it, in order (the API's are on its own port)."""
     children: list[Child] = []
     for name, process in PROCESSES.items():
         if name == "worker":
@@ -73,6 +78,9 @@ def farmacy_children(
             children.append(Child(name, [*process.command, *options]))
         else:
             children.append(Child(name, list(process.command)))
+    if metrics_port_base:
+        for n, child in enumerate(children):
+            child.args += ["--metrics-port", str(metrics_port_base + n)]
     if api_processes == 1:
         children.append(api_child("api", host, port))
         return children
@@ -135,4 +143,6 @@ def stop_all(children: list[Child]) -> None:
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("FARMACY_LOG_FORMAT", "json")
+    # one port cannot serve every child: they get ports of their own, or none
+    env.pop("FARMACY_METRICS_PORT", None)
     return env

@@ -28,6 +28,7 @@ import eventsourcing.persistence
 import psycopg
 import structlog
 from eventsourcing.persistence import Notification
+from prometheus_client import Counter, Histogram
 
 from projections.database import Database, Tx
 from projections.projection import (
@@ -40,6 +41,25 @@ from projections.projection import (
     utc_iso,
 )
 from projections.source import EventSource
+
+# Counted where they happen, for the process's metrics port (ops/metrics.py). "projection" is
+# a read model's or a trail's name (fulfilment, snapshots): a trail is a projection too.
+BATCH_EVENTS = Histogram(
+    "farmacy_projection_batch_events",
+    "Events one batch of a read model or trail applied",
+    ["projection"],
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000),
+)
+RETRIES = Counter(
+    "farmacy_projection_retries",
+    "Batches backed off from and tried again (a store's hiccup, or a trail's transient failure)",
+    ["projection"],
+)
+DEAD_LETTERS = Counter(
+    "farmacy_projection_dead_letters",
+    "Events parked in projection_dead_letters (policy park; counted again if the batch repeats)",
+    ["projection"],
+)
 
 BATCH_SIZE = 500
 
@@ -280,6 +300,7 @@ class Runner:
             raise ProjectionFailed(failure)
 
     def _park(self, tx: Tx, notification: Notification, why: str) -> None:
+        DEAD_LETTERS.labels(self.name).inc()
         tx.execute(
             "INSERT INTO projection_dead_letters (name, generation, shard, position, topic, "
             "error, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -304,6 +325,9 @@ class Patience:
         self.seconds = seconds
         self.failing_since: float | None = None
         self.pause = 0.05
+        projection = name.partition(" shard ")[0]  # workers say "<name> shard K/N"
+        self.batches = BATCH_EVENTS.labels(projection)
+        self.retries = RETRIES.labels(projection)
 
     def step(self, runner: Runner, stop: threading.Event) -> int:
         """`runner.step()`, or 0 after waiting out a hiccup."""
@@ -313,6 +337,8 @@ class Patience:
             self.wait_out(hiccup, stop)
             return 0
         self.failing_since, self.pause = None, 0.05
+        if read:
+            self.batches.observe(read)
         return read
 
     def wait_out(self, failure: Exception, stop: threading.Event) -> None:
@@ -323,6 +349,7 @@ class Patience:
             raise ProjectionFailed(
                 f"{self.name}: stores failing for over {self.seconds:.0f} s: {failure}"
             ) from failure
+        self.retries.inc()
         log.warning(
             "store_hiccup", projection=self.name, retry_in=round(self.pause, 2), why=str(failure)
         )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import typer
 
 from application.errors import StoreUnavailable
+from ops import metrics
 from ops.logging import UnknownLogFormat, configure_logging
 from ops.settings import Settings, SettingsError
 
@@ -52,9 +54,35 @@ def payment_settings_or_exit(host: str = "127.0.0.1") -> Settings:
         raise fail(error) from None
 
 
-def run_until_stopped(work: Callable[[Settings, threading.Event], object]) -> None:
-    """Run a long-lived worker until SIGTERM or Ctrl-C; store errors end it in one line."""
+def metrics_port_option() -> Any:
+    """`--metrics-port`, the same on every long-running command."""
+    return typer.Option(
+        0,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        envvar=metrics.METRICS_PORT,
+        help="serve Prometheus metrics on this TCP port, all interfaces, at /metrics (0: none)",
+    )
+
+
+def metrics_or_exit(port: int) -> None:
+    """Serve this process's metrics on `port` if it is not 0, or end naming the port."""
+    if not port:
+        return
+    try:
+        metrics.serve(port)
+    except OSError as error:
+        raise fail(f"metrics port {port}: {error.strerror or error}") from None
+
+
+def run_until_stopped(
+    work: Callable[[Settings, threading.Event], object], metrics_port: int = 0
+) -> None:
+    """Run a long-lived worker until SIGTERM or Ctrl-C; store errors end it in one line.
+    Its metrics are served on `metrics_port` (0: none) while it runs."""
     settings = settings_or_exit()
+    metrics_or_exit(metrics_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

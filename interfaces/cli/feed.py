@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from interfaces.cli.exits import fail, run_until_stopped, settings_or_exit
+from interfaces.cli.exits import fail, metrics_port_option, run_until_stopped, settings_or_exit
 from interfaces.feed.consumer import LEASE_SECONDS, JsonLines, Partition, run_consumer
 from ops.logging import configure_logging
 from ops.root import Root
@@ -26,13 +26,15 @@ def relay_command(
     duplicate_window: float = typer.Option(
         120.0, min=1.0, max=86_400.0, help="seconds the stream it creates remembers message ids"
     ),
+    metrics_port: int = metrics_port_option(),
 ) -> None:
     """Publish every integration event into JetStream (FARMACY_NATS_URL), once each."""
     configure_logging()
     run_until_stopped(
         lambda settings, stop: Root(settings).run(
             "relay", stop, replicas=replicas, duplicate_window=duplicate_window
-        )
+        ),
+        metrics_port,
     )
 
 

@@ -20,6 +20,7 @@ from interfaces.cli import feed, http, payments, projections, simulate, world
 from interfaces.cli.exits import (
     fail,
     logging_or_exit,
+    metrics_port_option,
     payment_settings_or_exit,
     run_until_stopped,
     settings_or_exit,
@@ -90,6 +91,14 @@ def run_command(
         help="API processes; more than one run behind a load balancer (Caddy) on --port "
         "that sends each fridge's orders (POST /fridges/{id}/orders) to one of them",
     ),
+    metrics_port_base: int = typer.Option(
+        0,
+        "--metrics-port-base",
+        min=0,
+        max=65000,
+        help="serve each process's Prometheus metrics on a port of its own, from this one up "
+        "(printed at start; 0: none; the API's are on --port at /metrics)",
+    ),
 ) -> None:
     """The main job: demo data, a worker per read model, fulfilment and the API, until Ctrl-C.
 
@@ -112,7 +121,16 @@ def run_command(
     run_id = secrets.token_hex(8)  # our API answers /healthz with it; no other server does
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    children = farmacy_children(sorted(PROJECTIONS), host, port, api_processes)
+    children = farmacy_children(sorted(PROJECTIONS), host, port, api_processes, metrics_port_base)
+    if metrics_port_base:
+        console.print(
+            "metrics: "
+            + ", ".join(
+                f"{c.name} :{c.args[c.args.index('--metrics-port') + 1]}"
+                for c in children
+                if "--metrics-port" in c.args
+            )
+        )
     env = {**child_env(), RUN_ID_VARIABLE: run_id}
     # fulfilment calls the simulated processor the main job starts (ops/supervisor.py)
     env["FARMACY_PAYMENTS_URL"] = f"http://{host}:{simulator_port(port)}"
@@ -184,7 +202,7 @@ def show_venue_stock(side: WriteSide) -> None:
 
 
 @app.command("fulfil")
-def fulfil_command() -> None:
+def fulfil_command(metrics_port: int = metrics_port_option()) -> None:
     """Run the fulfilment process manager: payments (the processor's HTTP API at
     FARMACY_PAYMENTS_URL), confirmations, releases, expiries, pickup windows."""
     logging_or_exit()
@@ -193,14 +211,14 @@ def fulfil_command() -> None:
             "FARMACY_PAYMENTS_URL is not set: fulfilment asks a payment processor for every "
             "order (`farmacy payments simulate` runs a simulated one)"
         )
-    run_until_stopped(lambda settings, stop: Root(settings).run("fulfilment", stop))
+    run_until_stopped(lambda settings, stop: Root(settings).run("fulfilment", stop), metrics_port)
 
 
 @app.command("snapshots")
-def snapshots_command() -> None:
+def snapshots_command(metrics_port: int = metrics_port_option()) -> None:
     """Snapshot long-lived fridges, so they load fast (never inside an API process)."""
     logging_or_exit()
-    run_until_stopped(lambda settings, stop: Root(settings).run("snapshots", stop))
+    run_until_stopped(lambda settings, stop: Root(settings).run("snapshots", stop), metrics_port)
 
 
 http.register(app)  # api, token

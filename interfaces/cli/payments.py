@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from interfaces.cli.exits import payment_settings_or_exit, run_until_stopped
+from interfaces.cli.exits import metrics_port_option, payment_settings_or_exit, run_until_stopped
 from ops.logging import configure_logging
 from ops.root import Root
 
@@ -25,6 +25,7 @@ def simulate_command(
     ),
     delay: float = typer.Option(0.5, min=0, max=60, help="seconds before it authorises"),
     late: float = typer.Option(5.0, min=0, max=3600, help="seconds a late answer takes"),
+    metrics_port: int = metrics_port_option(),
 ) -> None:
     """Run a simulated card processor: it authorises through the webhook (Standard Webhooks,
     FARMACY_PAYMENT_WEBHOOK_SECRET), keeps a ledger in FARMACY_DATA_DIR that survives its
@@ -36,7 +37,8 @@ def simulate_command(
     run_until_stopped(
         lambda settings, stop: Root(settings).run(
             "payments", stop, port=port, webhook_url=url, delay=delay, late=late
-        )
+        ),
+        metrics_port,
     )
 
 

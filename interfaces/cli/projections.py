@@ -24,7 +24,13 @@ from rich.table import Table
 
 from application.errors import StoreUnavailable
 from application.store import EventStore
-from interfaces.cli.exits import fail, logging_or_exit, settings_or_exit
+from interfaces.cli.exits import (
+    fail,
+    logging_or_exit,
+    metrics_or_exit,
+    metrics_port_option,
+    settings_or_exit,
+)
 from ops.root import Root, missing_store, open_database, open_databases, open_event_store
 from ops.settings import Settings
 from projections.feed import Feed, relay_statuses
@@ -62,6 +68,7 @@ def worker_command(
     ),
     shard: str = typer.Option("0/1", "--shard", help="This worker's shard, K/N."),
     batch_size: int = typer.Option(500, "--batch-size", help="Events per transaction."),
+    metrics_port: int = metrics_port_option(),
 ) -> None:
     """Keep read models up to date: one active worker per projection and shard, others wait.
 
@@ -74,6 +81,7 @@ def worker_command(
         parsed = Shard.parse(shard)
     except ValueError:
         raise fail(f"--shard {shard!r}: need K/N with 0 <= K < N, e.g. 0/1 or 2/8") from None
+    metrics_or_exit(metrics_port)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

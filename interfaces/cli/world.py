@@ -16,7 +16,7 @@ from rich.table import Table
 from application.clock import utc_now
 from application.errors import StoreUnavailable
 from application.promotions import SheetRejected
-from interfaces.cli.exits import fail, run_until_stopped, settings_or_exit
+from interfaces.cli.exits import fail, metrics_port_option, run_until_stopped, settings_or_exit
 from interfaces.http.reading import ReadModelNotBuilt, ReadSide
 from interfaces.spreadsheets import UnreadableSheet, read_sheet
 from ops.logging import configure_logging
@@ -71,22 +71,22 @@ def show_problems(rejected: SheetRejected) -> None:
     Console(stderr=True).print(table)
 
 
-def expiry_command() -> None:
+def expiry_command(metrics_port: int = metrics_port_option()) -> None:
     """Run the expiry scheduler: at each fridge's local midnight, take expired batches off
     its shelf (recorded as waste) and release the reservations that lost their meals."""
     configure_logging()
-    run_until_stopped(lambda settings, stop: Root(settings).run("expiry", stop))
+    run_until_stopped(lambda settings, stop: Root(settings).run("expiry", stop), metrics_port)
 
 
 fridges_app = typer.Typer(help="The fridge cloud.", no_args_is_help=True)
 
 
 @fridges_app.command("poll")
-def poll_command() -> None:
+def poll_command(metrics_port: int = metrics_port_option()) -> None:
     """Read counts from the fridge vendor's API (FARMACY_FRIDGE_CLOUD_URL) for every fridge,
     and mark fridges silent for FARMACY_STALE_AFTER seconds stale, until stopped."""
     configure_logging()
-    run_until_stopped(lambda settings, stop: Root(settings).run("poller", stop))
+    run_until_stopped(lambda settings, stop: Root(settings).run("poller", stop), metrics_port)
 
 
 kitchen_app = typer.Typer(help="The kitchen's plan.", no_args_is_help=True)

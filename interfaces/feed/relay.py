@@ -30,6 +30,7 @@ from typing import Any
 import nats.errors
 import structlog
 from nats.js import JetStreamContext
+from prometheus_client import Counter, Gauge
 
 from interfaces.feed.jetstream import (
     EXPECTED_LAST_SEQUENCE,
@@ -60,6 +61,20 @@ ACK_SECONDS = 10.0
 """The longest a batch waits for the stream's acknowledgements before re-reading the stream."""
 TROUBLE = (nats.errors.Error, asyncio.TimeoutError, OSError)
 """What a server going away looks like to the relay: re-read the stream and go on."""
+
+# On the relay's metrics port (ops/metrics.py). Its lag against the store is on the API's
+# /metrics (farmacy_relay_lag_events, from the relay's mark in the feed model); here is how far
+# it is behind the feed model it reads, which the relay knows without asking the store.
+PUBLISHED = Counter("farmacy_relay_published", "Integration events published into JetStream")
+REREADS = Counter(
+    "farmacy_relay_rereads", "Times the relay re-read the stream after a server's trouble"
+)
+RELAYED_POSITION = Gauge("farmacy_relay_relayed_position", "Position of the last event published")
+BEHIND = Gauge(
+    "farmacy_relay_behind_events",
+    "Positions between the last event published and the newest the feed model holds (at its "
+    "last read: at least that many when a page was full)",
+)
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,8 @@ async def relay(
                     after = at.position
                     log.info("relay resumes", position=at.position, sequence=at.sequence)
                 events, next_after = await asyncio.to_thread(read_page, after, batch)
+                newest = events[-1]["position"] if events else next_after  # at least
+                BEHIND.set(max(0, newest - after))
                 if not events:
                     if next_after > after or loop.time() - marked > MARK_IDLE_SECONDS:
                         after = max(after, next_after)
@@ -158,9 +175,12 @@ async def relay(
                 sequence = await publish(js, events, at.sequence)
                 at = Resume(events[-1]["position"], sequence)
                 after = at.position
+                PUBLISHED.inc(len(events))
+                RELAYED_POSITION.set(after)
                 await asyncio.to_thread(mark, after)
                 marked = loop.time()
             except TROUBLE as error:
+                REREADS.inc()
                 log.warning("relay re-reads the stream", error=str(error) or type(error).__name__)
                 at = None
                 await asyncio.sleep(RETRY_SECONDS)

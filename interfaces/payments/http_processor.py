@@ -10,11 +10,13 @@ the habit keeps it that way.
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import structlog
+from prometheus_client import Counter, Histogram
 from tenacity import (
     RetryError,
     retry,
@@ -37,6 +39,24 @@ log = structlog.get_logger(__name__)
 
 TIMEOUT = httpx.Timeout(2.0, connect=1.0)
 ATTEMPTS = 4
+
+# "operation" is the step of the idempotency key: authorise, capture, void, refund.
+CALLS = Counter(
+    "farmacy_payment_calls",
+    "Calls to the payment processor, by outcome: ok, refused (a 4xx, final), unavailable "
+    "(no answer after every retry; fulfilment tries the step again later) or error",
+    ["operation", "outcome"],
+)
+ATTEMPTS_RETRIED = Counter(
+    "farmacy_payment_attempts_retried",
+    "Attempts of a call that failed in transit or with a 5xx/429, and were tried again or gave up",
+    ["operation"],
+)
+CALL_SECONDS = Histogram(
+    "farmacy_payment_call_duration_seconds",
+    "A call to the payment processor, retries included, in seconds",
+    ["operation"],
+)
 
 
 class _Retry(Exception):
@@ -96,11 +116,22 @@ class HttpProcessor:
         self._post(f"/payments/{order_id}/refund", key(order_id, "refund"), body)
 
     def _post(self, path: str, idempotency_key: str, body: dict[str, Any]) -> dict[str, Any]:
+        operation = idempotency_key.rpartition(":")[2]
+        outcome = "error"  # unless one of the below: an answer we could not read
+        started = time.perf_counter()
         try:
             answer: dict[str, Any] = self._call(path, idempotency_key, body)
+            outcome = "ok"
         except RetryError as gave_up:
+            outcome = "unavailable"
             log.warning("payment_processor_unavailable", path=path, key=idempotency_key)
             raise PaymentUnavailable(f"{path}: no answer from the processor") from gave_up
+        except PaymentRefused:
+            outcome = "refused"
+            raise
+        finally:
+            CALLS.labels(operation, outcome).inc()
+            CALL_SECONDS.labels(operation).observe(time.perf_counter() - started)
         return answer
 
     def _once(self, path: str, idempotency_key: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +140,10 @@ class HttpProcessor:
                 path, json=body, headers={"Idempotency-Key": idempotency_key}
             )
         except httpx.TransportError as error:  # timeouts, refused and dropped connections
+            ATTEMPTS_RETRIED.labels(idempotency_key.rpartition(":")[2]).inc()
             raise _Retry(type(error).__name__) from error
         if response.status_code >= 500 or response.status_code == 429:
+            ATTEMPTS_RETRIED.labels(idempotency_key.rpartition(":")[2]).inc()
             raise _Retry(str(response.status_code))
         if response.status_code >= 400:
             detail = response.json().get("detail", "") if _is_json(response) else ""
