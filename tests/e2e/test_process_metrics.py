@@ -1,0 +1,157 @@
+"""A worker and the fulfilment process, started as an operator starts them with a metrics port,
+show on it what they do: lag falling to 0 after events arrive, batches and payment calls
+counted. Real processes on SQLite; the payment processor is a few lines of HTTP in this test."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ops.demo import demo_order, seed_demo
+from ops.root import Root
+from ops.settings import Settings
+
+FARMACY = [sys.executable, "-m", "interfaces.cli"]
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(port: int) -> Samples:
+    """Every sample the process serves, by name and labels; {} while it does not answer."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.TransportError:
+        return {}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def wait_for(
+    port: int, process: subprocess.Popen[bytes], holds: Callable[[Samples], bool], what: str
+) -> Samples:
+    deadline = time.monotonic() + 60
+    samples: Samples = {}
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the process ended ({process.returncode}) before {what}"
+        samples = scrape(port)
+        if samples and holds(samples):
+            return samples
+        time.sleep(0.1)  # a poll interval, not a wait for a race: the condition decides
+    pytest.fail(f"not within 60 s: {what}; last scrape: {samples}")
+
+
+class Processor(BaseHTTPRequestHandler):
+    """A payment processor that answers every authorisation 'pending' (the webhook would
+    follow; nothing here needs it)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"status": "pending"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def processor() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Processor)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def started(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen([*FARMACY, *args], env=env, stdout=subprocess.DEVNULL)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_a_worker_and_fulfilment_show_their_lag_and_their_work_on_their_metrics_ports(
+    tmp_path: Path,
+) -> None:
+    side = Root(Settings(store="sqlite", data_dir=tmp_path)).write_side()  # type: ignore[arg-type]
+    seed_demo(side)
+    worker_port, fulfil_port = free_port(), free_port()
+    with processor() as payments_url:
+        env = {
+            **os.environ,
+            "FARMACY_DATA_DIR": str(tmp_path),
+            "FARMACY_LOG_FORMAT": "json",
+            "FARMACY_PAYMENTS_URL": payments_url,
+            "FARMACY_METRICS_PORT": str(fulfil_port),  # the setting, for one of them
+        }
+        worker_args = ["worker", "--projection", "orders", "--metrics-port", str(worker_port)]
+        with started(worker_args, env) as worker, started(["fulfil"], env) as fulfil:
+            head = side.store.position()
+
+            def caught_up(at: int) -> Callable[[Samples], bool]:
+                return lambda s: (
+                    value(s, "farmacy_projection_position", projection="orders", shard="0/1") >= at
+                    and value(s, "farmacy_projection_lag_events", projection="orders", shard="0/1")
+                    == 0
+                )
+
+            before = wait_for(worker_port, worker, caught_up(head), "the worker caught up")
+            batches = value(before, "farmacy_projection_batch_events_count", projection="orders")
+            assert batches >= 1  # the seed's events came in batches, counted
+
+            _, fridge_id, meal_id = demo_order()
+            for n in range(3):
+                side.ordering.place("alice", f"metrics-{n}", fridge_id, {meal_id: 1})
+            head = side.store.position()
+            after = wait_for(worker_port, worker, caught_up(head), "the worker applied the orders")
+            assert (
+                value(after, "farmacy_projection_batch_events_count", projection="orders") > batches
+            )
+            assert value(after, "farmacy_projection_dead_letters_total", projection="orders") == 0
+
+            wait_for(
+                fulfil_port,
+                fulfil,
+                lambda s: (
+                    value(s, "farmacy_payment_calls_total", operation="authorise", outcome="ok")
+                    == 3
+                    and value(s, "farmacy_fulfilment_position") >= head
+                    and value(s, "farmacy_fulfilment_lag_events") == 0
+                ),
+                "fulfilment asked for three authorisations and caught up",
+            )
+    side.close()
