@@ -44,17 +44,21 @@ def serve(port: int, host: str = "0.0.0.0") -> int:  # noqa: S104 - scraped from
     """Serve this process's metrics on `port` (0: any free port) from a daemon thread; the
     port bound. OSError if it cannot be bound."""
     global _stop_serving
-    # The API's collectors, registered by importing them (here, not at the top: the API's
-    # modules import the composition root, which imports this one). The feed's RelayLag reads
-    # the read models' source: the feed's worker shows the relays' lag too.
-    import interfaces.http.feed
-    import interfaces.http.fulfilment_metrics  # noqa: F401
-
+    register_collectors()
     server, _ = start_http_server(port, addr=host)
     _stop_serving = server.shutdown
     bound = int(server.server_port)
     log.info("metrics_serving", port=bound)
     return bound
+
+
+def register_collectors() -> None:
+    """Register the API's scrape-time collectors this module points at sources, by importing
+    them (here, not at the top: the API's modules import the composition root, which imports
+    this one). The feed's RelayLag reads the read models' source: the feed's worker shows the
+    relays' lag too. Every process serving metrics shows every family, empty if not its own."""
+    import interfaces.http.feed
+    import interfaces.http.fulfilment_metrics  # noqa: F401
 
 
 def serving() -> bool:
