@@ -155,3 +155,51 @@ def test_a_worker_and_fulfilment_show_their_lag_and_their_work_on_their_metrics_
                 "fulfilment asked for three authorisations and caught up",
             )
     side.close()
+
+
+def families(port: int) -> set[str]:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.TransportError:
+        return set()
+    return {family.name for family in text_string_to_metric_families(text)}
+
+
+def test_the_poller_and_the_relay_serve_their_metrics_when_given_a_port(tmp_path: Path) -> None:
+    side = Root(Settings(store="sqlite", data_dir=tmp_path)).write_side()  # type: ignore[arg-type]
+    seed_demo(side)
+    side.close()
+    env = {**os.environ, "FARMACY_DATA_DIR": str(tmp_path), "FARMACY_LOG_FORMAT": "json"}
+    env.pop("FARMACY_NATS_URL", None)  # the relay idles, saying why, and still serves metrics
+    poller_port, relay_port = free_port(), free_port()
+    with (
+        started(["fridges", "poll", "--metrics-port", str(poller_port)], env) as poller,
+        started(["relay", "--metrics-port", str(relay_port)], env) as relay,
+    ):
+        stale = wait_for(
+            poller_port,
+            poller,
+            lambda s: ("farmacy_fridges_stale", ()) in s,
+            "the poller counts its stale fridges",
+        )
+        assert stale["farmacy_fridges_stale", ()] == 0  # the demo's fridges just reported
+        wait_for(relay_port, relay, lambda s: True, "the relay serves metrics")
+        assert "farmacy_relay_published" in families(relay_port)
+
+
+def test_a_metrics_port_already_taken_ends_the_command_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*FARMACY, "expiry", "--metrics-port", str(port)],
+            env={**os.environ, "FARMACY_DATA_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"farmacy: metrics port {port}"), line

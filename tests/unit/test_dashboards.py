@@ -19,9 +19,11 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from ops.root import PROCESSES
 from tests.unit.test_deploy_files import (
     API_PORT,
     DEPLOY,
+    _resolve,
     compose,
     farmacy_containers,
     farmacy_services,
@@ -185,3 +187,10 @@ def test_every_kubernetes_pod_says_where_its_metrics_are() -> None:
     scrape = yaml.safe_load(KUBERNETES_SCRAPE.read_text())
     [job] = scrape["scrape_configs"]
     assert job["kubernetes_sd_configs"] == [{"role": "pod"}]
+
+
+@pytest.mark.parametrize("process", sorted(PROCESSES))
+def test_every_long_running_process_takes_a_metrics_port(process: str) -> None:
+    """Every process of the root's table can be scraped (the API: on its own port)."""
+    context = _resolve([*PROCESSES[process].command, "--metrics-port", "9464"])
+    assert context.params["metrics_port"] == 9464

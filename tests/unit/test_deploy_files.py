@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 import typer
 import yaml
@@ -77,19 +76,20 @@ def test_every_deploy_file_parses_and_names_its_kinds() -> None:
     assert {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "Secret"} <= kinds
 
 
-def _resolve(words: list[str]) -> click.Context:
-    """Parse `words` (without the leading `farmacy`) as the CLI would, without running it."""
-    command: click.Command = typer.main.get_command(farmacy_app)
-    context: click.Context | None = None
+def _resolve(words: list[str]) -> Any:
+    """Parse `words` (without the leading `farmacy`) as the CLI would, without running it: the
+    leaf command's context. Typer carries its own copy of click (typer._click), so a group is
+    a TyperGroup, not a click.Group: asking click's class took every group for a leaf, and
+    an unknown option of any subcommand passed."""
+    command: Any = typer.main.get_command(farmacy_app)
+    context: Any = None
     while True:
         context = command.make_context(command.name or "farmacy", list(words), parent=context)
-        if not isinstance(command, click.Group):
+        if not isinstance(command, typer.core.TyperGroup):
             return context
-        sub = context.protected_args[0] if context.protected_args else None
-        assert sub is not None, f"{words} stops at a group"
-        found = command.get_command(context, sub)
-        assert found is not None, f"no farmacy command {sub!r}"
-        command, words = found, context.protected_args[1:] + context.args
+        rest = [*context._protected_args, *context.args]  # what the group left to its command
+        assert rest, f"{words} stops at a group"
+        _, command, words = command.resolve_command(context, rest)  # UsageError if none
 
 
 @pytest.mark.parametrize("where, words", list(commands()), ids=lambda v: str(v))
@@ -97,8 +97,13 @@ def test_every_command_is_a_real_farmacy_command(where: str, words: list[str]) -
     assert words[0] == "farmacy", f"{where} runs {words[0]!r}, not the farmacy command"
     try:
         _resolve(words[1:])
-    except click.UsageError as error:
-        pytest.fail(f"{where}: `{' '.join(words)}`: {error.format_message()}")
+    except Exception as error:  # typer's own click's UsageError, not click's
+        pytest.fail(f"{where}: `{' '.join(words)}`: {getattr(error, 'format_message', error)}")
+
+
+def test_an_option_no_command_takes_is_refused() -> None:
+    with pytest.raises(Exception, match="--bogus"):
+        _resolve(["fridges", "poll", "--bogus"])
 
 
 def _env_names() -> Iterator[tuple[str, str]]:
