@@ -8,7 +8,10 @@ every Farmacy setting they set is one the code reads, every command they run is 
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from interfaces.cli.main import app as farmacy_app
 from interfaces.http.operations import HealthRoutes
+from ops.balancer import caddy_binary
 from ops.settings import SETTINGS_HELP
 
 DEPLOY = Path(__file__).resolve().parents[2] / "ops" / "deploy"
@@ -175,3 +179,55 @@ def test_the_image_runs_as_a_user_from_locked_dependencies() -> None:
     for line in (DEPLOY / "requirements.lock").read_text().splitlines():
         if line and not line.startswith(("#", " ", "-")):
             assert "==" in line, f"not pinned: {line}"
+
+
+def balancer_parts() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The balancer's ConfigMap, its Caddy container and the API's Service, on Kubernetes."""
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in manifests()}
+    [caddy] = [c for w, c in pod_containers() if w == "Deployment/farmacy-balancer"]
+    return docs["ConfigMap", "balancer-caddyfile"], caddy, docs["Service", "farmacy-api"]
+
+
+def test_kubernetes_balances_with_the_repository_caddyfile() -> None:
+    config, caddy, _ = balancer_parts()
+    assert config["data"]["Caddyfile"] == (DEPLOY / "Caddyfile").read_text()
+    [mount] = caddy["volumeMounts"]
+    assert caddy["command"][caddy["command"].index("--config") + 1] == (
+        f"{mount['mountPath']}/Caddyfile"
+    )
+
+
+def test_the_kubernetes_balancer_hashes_fridges_over_the_api_pods_it_finds_in_dns() -> None:
+    """Caddy itself reads the Caddyfile with the container's environment (`caddy adapt`):
+    every route proxies to the A records of the headless API Service on the API's port, and
+    orders hash on their fridge."""
+    _, caddy, api_service = balancer_parts()
+    assert api_service["spec"]["clusterIP"] == "None"  # one A record per pod, not one VIP
+    env = {variable["name"]: variable["value"] for variable in caddy["env"]}
+    adapted = subprocess.run(
+        [caddy_binary(), "adapt", "--config", str(DEPLOY / "Caddyfile"), "--adapter", "caddyfile"],
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    [server] = json.loads(adapted.stdout)["apps"]["http"]["servers"].values()
+    assert server["listen"] == [f"0.0.0.0:{API_PORT}"]
+    proxies = [h for h in _handlers(server["routes"]) if h.get("handler") == "reverse_proxy"]
+    assert len(proxies) == 2  # fridge orders, and the rest
+    for proxy in proxies:
+        assert "upstreams" not in proxy  # none listed: the pods come and go
+        dynamic = proxy["dynamic_upstreams"]
+        assert dynamic["source"] == "a"
+        assert dynamic["name"] == api_service["metadata"]["name"]
+        assert int(dynamic["port"]) == API_PORT
+    policies = {p["load_balancing"]["selection_policy"]["policy"] for p in proxies}
+    assert policies == {"header", "round_robin"}
+
+
+def _handlers(routes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for route in routes:
+        for handler in route.get("handle", []):
+            yield handler
+            yield from _handlers(handler.get("routes", []))
