@@ -16,6 +16,7 @@ they need.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -96,8 +97,17 @@ def open_event_store(settings: Settings, extra_env: dict[str, str] | None = None
         store.position()  # prove the store answers now, not at the first customer's order
     except Exception as error:  # any driver error: the message matters, not its class
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if read_only_data_dir(settings):  # SQLite says only "unable to open database file"
+            first_line = f"{settings.data_dir} is read-only ({first_line})"
         raise StoreUnavailable(f"{describe(settings)} is unavailable: {first_line}") from error
     return store
+
+
+def read_only_data_dir(settings: Settings) -> bool:
+    """SQLite's data directory exists but cannot be written (SQLite writes beside its
+    files, its journal and shared memory, even to read)."""
+    data_dir = settings.data_dir
+    return settings.store == "sqlite" and data_dir.is_dir() and not os.access(data_dir, os.W_OK)
 
 
 def build_write_side(

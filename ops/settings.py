@@ -307,10 +307,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+DEMO_SECRET_SETTINGS = {
+    DEMO_SECRET_FILE: "FARMACY_SECRET",
+    WEBHOOK_SECRET_FILE: "FARMACY_PAYMENT_WEBHOOK_SECRET",
+}
+"""The setting that replaces each secret the embedded demo keeps in its data directory."""
+
+
 def read_demo_secret(data_dir: Path, name: str = DEMO_SECRET_FILE) -> str | None:
     try:
         return (data_dir / name).read_text().strip() or None
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # none kept there (yet)
         return None
 
 
@@ -322,11 +329,18 @@ def demo_secret(
     found = read_demo_secret(data_dir, name)
     if found:
         return found
-    data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / name
     try:
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
-            out.write((make or _random_secret)() + "\n")
-    except FileExistsError:  # another process made it first: theirs is the one
-        pass
-    return path.read_text().strip()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+                out.write((make or _random_secret)() + "\n")
+        except FileExistsError:  # another process made it first: theirs is the one
+            pass
+        return path.read_text().strip()
+    except OSError as error:  # a read-only or full data directory: say so, not a traceback
+        setting = DEMO_SECRET_SETTINGS.get(name, "the secret's setting")
+        raise SettingsError(
+            f"cannot keep the demo's {name} in FARMACY_DATA_DIR={data_dir} "
+            f"({error.strerror or error}): make the directory writable, or set {setting}"
+        ) from None

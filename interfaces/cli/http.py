@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import typer
 
+from application.errors import StoreUnavailable
 from interfaces.cli.exits import (
     fail,
     logging_or_exit,
@@ -14,6 +15,8 @@ from interfaces.cli.exits import (
     signing_settings_or_exit,
 )
 from interfaces.http.auth import Role
+from ops.root import Root
+from ops.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +47,8 @@ def api_command(
         raise fail(f"--server {server!r} (FARMACY_SERVER): choose one of {', '.join(SERVERS)}")
     logging_or_exit()  # the servers' own lines too: neither configures logging of its own
     signing_settings_or_exit(host)  # fail in one line before any server process starts
-    payment_settings_or_exit(host)  # FARMACY_PAYMENT_WEBHOOK_SECRET likewise
+    settings = payment_settings_or_exit(host)  # FARMACY_PAYMENT_WEBHOOK_SECRET likewise
+    store_or_exit(settings)  # and the store: a server's app factory failing is a traceback
     if server == "granian":
         serve_with_granian(host, port, workers)
         return
@@ -62,6 +66,16 @@ def api_command(
         log_level="warning",
         log_config=None,
     )
+
+
+def store_or_exit(settings: Settings) -> None:
+    """End in one line if the event store does not open (a read-only data directory, a
+    server that does not answer), before any server process starts."""
+    try:
+        with Root(settings).event_store():
+            pass
+    except StoreUnavailable as error:
+        raise fail(error) from None
 
 
 def serve_with_granian(host: str, port: int, workers: int) -> None:

@@ -113,6 +113,18 @@ def test_the_demo_makes_its_secret_once_per_data_dir(tmp_path: Path) -> None:
     assert Settings().secret != Settings().secret  # no secret written in the code
 
 
+def test_a_demo_secret_that_cannot_be_kept_names_the_directory_and_the_setting(
+    tmp_path: Path,
+) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")  # as a read-only directory, nothing can be made in it
+    settings = Settings.from_env({"FARMACY_DATA_DIR": str(not_a_directory)})
+    with pytest.raises(SettingsError, match=f"FARMACY_DATA_DIR={not_a_directory}.*FARMACY_SECRET"):
+        settings.for_signing()
+    with pytest.raises(SettingsError, match="FARMACY_PAYMENT_WEBHOOK_SECRET"):
+        settings.for_payments()
+
+
 @pytest.mark.parametrize(
     ("environ", "host", "why"),
     [
