@@ -74,6 +74,18 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
+def balanced(expr: str) -> bool:
+    """Brackets close in order (no promtool here to parse PromQL: this catches the usual slip)."""
+    closing = {")": "(", "]": "[", "}": "{"}
+    opened: list[str] = []
+    for char in re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr):
+        if char in "([{":
+            opened.append(char)
+        elif char in closing and (not opened or opened.pop() != closing[char]):
+            return False
+    return not opened
+
+
 def dashboard() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
     return loaded
@@ -96,6 +108,7 @@ def test_the_name_reader_finds_names_and_only_names() -> None:
         "/ clamp_min(sum(up), 1e-9) > 0.01 and on (job) farmacy_y"
     )
     assert metric_names(expr) == {"farmacy_x_bucket", "up", "farmacy_y"}
+    assert balanced(expr) and not balanced("sum(rate(x[5m])") and not balanced('a{b="c"]')
 
 
 def test_the_dashboard_is_grafana_json_on_the_provisioned_data_source() -> None:
@@ -117,6 +130,7 @@ def test_every_metric_the_dashboard_shows_is_one_a_process_serves() -> None:
         (title, name) for title, expr in panel_exprs() for name in metric_names(expr) - served
     }
     assert unknown == set()
+    assert [title for title, expr in panel_exprs() if not balanced(expr)] == []
 
 
 def test_every_metric_an_alert_watches_is_one_a_process_serves() -> None:
@@ -125,6 +139,7 @@ def test_every_metric_an_alert_watches_is_one_a_process_serves() -> None:
     assert rules
     for rule in rules:
         assert rule["alert"].startswith("Farmacy") and rule["annotations"]["summary"], rule
+        assert balanced(rule["expr"]), rule["alert"]
         names = metric_names(rule["expr"])
         assert names, rule["alert"]
         assert names - served == set(), rule["alert"]
