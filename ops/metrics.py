@@ -21,6 +21,7 @@ parts in one Python process, where the API's collectors must keep reading the AP
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,18 +38,22 @@ from projections.database import Database
 log = structlog.get_logger(__name__)
 
 METRICS_PORT = "FARMACY_METRICS_PORT"
+METRICS_HOST = "FARMACY_METRICS_HOST"
+EVERY_INTERFACE = "0.0.0.0"  # noqa: S104 - a deployment's Prometheus scrapes from elsewhere
 _stop_serving: Callable[[], None] | None = None
 
 
-def serve(port: int, host: str = "0.0.0.0") -> int:  # noqa: S104 - scraped from other hosts
-    """Serve this process's metrics on `port` (0: any free port) from a daemon thread; the
-    port bound. OSError if it cannot be bound."""
+def serve(port: int, host: str | None = None) -> int:
+    """Serve this process's metrics on `port` (0: any free port) of `host` (default
+    FARMACY_METRICS_HOST, else every interface) from a daemon thread; the port bound.
+    OSError if it cannot be bound."""
     global _stop_serving
+    host = host or os.environ.get(METRICS_HOST) or EVERY_INTERFACE
     register_collectors()
     server, _ = start_http_server(port, addr=host)
     _stop_serving = server.shutdown
     bound = int(server.server_port)
-    log.info("metrics_serving", port=bound)
+    log.info("metrics_serving", host=host, port=bound)
     return bound
 
 

@@ -55,6 +55,8 @@ SETTINGS_HELP = {
     "fulfil, relay, expiry, fridges poll, snapshots, payments simulate) serves Prometheus "
     "metrics on, at /metrics (0 or unset: none; the API's are on its own port; farmacy run "
     "gives its children ports of their own with --metrics-port-base)",
+    "FARMACY_METRICS_HOST": "the interface those metrics are served on (default: every "
+    "interface, for a deployment's Prometheus; farmacy run uses its API's --host)",
 }
 
 STORES = ("sqlite", "postgres", "kurrentdb")

@@ -62,7 +62,8 @@ def metrics_port_option() -> Any:
         min=0,
         max=65535,
         envvar=metrics.METRICS_PORT,
-        help="serve Prometheus metrics on this TCP port, all interfaces, at /metrics (0: none)",
+        help="serve Prometheus metrics on this TCP port at /metrics, on every interface or "
+        "FARMACY_METRICS_HOST's (0: none)",
     )
 
 

@@ -131,7 +131,7 @@ def run_command(
                 if "--metrics-port" in c.args
             )
         )
-    env = {**child_env(), RUN_ID_VARIABLE: run_id}
+    env = {**child_env(), RUN_ID_VARIABLE: run_id, "FARMACY_METRICS_HOST": host}
     # fulfilment calls the simulated processor the main job starts (ops/supervisor.py)
     env["FARMACY_PAYMENTS_URL"] = f"http://{host}:{simulator_port(port)}"
     supervisor = threading.Thread(target=supervise, args=(children, stop, env))

@@ -117,6 +117,7 @@ def test_a_worker_and_fulfilment_show_their_lag_and_their_work_on_their_metrics_
             "FARMACY_LOG_FORMAT": "json",
             "FARMACY_PAYMENTS_URL": payments_url,
             "FARMACY_METRICS_PORT": str(fulfil_port),  # the setting, for one of them
+            "FARMACY_METRICS_HOST": "127.0.0.1",
         }
         worker_args = ["worker", "--projection", "orders", "--metrics-port", str(worker_port)]
         with started(worker_args, env) as worker, started(["fulfil"], env) as fulfil:
@@ -169,7 +170,12 @@ def test_the_poller_and_the_relay_serve_their_metrics_when_given_a_port(tmp_path
     side = Root(Settings(store="sqlite", data_dir=tmp_path)).write_side()  # type: ignore[arg-type]
     seed_demo(side)
     side.close()
-    env = {**os.environ, "FARMACY_DATA_DIR": str(tmp_path), "FARMACY_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "FARMACY_DATA_DIR": str(tmp_path),
+        "FARMACY_LOG_FORMAT": "json",
+        "FARMACY_METRICS_HOST": "127.0.0.1",
+    }
     env.pop("FARMACY_NATS_URL", None)  # the relay idles, saying why, and still serves metrics
     poller_port, relay_port = free_port(), free_port()
     with (
@@ -194,7 +200,11 @@ def test_a_metrics_port_already_taken_ends_the_command_in_one_line(tmp_path: Pat
         port = taken.getsockname()[1]
         result = subprocess.run(
             [*FARMACY, "expiry", "--metrics-port", str(port)],
-            env={**os.environ, "FARMACY_DATA_DIR": str(tmp_path)},
+            env={
+                **os.environ,
+                "FARMACY_DATA_DIR": str(tmp_path),
+                "FARMACY_METRICS_HOST": "127.0.0.1",
+            },
             capture_output=True,
             text=True,
             timeout=60,
