@@ -22,7 +22,7 @@ parts in one Python process, where the API's collectors must keep reading the AP
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -40,18 +40,18 @@ log = structlog.get_logger(__name__)
 METRICS_PORT = "FARMACY_METRICS_PORT"
 METRICS_HOST = "FARMACY_METRICS_HOST"
 EVERY_INTERFACE = "0.0.0.0"  # noqa: S104 - a deployment's Prometheus scrapes from elsewhere
-_stop_serving: Callable[[], None] | None = None
+_serving = False  # whether this process serves a metrics port (set once, by `serve`)
 
 
 def serve(port: int, host: str | None = None) -> int:
     """Serve this process's metrics on `port` (0: any free port) of `host` (default
     FARMACY_METRICS_HOST, else every interface) from a daemon thread; the port bound.
     OSError if it cannot be bound."""
-    global _stop_serving
+    global _serving
     host = host or os.environ.get(METRICS_HOST) or EVERY_INTERFACE
     register_collectors()
-    server, _ = start_http_server(port, addr=host)
-    _stop_serving = server.shutdown
+    server, _ = start_http_server(port, addr=host)  # a daemon thread: it ends with the process
+    _serving = True
     bound = int(server.server_port)
     log.info("metrics_serving", host=host, port=bound)
     return bound
@@ -67,7 +67,7 @@ def register_collectors() -> None:
 
 
 def serving() -> bool:
-    return _stop_serving is not None
+    return _serving
 
 
 def watch_read_models(store: EventStore, dbs: Mapping[str, Database]) -> None:
