@@ -82,7 +82,9 @@ def lines(steps: list[Step], relayed: int | None) -> list[dict[str, Any]]:
         cause = step.cause
         causation = cause.causation_id if cause is not None else ""
         causing = by_ref.get(causation)
-        if causing is not None:
+        if cause is not None and causation and causation == cause.request_id:
+            causation = "request"
+        elif causing is not None:
             causation = f"#{causing.position} {causing.type}" if causing.position else causing.type
         published = None
         if relayed is not None and step.type in IN_THE_FEED and step.position is not None:
