@@ -150,6 +150,7 @@ def test_one_correlation_id_follows_an_order_through_every_process(
         correlation_id,
         "api",
     )
+    assert reserved["caused_by"] == "request"
     assert (born["correlation_id"], born["process"]) == (correlation_id, "fulfilment")
     assert born["caused_by"] == f"#{reserved['position']} Fridge.MealsReserved"
     positions = [step["position"] for step in steps]
