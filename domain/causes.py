@@ -31,13 +31,16 @@ class Cause:
     process: str = ""  # which process recorded it: api, fulfilment, expiry, ...
 
     def as_metadata(self) -> dict[str, str]:
-        """The ids that are set, as the event's stored metadata."""
+        """The ids that are set, as the event's stored metadata. A causation id that is the
+        request id is not written twice (`cause_of` reads it back): every event a request
+        records is caused by it, and each byte is decoded again by every worker."""
+        causation = "" if self.causation_id == self.request_id else self.causation_id
         return {
             name: value
             for name, value in (
                 ("request_id", self.request_id),
                 ("correlation_id", self.correlation_id),
-                ("causation_id", self.causation_id),
+                ("causation_id", causation),
                 ("process", self.process),
             )
             if value
@@ -58,10 +61,11 @@ def cause_of(event: object) -> Cause | None:
     metadata = getattr(event, "__dict__", {}).get(METADATA)
     if not isinstance(metadata, dict):
         return None
+    request_id = str(metadata.get("request_id", ""))
     return Cause(
-        request_id=str(metadata.get("request_id", "")),
+        request_id=request_id,
         correlation_id=str(metadata.get("correlation_id", "")),
-        causation_id=str(metadata.get("causation_id", "")),
+        causation_id=str(metadata.get("causation_id", request_id)),
         process=str(metadata.get("process", "")),
     )
 

@@ -152,3 +152,16 @@ def test_an_event_stored_with_a_metadata_key_of_unexpected_shape_has_no_cause() 
     state[METADATA] = "not a mapping"
     event = store.mapper.to_domain_event(replace(stored, state=json.dumps(state).encode()))
     assert cause_of(event) is None
+
+
+def test_a_requests_own_id_as_causation_is_stored_once_and_read_back() -> None:
+    store = popo_store()
+    with caused_by(ASKED):
+        store.save(a_fridge_with_a_reservation())
+    stored = store.recorder.select_events(Fridge.create_id("gym-1"))[-1]
+    assert json.loads(stored.state)[METADATA] == {
+        "request_id": "req-1",
+        "correlation_id": "corr-1",
+        "process": "api",
+    }
+    assert cause_of(store.mapper.to_domain_event(stored)) == ASKED
