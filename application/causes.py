@@ -41,7 +41,7 @@ def stamp(events: Iterable[Any], cause: Cause | None) -> None:
     event stamps it first; the append's own cause fills in the rest)."""
     if cause is None:
         return
-    metadata: dict[str, str] | None = None
+    metadata: list[str] | None = None
     for event in events:
         state = event.__dict__
         if METADATA not in state:

@@ -3,10 +3,10 @@ metadata beside the event's fields. No aggregate reads it, and no rule may depen
 application writes it (application/causes.py), projections and processes read it for their log
 lines, and `farmacy trace` shows it.
 
-In the stored event it is one key of the event's state, `metadata`, holding only the ids that
-are set. An event stored before causes were recorded has no such key and loads as it always
-did (`cause_of` answers None), so nothing needs migrating: the library's mutators pick the
-fields their handlers name, and ignore this one.
+In the stored event it is one key of the event's state, `metadata`: a list of the ids
+(`Cause.as_metadata`). An event stored before causes were recorded has no such key and loads
+as it always did (`cause_of` answers None), so nothing needs migrating: the library's mutators
+pick the fields their handlers name, and ignore this one.
 
 Correlation and causation as Marten and Emmett carry them: every event of one conversation
 (an order placed, paid, made ready, picked up) shares the correlation id of the request that
@@ -30,21 +30,15 @@ class Cause:
     causation_id: str = ""  # the request id, or `stream:version` of the event reacted to
     process: str = ""  # which process recorded it: api, fulfilment, expiry, ...
 
-    def as_metadata(self) -> dict[str, str]:
-        """The ids that are set, as the event's stored metadata. A causation id that is the
-        request id is not written twice (`cause_of` reads it back): every event a request
-        records is caused by it, and each byte is decoded again by every worker."""
+    def as_metadata(self) -> list[str]:
+        """The event's stored metadata: [request id, correlation id, causation id, process],
+        "" for one not set. A list, not an object: the store's JSON decoder calls back into
+        Python for every object it reads (measured: 0.4 us an event, a tenth of decoding one),
+        and every worker decodes every event. A causation id that is the request id is not
+        written twice (`cause_of` reads it back): every event a request records is caused by
+        it. Later fields, if any, are appended."""
         causation = "" if self.causation_id == self.request_id else self.causation_id
-        return {
-            name: value
-            for name, value in (
-                ("request_id", self.request_id),
-                ("correlation_id", self.correlation_id),
-                ("causation_id", causation),
-                ("process", self.process),
-            )
-            if value
-        }
+        return [self.request_id, self.correlation_id, causation, self.process]
 
     def log_ids(self) -> dict[str, str]:
         """The ids a log line about the event carries (the set ones)."""
@@ -59,15 +53,10 @@ class Cause:
 def cause_of(event: object) -> Cause | None:
     """The cause stored with `event`; None for an event stored before causes were."""
     metadata = getattr(event, "__dict__", {}).get(METADATA)
-    if not isinstance(metadata, dict):
+    if not isinstance(metadata, list) or len(metadata) < 4:
         return None
-    request_id = str(metadata.get("request_id", ""))
-    return Cause(
-        request_id=request_id,
-        correlation_id=str(metadata.get("correlation_id", "")),
-        causation_id=str(metadata.get("causation_id", request_id)),
-        process=str(metadata.get("process", "")),
-    )
+    request_id, correlation_id, causation_id, process = (str(value) for value in metadata[:4])
+    return Cause(request_id, correlation_id, causation_id or request_id, process)
 
 
 def event_ref(event: Any) -> str:
