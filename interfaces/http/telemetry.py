@@ -235,8 +235,11 @@ def request_telemetry(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            with caused_by(cause):
+            if cause is None:  # a read: no context to set, on the hottest path
                 await app(asgi_scope, receive, send_wrapper)
+            else:
+                with caused_by(cause):
+                    await app(asgi_scope, receive, send_wrapper)
         finally:
             seconds = time.perf_counter() - started
             counted.in_progress.dec()
