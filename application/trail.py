@@ -89,10 +89,13 @@ def _reservation(store: EventStore, order_id: str) -> Fridge.MealsReserved | Non
     for an order the process manager has not opened yet)."""
     topic = get_topic(Fridge.MealsReserved)
     wanted = order_id.encode()
+    # Everything the store holds now (asking also moves a reader's head up to it, where the
+    # store keeps one: ops/postgres_events.py).
+    head = store.recorder.max_notification_id()
     start: int | None = None
     while True:
         page = store.recorder.select_notifications(
-            start, PAGE, topics=[topic], inclusive_of_start=False
+            start, PAGE, stop=head, topics=[topic], inclusive_of_start=False
         )
         for notification in page:
             if wanted in notification.state:  # decode only what may be it

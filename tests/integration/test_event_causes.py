@@ -31,6 +31,9 @@ def test_an_order_placed_and_opened_is_traced_with_its_causes_and_positions(
     fridge_stream = Fridge.create_id(world.fridge_id)
     reserved = list(side.store.events.get(fridge_stream))[-1]
     assert isinstance(reserved, Fridge.MealsReserved)
+    # Before the process manager opens the order, its birth in the fridge is found.
+    born = order_trail(side.store, placed.order_id, partial(stream_positions, side.store))
+    assert [(s.type, s.cause) for s in born] == [("Fridge.MealsReserved", ASKED)]
     with caused_by(reacting_to(reserved, "fulfilment")):  # as the process manager does
         side.ordering.ensure_order(placed.order_id, world.fridge_id)
 
