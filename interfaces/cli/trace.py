@@ -66,11 +66,20 @@ def trace_command(
             column.replace("_", " "), justify="right" if column == "position" else "left"
         )
     for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in COLUMNS))
+        table.add_row(*(cell(row[column]) for column in COLUMNS))
     # As wide as the table needs: ids are long, and a pipe must not cut them at 80 columns.
     console = Console()
     wide = console.options.update_width(10_000)
     Console(width=max(console.width, Measurement.get(console, wide, table).maximum)).print(table)
+
+
+def cell(value: Any) -> str:
+    """A value as the table shows it: nothing for None, yes or no for a truth."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def lines(steps: list[Step], relayed: int | None) -> list[dict[str, Any]]:
