@@ -164,7 +164,6 @@ def test_one_correlation_id_follows_an_order_through_every_process(
 def test_an_unknown_order_is_named_and_the_trace_fails(stack: tuple[Settings, str, str]) -> None:
     settings = stack[0]
     missing = str(uuid.uuid4())
-    for order_id in (missing, "not-an-order-id"):
-        answered = trace(settings, order_id)
-        assert answered.returncode == 2
-        assert answered.stderr.strip() == f"farmacy: no order {order_id!r} in the event store"
+    answered = trace(settings, missing)
+    assert answered.returncode == 2
+    assert answered.stderr.strip() == f"farmacy: no order {missing!r} in the event store"
