@@ -20,10 +20,12 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from application.causes import caused_by
 from application.clock import Clock
 from application.following import Following
 from application.fridge_writer import FridgeWriter
 from application.store import EventStore
+from domain.causes import Cause
 from domain.errors import DomainError
 from domain.fridge import Fridge
 from domain.shelf import local_day
@@ -72,8 +74,15 @@ class Expiry:
             today = local_day(now, place.timezone)
             if self._cleared_for.get(place.fridge_id) == today:
                 continue
+            # One conversation per fridge and day: the orders it releases carry it on.
+            midnight = Cause(
+                correlation_id=f"expiry:{place.fridge_id}:{today.isoformat()}",
+                causation_id="midnight",
+                process="expiry",
+            )
             try:
-                done = self.writer.execute(place.fridge_id, lambda f: f.clear_expired(now))
+                with caused_by(midnight):
+                    done = self.writer.execute(place.fridge_id, lambda f: f.clear_expired(now))
             except DomainError as error:  # nothing the next tick would do differently
                 log.warning("expiry_refused", fridge_id=place.fridge_id, error=str(error))
                 self._cleared_for[place.fridge_id] = today
@@ -84,6 +93,7 @@ class Expiry:
                 log.info(
                     "meals_expired",
                     fridge_id=place.fridge_id,
+                    correlation_id=midnight.correlation_id,
                     day=today.isoformat(),
                     units=units,
                     released=released,

@@ -37,8 +37,10 @@ import structlog
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
+from application.causes import current_cause, stamp
 from application.retry import Backoff, on_conflict_retry
 from application.store import EventStore, replay
+from domain.causes import Cause
 from domain.errors import DomainError
 from domain.fridge import Fridge
 
@@ -75,6 +77,7 @@ class Decided(Generic[R]):
 @dataclass
 class _Ticket:
     decide: Callable[[Fridge], Any]
+    cause: Cause | None  # its caller's: the events it decides carry it, whoever appends them
     done: bool = False
     value: Any = None
     error: BaseException | None = None
@@ -134,7 +137,7 @@ class FridgeWriter:
     def execute(self, fridge_id: str, decide: Callable[[Fridge], R]) -> Decided[R]:
         """Apply `decide` to the fridge, serialised with every other decision on it."""
         desk = self._desk(fridge_id)
-        ticket = _Ticket(decide)
+        ticket = _Ticket(decide, current_cause())
         with desk.guard:
             desk.queue.append(ticket)
         while not ticket.done:
@@ -265,7 +268,9 @@ class FridgeWriter:
     def _decide_one(fridge: Fridge, ticket: _Ticket) -> tuple[Any, DomainError | None]:
         pending = len(fridge.pending_events)
         try:
-            return ticket.decide(fridge), None
+            value = ticket.decide(fridge)
+            stamp(fridge.pending_events[pending:], ticket.cause)
+            return value, None
         except DomainError as refused:
             # Commands check every rule before recording anything; a refusal that recorded
             # something would let half a decision into the batch.

@@ -16,11 +16,13 @@ from datetime import datetime
 
 import structlog
 
+from application.causes import caused_by, reacting_to
 from application.clock import Clock
 from application.errors import TooBusy
 from application.follow import Follow
 from application.fulfilment import Fulfilment, Overdue
 from application.payments import PaymentUnavailable
+from domain.causes import Cause, log_ids
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +31,11 @@ EXPIRY_TICK_SECONDS = 1.0
 COMMANDS_RETRIED = (TooBusy, PaymentUnavailable)
 """A command that lost to conflicts for its whole budget, or a processor that did not answer,
 is tried again later (with the same idempotency key)."""
+
+
+PAYMENT_DEADLINE = Cause(causation_id="payment deadline", process="fulfilment")
+PICKUP_WINDOW = Cause(causation_id="pickup window", process="fulfilment")
+"""The causes of what the clock, not an event, makes fulfilment record."""
 
 
 def run_fulfilment(
@@ -41,15 +48,22 @@ def run_fulfilment(
     """Stand by until active, then fulfil orders until `stop` is set."""
 
     def act(event: object, position: int) -> None:
-        with structlog.contextvars.bound_contextvars(position=position):
+        # Its lines carry the ids of the request the event came from; what it records in
+        # reaction carries the event's correlation id, caused by the event.
+        with (
+            structlog.contextvars.bound_contextvars(position=position, **log_ids(event)),
+            caused_by(reacting_to(event, "fulfilment")),
+        ):
             fulfilment.handle(event)
 
     def expire() -> None:
         now = clock()
-        expired = fulfilment.expire_overdue(overdue(now))
+        with caused_by(PAYMENT_DEADLINE):
+            expired = fulfilment.expire_overdue(overdue(now))
         if expired:
             log.info("orders_expired", count=expired)
-        uncollected = fulfilment.close_pickup_windows(now)
+        with caused_by(PICKUP_WINDOW):
+            uncollected = fulfilment.close_pickup_windows(now)
         if uncollected:
             log.info("orders_not_collected", count=uncollected)
 

@@ -17,6 +17,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate, CanMutateAggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
+from application.causes import current_cause, stamp
 from application.errors import NotFound
 from domain.reservations import ReservationBook
 from domain.shelf import Shelf
@@ -127,9 +128,11 @@ class EventStore(Application[UUID]):
         return aggregate
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """The library's save, step for step, collecting events the faster way (_Collected)."""
+        """The library's save, step for step, collecting events the faster way (_Collected),
+        each event carrying the cause of this request or reaction (application/causes.py)."""
         processing = _Collected()
         processing.collect_events(*objs, **kwargs)
+        stamp(processing.events, current_cause())
         recordings = self._record(processing)
         self._take_snapshots(processing)
         self._notify(recordings)

@@ -83,9 +83,27 @@ def log_format(fmt: str | None = None) -> str:
     return chosen
 
 
-def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class UnknownLogLevel(ValueError):
+    def __init__(self, level: str) -> None:
+        super().__init__(f"FARMACY_LOG_LEVEL={level!r}: choose one of {', '.join(LEVELS)}")
+
+
+def log_level(level: str | None = None) -> str:
+    """`level`, else FARMACY_LOG_LEVEL, else INFO. DEBUG adds a line per event a projection
+    worker applies, with the ids it was recorded with (docs/operations.md)."""
+    chosen = (level or os.environ.get("FARMACY_LOG_LEVEL") or "INFO").upper()
+    if chosen not in LEVELS:
+        raise UnknownLogLevel(chosen)
+    return chosen
+
+
+def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
     """structlog's lines, and the standard library's (libraries, the ASGI server), in one
     format: every process of the main job writes lines of one kind to one stream."""
+    level = log_level(level)
     renderer: Any = structlog.dev.ConsoleRenderer() if log_format(fmt) == "console" else render_json
     shared: list[Any] = [
         structlog.processors.add_log_level,

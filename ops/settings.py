@@ -25,6 +25,8 @@ SETTINGS_HELP = {
     "in FARMACY_DATA_DIR/secret)",
     "FARMACY_PORT": "the main job's API port (farmacy run; default 8000)",
     "FARMACY_LOG_FORMAT": "console or json (default: console on a terminal, else json)",
+    "FARMACY_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (default INFO); DEBUG adds a line per "
+    "event a projection worker applies, with its request and correlation ids",
     "FARMACY_COMMAND_CONCURRENCY": "commands one API process runs at once (default by store: "
     "sqlite 2, postgres 4, kurrentdb 16)",
     "FARMACY_COMMAND_QUEUE": "commands that may wait for a turn before the next gets 503 "

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from domain.causes import cause_of
 from domain.fridge import Fridge
 from domain.order import Order
 from projections.database import Database, Tx
@@ -29,6 +30,10 @@ from projections.status import STALE_AFTER, ShardStatus
 from projections.status import _lag_seconds as lag_seconds
 
 MOST_PER_PAGE = 1000
+CORRELATION_KEY = "_correlation_id"
+"""Kept with an integration event whose domain event was recorded with a correlation id: no
+field of the contract. The relay moves it into a message header (CORRELATION_HEADER); the
+HTTP feed's answers leave it out (`interfaces/http/feed.py` reads only the contract's fields)."""
 """The largest page of the feed one read returns."""
 
 
@@ -129,6 +134,9 @@ class Feed(Projection):
             return  # a stream the feed never saw born (it cannot name its fridge)
         body = integration_event(event, located[0], position, located[1])
         if body is not None:
+            cause = cause_of(event)
+            if cause is not None and cause.correlation_id:
+                body[CORRELATION_KEY] = cause.correlation_id
             self.rows.published(tx, body)
 
 

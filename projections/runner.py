@@ -17,6 +17,7 @@ shard stops with an error naming the event and its position; under "park" the ev
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -30,6 +31,7 @@ import structlog
 from eventsourcing.persistence import Notification
 from prometheus_client import Counter, Histogram
 
+from domain.causes import log_ids
 from projections.database import Database, Tx
 from projections.projection import (
     Projection,
@@ -141,6 +143,9 @@ class Runner:
         self._last_time: datetime | None = None  # when the event at `_timed` happened
         self._timed: int | None = None
         self._pending = 0
+        # A line per event applied only where debug lines are wanted (FARMACY_LOG_LEVEL):
+        # asked once here, so the hot loop pays one attribute test per event.
+        self._tracing = log.is_enabled_for(logging.DEBUG)
         self.projection = factory(generation or 1, self.shard)
         if generation is None:
             prepare(db, self.projection)
@@ -218,6 +223,15 @@ class Runner:
             event = self.store.mapper.to_domain_event(notification)
             self.projection.apply(event, tx, notification.id)
             self._last_time, self._timed = getattr(event, "timestamp", None), notification.id
+            if self._tracing:
+                log.debug(
+                    "event_projected",
+                    projection=self.name,
+                    shard=str(self.shard),
+                    position=notification.id,
+                    type=type(event).__qualname__,
+                    **log_ids(event),
+                )
 
     def _time(self, last: Notification) -> None:
         """Know when the event the checkpoint moves to happened, decoding it if the view did
@@ -281,6 +295,16 @@ class Runner:
                         f"{self.name} shard {self.shard}: cannot apply {notification.topic} "
                         f"at position {notification.id}: {error!r}"
                     )
+                    log.warning(
+                        "event_not_projected",
+                        projection=self.name,
+                        shard=str(self.shard),
+                        position=notification.id,
+                        topic=notification.topic,
+                        policy=self.projection.policy,
+                        why=repr(error),
+                        **self._ids(notification),
+                    )
                     if self.projection.policy != "park":
                         failure = why
                         break
@@ -298,6 +322,13 @@ class Runner:
             self.position = self._pending
         if failure is not None:
             raise ProjectionFailed(failure)
+
+    def _ids(self, notification: Notification) -> dict[str, str]:
+        """The ids of a failing event, for its log line (none if it cannot be read)."""
+        try:
+            return log_ids(self.store.mapper.to_domain_event(notification))
+        except Exception:
+            return {}
 
     def _park(self, tx: Tx, notification: Notification, why: str) -> None:
         DEAD_LETTERS.labels(self.name).inc()

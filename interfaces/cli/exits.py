@@ -11,7 +11,7 @@ import typer
 
 from application.errors import StoreUnavailable
 from ops import metrics
-from ops.logging import UnknownLogFormat, configure_logging
+from ops.logging import UnknownLogFormat, UnknownLogLevel, configure_logging
 from ops.settings import Settings, SettingsError
 
 
@@ -21,11 +21,12 @@ def fail(error: Exception | str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def logging_or_exit(level: str = "INFO") -> None:
-    """Log as FARMACY_LOG_FORMAT says (every process alike), or end naming the formats."""
+def logging_or_exit(level: str | None = None) -> None:
+    """Log as FARMACY_LOG_FORMAT and FARMACY_LOG_LEVEL say (every process alike), or end
+    naming the formats or levels."""
     try:
         configure_logging(level)
-    except UnknownLogFormat as error:
+    except (UnknownLogFormat, UnknownLogLevel) as error:
         raise fail(error) from None
 
 

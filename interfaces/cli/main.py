@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from application.errors import StoreUnavailable
-from interfaces.cli import feed, http, payments, projections, simulate, world
+from interfaces.cli import feed, http, payments, projections, simulate, trace, world
 from interfaces.cli.exits import (
     fail,
     logging_or_exit,
@@ -227,6 +227,7 @@ world.register(app)  # promotions import, expiry, fridges poll, kitchen plan
 simulate.register(app)  # simulate
 payments.register(app)  # payments simulate
 feed.register(app)  # relay, feed consume
+trace.register(app)  # trace ORDER_ID
 
 
 def main() -> None:  # pragma: no cover - console script shim

@@ -30,6 +30,9 @@ PROGRESS = "farmacy_feed_progress"
 POSITION_HEADER = "Farmacy-Position"
 """The event store position of an integration event, on each message of the stream."""
 MSG_ID_HEADER = "Nats-Msg-Id"
+CORRELATION_HEADER = "Farmacy-Correlation-Id"
+"""The correlation id of the request the event came from (docs/operations.md, "Follow one
+order"), where it was recorded with one: a header, not a field of the contract."""
 EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
 
 DUPLICATE_WINDOW = 120.0

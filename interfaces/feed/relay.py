@@ -2,7 +2,8 @@
 
 It reads the feed read model (projections/feed.py) in commit order and publishes each event on
 `farmacy.feed.<city>.<partition>`, with the event's id as `Nats-Msg-Id`, its position in a
-header, and `Nats-Expected-Last-Sequence` set to the sequence the stream must have before it.
+header, and `Nats-Expected-Last-Sequence` set to the sequence the stream must have before it;
+the correlation id of the request it came from, if any, in `Farmacy-Correlation-Id`.
 
 Why nothing is published twice, even after a pause longer than the duplicate window: the relay
 never trusts a checkpoint of its own. It starts, and starts again after any failure, from the
@@ -33,6 +34,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge
 
 from interfaces.feed.jetstream import (
+    CORRELATION_HEADER,
     EXPECTED_LAST_SEQUENCE,
     MSG_ID_HEADER,
     POSITION_HEADER,
@@ -45,6 +47,7 @@ from interfaces.feed.jetstream import (
     reservation_key,
     subject,
 )
+from projections.feed import CORRELATION_KEY
 from projections.integration import ORDER_STATUS
 
 log = structlog.get_logger(__name__)
@@ -123,6 +126,9 @@ async def publish(js: JetStreamContext, events: list[dict[str, Any]], sequence: 
             POSITION_HEADER: str(event["position"]),
             EXPECTED_LAST_SEQUENCE: str(sequence + offset),
         }
+        correlation_id = event.pop(CORRELATION_KEY, None)  # a header, not the contract's
+        if correlation_id:
+            headers[CORRELATION_HEADER] = correlation_id
         body = json.dumps(event, sort_keys=True).encode()
         where = subject(event["city_id"], event["partition"])
         pending.append(await js.publish_async(where, body, headers=headers))

@@ -5,6 +5,11 @@ X-Request-Id cut to 64 characters, or a new one; the answer echoes it) and busin
 in the path (fridge_id, order_id, ...) as they are, others a handler adds with `note`. Headers
 and bodies are never logged, so neither tokens nor card data can leak.
 
+A write also has a correlation id: the caller's X-Correlation-Id if it is short and plain
+(`correlation_id_of`), else the request id; the answer echoes it. Both become the cause of
+every event the request records (application/causes.py), so the workers and the process
+manager that act on those events log the same ids (`farmacy trace ORDER_ID` shows them).
+
 The metrics keep the names, labels and buckets of Litestar's Prometheus middleware
 (`PrometheusConfig(app_name="farmacy", prefix="farmacy", group_path=True)`), which dashboards
 use. That middleware and a log middleware of our own each built a `Request`, read the clock
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from typing import Any
 
@@ -28,10 +34,17 @@ from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
+from application.causes import caused_by
+from domain.causes import Cause
+
 log = structlog.get_logger("farmacy.http")
 NOTES = "farmacy_log"
 LOGGED_IDS = ("order_id", "fridge_id", "venue_id", "city_id", "meal_id")
 REQUEST_ID = b"x-request-id"
+CORRELATION_ID = b"x-correlation-id"
+PLAIN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+"""What a caller's correlation id may be: it is stored with every event the request records
+and written on log lines, so nothing but a short run of plain characters is kept."""
 SERVED_BY = b"x-farmacy-process"
 """Answer header: which API process served (its pid), so a balancer's routing can be seen."""
 
@@ -114,6 +127,18 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
     return f"{PROCESS_PREFIX}{next(REQUEST_NUMBERS):016x}"  # 32 hex digits, as uuid4().hex
 
 
+def correlation_id_of(headers: list[tuple[bytes, bytes]], request_id: str) -> str:
+    """The caller's X-Correlation-Id (the last one sent) if it is plain (`PLAIN_ID`), else the
+    request's id: a conversation begins with the request that has no correlation id."""
+    given = b""
+    for name, value in headers:
+        if name == CORRELATION_ID:
+            given = value
+    if given and PLAIN_ID.fullmatch(given):
+        return given.decode()
+    return request_id
+
+
 READS = ("GET", "HEAD")
 READ_LOG_PER_SECOND = 100
 
@@ -156,11 +181,14 @@ def log_line(
     seconds: float,
     request_id: str,
     unlogged: int,
+    cause: Cause | None = None,
 ) -> None:
     """The request's one line, with the business ids of its path and its notes."""
     params = scope.get("path_params") or {}
     ids = {k: v for k, v in params.items() if k in LOGGED_IDS}
     ids.update(scope.get(NOTES, {}))
+    if cause is not None:
+        ids["correlation_id"] = cause.correlation_id
     if unlogged:
         ids["unlogged_reads"] = unlogged
     log.info(
@@ -186,8 +214,13 @@ def request_telemetry(app: ASGIApp) -> ASGIApp:
             await app(asgi_scope, receive, send)
             return
         request_id = request_id_of(scope["headers"])
-        echoed = (REQUEST_ID, request_id.encode())
+        echoed = [(REQUEST_ID, request_id.encode())]
         method = scope["method"]
+        cause = None
+        if method not in READS:  # a read records nothing: it needs no cause
+            correlation_id = correlation_id_of(scope["headers"], request_id)
+            echoed.append((CORRELATION_ID, correlation_id.encode()))
+            cause = Cause(request_id, correlation_id, request_id, "api")
         route = scope.get("path_template") or "unmatched"
         counted = series(method, route)
         status = 500  # unless an answer starts: an exception escaped every handler
@@ -198,17 +231,21 @@ def request_telemetry(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message["headers"], echoed, served_by]
+                message["headers"] = [*message["headers"], *echoed, served_by]
             await send(message)
 
         try:
-            await app(asgi_scope, receive, send_wrapper)
+            if cause is None:  # a read: no context to set, on the hottest path
+                await app(asgi_scope, receive, send_wrapper)
+            else:
+                with caused_by(cause):
+                    await app(asgi_scope, receive, send_wrapper)
         finally:
             seconds = time.perf_counter() - started
             counted.in_progress.dec()
             counted.observe(status, seconds)
             unlogged = reads.admit(started) if method in READS and status < 400 else 0
             if unlogged is not None:  # None: a read left out of the log, counted
-                log_line(scope, method, route, status, seconds, request_id, unlogged)
+                log_line(scope, method, route, status, seconds, request_id, unlogged, cause)
 
     return middleware

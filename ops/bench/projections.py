@@ -24,6 +24,7 @@ run is the baseline. Timings are printed with PASS/MISS, never asserted.
 
     .venv/bin/python -m ops.bench.projections [--stores postgres,sqlite] [--events 200000]
                                               [--big-events 1000000 | --skip-million]
+                                              [--caused]
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ from typing import Any
 
 import psycopg
 
+from application.causes import caused_by
 from application.orders import fingerprint
+from domain.causes import Cause
 from domain.errors import AlreadyExists, DomainError
 from domain.fridge import Fridge
 from domain.order import Order, OrderLine
@@ -629,6 +632,9 @@ def paced_orders(
 
 # ---- the run ------------------------------------------------------------------------------
 
+CAUSE = Cause(uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex, "api")
+"""What --caused stamps on every event: ids as long as a request's."""
+
 
 @dataclass
 class Run:
@@ -641,7 +647,7 @@ class Run:
 def bench_store(
     run: Run, store: str, settings: Settings, where: str, args: argparse.Namespace
 ) -> None:
-    with write_side(settings) as side:
+    with write_side(settings) as side, caused_by(CAUSE if args.caused else None):
         filler = Filler(side, seed=3)
         added, took = filler.fill(args.events, f"{store} fill")
         run.fills.append((store, added, took))
@@ -760,6 +766,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--order-rate", type=float, default=300.0, help="orders per second")
     parser.add_argument("--threads", type=int, default=16, help="threads placing the orders")
     parser.add_argument("--fridges", type=int, default=8, help="fridges the orders go to")
+    parser.add_argument(
+        "--caused",
+        action="store_true",
+        help="every event filled carries a request's cause (its metadata), as events recorded "
+        "through the API do",
+    )
     parser.add_argument(
         "--postgres-dsn", default=ADMIN_DSN, help="a server where databases may be created"
     )

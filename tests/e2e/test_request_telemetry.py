@@ -3,6 +3,8 @@
 A request handled by a route gives exactly one `request` line (method, route template, status,
 duration, request id, the business ids of its path and of `note`) and nothing from its headers
 or body; the request id is the caller's X-Request-Id or a new one, and the answer echoes it.
+A write's line also has its correlation id (the caller's plain X-Correlation-Id, else the
+request id), echoed too, and stored with the events the request records.
 /metrics counts requests and times them per method, route template and status, under the
 names dashboards use (`farmacy_requests_total`, `farmacy_request_duration_seconds`, ...).
 The store plays no part in either, so these run on SQLite only.
@@ -20,6 +22,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from domain.causes import Cause, cause_of
+from domain.fridge import Fridge
 from interfaces.http.auth import Role
 from ops.settings import Settings
 from tests.e2e.http_client import Api, api
@@ -66,17 +70,52 @@ def test_an_order_is_one_line_with_route_status_duration_request_id_and_its_ids(
     )
     assert answer.status_code == 201, answer.text
     line = one_request_line(lines)
-    assert set(line) == LINE_FIELDS | {"order_id", "fridge_id"}
+    assert set(line) == LINE_FIELDS | {"order_id", "fridge_id", "correlation_id"}
     assert line["method"] == "POST" and line["route"] == "/orders" and line["status"] == 201
     assert line["order_id"] == answer.json()["order_id"]
     assert line["fridge_id"] == api.world.fridge_id
     assert line["log_level"] == "info"
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
     assert line["request_id"] == "req-42" == answer.headers["X-Request-Id"]
+    # no X-Correlation-Id sent: the order's conversation begins with this request
+    assert line["correlation_id"] == "req-42" == answer.headers["X-Correlation-Id"]
     # nothing of the headers or the body: not the token, the key, nor a meal ordered
     written = repr(line)
     for secret in (token["Authorization"].split()[1], "key-secret-1", api.world.soup):
         assert secret not in written
+
+
+def test_a_callers_correlation_id_is_echoed_logged_and_stored_with_the_order(api: Api) -> None:
+    """The ids reach the events the request records: the fridge's reservation that is the
+    order's birth carries them, as `farmacy trace` and the workers read them."""
+    headers = {
+        **api.as_(Role.CUSTOMER, "ana"),
+        "Idempotency-Key": "k-corr",
+        "X-Request-Id": "req-43",
+        "X-Correlation-Id": "checkout-7",
+    }
+    body = {"fridge_id": api.world.fridge_id, "lines": [{"meal_id": api.world.soup, "quantity": 1}]}
+    answer, lines = logged(lambda: api.client.post("/orders", json=body, headers=headers))
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["X-Correlation-Id"] == "checkout-7"
+    assert one_request_line(lines)["correlation_id"] == "checkout-7"
+    order_id = answer.json()["order_id"]
+    events = api.side.store.events.get(Fridge.create_id(api.world.fridge_id))
+    [reserved] = [e for e in events if getattr(e, "order_id", None) == order_id]
+    assert cause_of(reserved) == Cause("req-43", "checkout-7", "req-43", "api")
+
+
+def test_a_correlation_id_that_is_not_plain_is_replaced_by_the_request_id(api: Api) -> None:
+    headers = {
+        **api.as_(Role.CUSTOMER, "ana"),
+        "Idempotency-Key": "k-forged",
+        "X-Request-Id": "req-44",
+        "X-Correlation-Id": "x" * 65,
+    }
+    body = {"fridge_id": api.world.fridge_id, "lines": [{"meal_id": api.world.soup, "quantity": 1}]}
+    answer = api.client.post("/orders", json=body, headers=headers)
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["X-Correlation-Id"] == "req-44"
 
 
 def test_ids_in_the_path_are_logged_under_the_route_template(api: Api) -> None:
