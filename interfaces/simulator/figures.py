@@ -14,7 +14,7 @@ EXPECTED: dict[str, frozenset[int]] = {
     "repeat_order": frozenset({200}),
     "cancel": frozenset({200, 409}),  # 409: already picked up or ended
     "pickup": frozenset({201, 409}),  # 409: released meanwhile (a walk-up took the meals)
-    "reprice": frozenset({200, 201, 409}),  # 409: today's API has no repricing (content differs)
+    "reprice": frozenset({200}),
     "count": frozenset({200, 201}),  # 200: a repeat, or older than the last applied
     "delivery": frozenset({200, 201}),
 }

@@ -14,6 +14,7 @@ from typing import Any
 from interfaces.simulator.check import CheckFailed, Findings, check
 from interfaces.simulator.client import Api, Tokens
 from interfaces.simulator.figures import Figures
+from interfaces.simulator.prices import PriceBook
 from interfaces.simulator.profile import Day, Profile
 from interfaces.simulator.traffic import PlacedOrder, Traffic
 from interfaces.simulator.world import SetupFailed, World, plan_world, register
@@ -86,7 +87,7 @@ async def simulate(
         seconds = time.monotonic() - traffic.started
         progress.cancel()
         show({**figures.progress(day.clock(seconds)), "event": "closed"})
-        findings = await check(api, world, traffic.orders, figures)
+        findings = await check(api, world, traffic.orders, figures, traffic.prices)
     finally:
         await api.close()
     for counterexample in traffic.broken:
@@ -102,7 +103,7 @@ async def simulate(
             "unchecked": findings.unchecked,
         },
     }
-    return Outcome(report, findings, ledger(world, traffic.orders))
+    return Outcome(report, findings, ledger(world, traffic.orders, traffic.prices))
 
 
 async def check_again(
@@ -112,10 +113,11 @@ async def check_again(
     saved = json.loads(ledger_file.read_text())
     world = World.from_ids(saved["world"])
     orders = {o["order_id"]: PlacedOrder(**o) for o in saved["orders"]}
+    prices = PriceBook.from_dict(saved["prices"]) if "prices" in saved else None
     figures = Figures()
     api = Api(against, tokens, figures, connections)
     try:
-        findings = await check(api, world, orders, figures)
+        findings = await check(api, world, orders, figures, prices)
     finally:
         await api.close()
     report = {
@@ -130,8 +132,12 @@ async def check_again(
     return Outcome(report, findings, saved)
 
 
-def ledger(world: World, orders: dict[str, PlacedOrder]) -> dict[str, Any]:
-    return {"world": world.ids(), "orders": [o.as_dict() for o in orders.values()]}
+def ledger(world: World, orders: dict[str, PlacedOrder], prices: PriceBook) -> dict[str, Any]:
+    return {
+        "world": world.ids(),
+        "orders": [o.as_dict() for o in orders.values()],
+        "prices": prices.as_dict(),
+    }
 
 
 async def report_progress(figures: Figures, day: Day, show: Show) -> None:

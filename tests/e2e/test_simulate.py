@@ -117,6 +117,9 @@ def test_a_simulated_day_keeps_every_invariant(run: Run) -> None:
     cut_off = report["orders"].get("sessions_cut_off", 0)
     assert 6 * kinds["stock"] <= kinds["venue_menu"] <= 6 * (kinds["stock"] + cut_off)
     assert report["routes"]["place_order"]["p99_ms"] is not None
+    # operators reprice through PUT /meals/{id}/price, and every order paid a price in force
+    assert report["orders"]["repriced"] > 0 and "reprice_refused" not in report["orders"]
+    assert not [note for note in report["invariants"]["unchecked"] if "price" in note]
     lines = [json.loads(line) for line in run.result.stdout.splitlines()]
     assert lines[-1]["event"] == "summary" and lines[-1]["invariants"]["broken"] == []
     assert any(line["event"] == "progress" for line in lines)
