@@ -11,6 +11,7 @@ from interfaces.simulator.check import Findings, check_acknowledged, check_held,
 from interfaces.simulator.figures import Figures
 from interfaces.simulator.prices import PriceBook
 from interfaces.simulator.profile import Day, Profile
+from interfaces.simulator.run import Plan
 from interfaces.simulator.traffic import PlacedOrder
 from interfaces.simulator.world import plan_world
 
@@ -115,3 +116,34 @@ def test_an_order_at_a_price_not_in_force_or_not_adding_up_breaks_the_prices_inv
     found = Findings()
     check_prices({"a": early}, {"a": {**order("a", "placed"), "total": "8.90"}}, book, found)
     assert found.first == "prices: order a total 8.90, its lines 7.90"
+
+
+def test_a_run_split_over_processes_gives_each_its_own_world_and_a_share_of_the_rate() -> None:
+    plan = Plan("http://api", seed=5, rate=90.0, connections=48, tag="t", processes=3)
+    parts = plan.parts()
+    assert [p.tag for p in parts] == ["t-p0", "t-p1", "t-p2"]
+    assert [p.seed for p in parts] == [5, 6, 7]
+    assert {(p.rate, p.connections, p.processes) for p in parts} == {(30.0, 16, 1)}
+    worlds = [p.world() for p in parts]
+    assert not set(worlds[0].fridges) & set(worlds[1].fridges)
+    assert not set(worlds[0].meals) & set(worlds[1].meals)
+
+
+def test_pooled_figures_add_counts_pool_latencies_and_take_the_longest_day() -> None:
+    first, second = Figures(), Figures()
+    first.record("venue_menu", 200, 0.010)
+    first.record("place_order", 500, 0.030, {"detail": "boom"})
+    second.record("venue_menu", 200, 0.020)
+    first.in_day, second.in_day = (2, 10.0), (1, 12.0)
+    first.outcomes["placed"] += 1
+    second.outcomes["placed"] += 2
+
+    first.merge(second)
+
+    assert first.requests == Counter({"venue_menu": 2, "place_order": 1})
+    assert sorted(first.latencies["venue_menu"]) == [10.0, 20.0]
+    assert first.errors == Counter({"place_order 500": 1})
+    assert first.first_errors == ["place_order 500 {'detail': 'boom'}"]
+    assert first.outcomes["placed"] == 3
+    assert first.in_day == (3, 12.0)
+    assert first.report(12.0)["rate_in_day"] == 0.25
