@@ -1,4 +1,5 @@
-"""Operators register cities, venues, fridges and meals. Each is created once, by its own id."""
+"""Operators register cities, venues, fridges and meals, each created once by its own id, and
+set a meal's price."""
 
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ C = TypeVar("C", bound=Aggregate)
 @dataclass(frozen=True)
 class Registered:
     created: bool  # False: it existed already with the same details (a repeat)
+    position: int | None
+
+
+@dataclass(frozen=True)
+class Priced:
+    """A meal's price after an operator set it."""
+
+    meal_id: str
+    price: Decimal
+    currency: str
+    changed: bool  # False: it had this price already (a repeat)
     position: int | None
 
 
@@ -64,12 +76,15 @@ class Catalogue:
         candidate = Meal.register(meal_id, name, price, currency, details)
         return self._create_once("meal", meal_id, candidate)
 
-    def reprice_meal(self, meal_id: str, price: Decimal | str) -> Registered:
-        def attempt() -> Registered:
-            meal = self.meal(meal_id)
+    def reprice_meal(self, meal_id: str, price: Decimal | str) -> Priced:
+        """Set a meal's list price: orders priced once the price list has the event pay it
+        (application/prices.py); orders placed before keep theirs."""
+
+        def attempt() -> Priced:
+            meal = self.meal(natural_id("meal_id", meal_id))
             changed = meal.reprice(price)
             position = self.store.append(meal) if changed else self.store.position()
-            return Registered(changed, position)
+            return Priced(meal.meal_id, meal.price, meal.currency, changed, position)
 
         return on_conflict_retry(f"meal {meal_id}", attempt)
 

@@ -1,8 +1,9 @@
-"""Operators register cities, venues, fridges and meals: 201 new, 200 repeat, 409 different."""
+"""Operators register cities, venues, fridges and meals: 201 new, 200 repeat, 409 different;
+and set a meal's price (200, with `changed` false for a repeat)."""
 
 from __future__ import annotations
 
-from litestar import Controller, Response, post
+from litestar import Controller, Response, post, put
 
 from application.catalogue import Registered
 from interfaces.http import schemas
@@ -71,3 +72,14 @@ class CatalogueRoutes(Controller):
             dict(data.details),
         )
         return answer(data.meal_id, done)
+
+    @put("/meals/{meal_id:str}/price")
+    async def price(
+        self, meal_id: schemas.MealInPath, data: JSONBody[schemas.NewPrice], write: Write
+    ) -> schemas.MealPrice:
+        """A meal's list price from now on: menus show it once their models have the event,
+        orders priced after it pay it, orders placed before keep what they were charged."""
+        done = await write.run(write.side.catalogue.reprice_meal, meal_id, data.price)
+        return schemas.MealPrice(
+            done.meal_id, f"{done.price:.2f}", done.currency, done.changed, done.position
+        )

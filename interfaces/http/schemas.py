@@ -25,6 +25,7 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 FridgeInPath = Annotated[str, PathParameter(pattern=ID_PATTERN, description="the fridge's id")]
 VenueInPath = Annotated[str, PathParameter(pattern=ID_PATTERN, description="the venue's id")]
 CityInPath = Annotated[str, PathParameter(pattern=ID_PATTERN, description="the city's id")]
+MealInPath = Annotated[str, PathParameter(pattern=ID_PATTERN, description="the meal's id")]
 OrderInPath = Annotated[str, PathParameter(pattern=r"^[0-9a-f-]{36}$", description="order id")]
 __all__ = ["JSONBody", "Side", "Write"]
 
@@ -175,6 +176,22 @@ class NewMeal(Struct, forbid_unknown_fields=True):
             examples=[{"allergens": ["soy", "sesame"], "diet_tags": ["vegan"], "kcal": 520}],
         ),
     ] = {}
+
+
+class NewPrice(Struct, forbid_unknown_fields=True):
+    """`PUT /meals/{meal_id}/price`: the meal's list price from now on, in its currency."""
+
+    price: Amount
+
+
+class MealPrice(Struct):
+    """`changed` is false when the meal had this price already (a repeat)."""
+
+    meal_id: str
+    price: str
+    currency: str
+    changed: bool
+    position: Position
 
 
 class Registered(Struct):

@@ -5,6 +5,8 @@ Everything is read at one position (the store's head once nothing moves any more
 - no negative availability, and no fridge holding more than it has fresh (oversold);
 - every acknowledged order present, for its customer, with its fridge, total and a status
   consistent with what the simulator did (picked up, cancelled);
+- every order's total equal to its lines, each at a price in force when it was placed
+  (prices.py says what "in force" can mean to a client);
 - per fridge and meal, the units held equal the open orders' units;
 - venue and city menus equal the sum of their fridges' stock;
 - every order final, or within its deadlines.
@@ -17,11 +19,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from interfaces.simulator import statuses
 from interfaces.simulator.client import Answer, Api
 from interfaces.simulator.figures import Figures
+from interfaces.simulator.prices import PriceBook
 from interfaces.simulator.traffic import PlacedOrder
 from interfaces.simulator.world import World
 
@@ -83,7 +87,11 @@ async def must(pending: Any) -> Answer:
 
 
 async def check(
-    api: Api, world: World, acknowledged: dict[str, PlacedOrder], figures: Figures
+    api: Api,
+    world: World,
+    acknowledged: dict[str, PlacedOrder],
+    figures: Figures,
+    prices: PriceBook | None = None,
 ) -> Findings:
     started = time.monotonic()
     head = await settle(api)
@@ -117,6 +125,10 @@ async def check(
             if item["fridge_id"] in world.fridges:
                 orders[item["order_id"]] = {**item, "customer": customer}
     check_acknowledged(acknowledged, orders, found)
+    if prices is None:
+        found.unchecked.append("prices: the run kept no price history")
+    else:
+        check_prices(acknowledged, orders, prices, found)
     check_held(stock, orders, found, figures)
     await check_menus(api, world, head, stock, found)
     check_deadlines(orders, found)
@@ -151,6 +163,33 @@ def check_acknowledged(
             wrong.append("picked up, but nobody picked it up")
         if wrong:
             found.fail("order status inconsistent", f"order {order_id}: {'; '.join(wrong)}")
+
+
+def check_prices(
+    acknowledged: dict[str, PlacedOrder],
+    orders: dict[str, dict[str, Any]],
+    prices: PriceBook,
+    found: Findings,
+) -> None:
+    """Each acknowledged order's total is its lines' sum, each line at a price its meal had
+    while the order was in flight."""
+    for order_id, placed in sorted(acknowledged.items()):
+        seen = orders.get(order_id)
+        if seen is None or not placed.sent:
+            continue
+        lines = seen["lines"]
+        summed = sum((Decimal(line["unit_price"]) * line["quantity"] for line in lines), Decimal())
+        if Decimal(seen["total"]) != summed:
+            found.fail("prices", f"order {order_id} total {seen['total']}, its lines {summed}")
+            continue
+        for line in lines:
+            allowed = prices.possible(line["meal_id"], placed.sent, placed.answered)
+            if allowed is not None and Decimal(line["unit_price"]) not in map(Decimal, allowed):
+                found.fail(
+                    "prices",
+                    f"order {order_id} paid {line['unit_price']} for {line['meal_id']}, "
+                    f"in force while it was placed: {', '.join(sorted(allowed))}",
+                )
 
 
 def check_held(

@@ -14,7 +14,7 @@ EXPECTED: dict[str, frozenset[int]] = {
     "repeat_order": frozenset({200}),
     "cancel": frozenset({200, 409}),  # 409: already picked up or ended
     "pickup": frozenset({201, 409}),  # 409: released meanwhile (a walk-up took the meals)
-    "reprice": frozenset({200, 201, 409}),  # 409: today's API has no repricing (content differs)
+    "reprice": frozenset({200}),
     "count": frozenset({200, 201}),  # 200: a repeat, or older than the last applied
     "delivery": frozenset({200, 201}),
 }
@@ -56,14 +56,40 @@ class Figures:
     notes: list[str] = field(default_factory=list)
     first_errors: list[str] = field(default_factory=list)
 
-    def record(self, kind: str, status: int | str, seconds: float, detail: str = "") -> None:
+    def record(self, kind: str, status: int | str, seconds: float, detail: Any = "") -> None:
+        """One answer; `detail` (its body) is written out only for an error: a menu's body
+        turned into text on every read would cost the simulator more than the read."""
         self.requests[kind] += 1
         self.statuses[kind][str(status)] += 1
         self.latencies[kind].append(seconds * 1000.0)
         if isinstance(status, str) or not expected(kind, status):
             self.errors[f"{kind} {status}"] += 1
             if len(self.first_errors) < 10:
-                self.first_errors.append(f"{kind} {status} {detail}"[:300])
+                self.first_errors.append(f"{kind} {status} {str(detail)[:200]}"[:300])
+
+    def merge(self, other: Figures) -> None:
+        """Take in another simulator process's figures (one run split over processes): its
+        counts added, its latencies pooled; its day is as long as the longest of them."""
+        self.requests.update(other.requests)
+        for kind, counted in other.statuses.items():
+            self.statuses[kind].update(counted)
+        for kind, values in other.latencies.items():
+            self.latencies[kind].extend(values)
+        self.errors.update(other.errors)
+        self.outcomes.update(other.outcomes)
+        self.lag_events.extend(other.lag_events)
+        self.lag_seconds.extend(other.lag_seconds)
+        self.dropped_sessions += other.dropped_sessions
+        self.highest_position = max(self.highest_position, other.highest_position)
+        waits = [w for w in (self.catch_up_seconds, other.catch_up_seconds) if w is not None]
+        self.catch_up_seconds = max(waits) if waits else None
+        if other.in_day is not None:
+            requests, seconds = self.in_day or (0, 0.0)
+            self.in_day = (requests + other.in_day[0], max(seconds, other.in_day[1]))
+        self.unknown_statuses.update(other.unknown_statuses)
+        self.final_statuses.update(other.final_statuses)
+        self.notes.extend(other.notes)
+        self.first_errors = (self.first_errors + other.first_errors)[:10]
 
     def saw_position(self, position: int | None) -> None:
         if position is not None and position > self.highest_position:

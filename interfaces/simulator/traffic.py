@@ -16,6 +16,7 @@ from typing import Any
 from interfaces.simulator import statuses
 from interfaces.simulator.client import Answer, Api
 from interfaces.simulator.figures import Figures
+from interfaces.simulator.prices import PriceBook
 from interfaces.simulator.profile import Day, Profile
 from interfaces.simulator.world import MEALS_PER_FRIDGE, Fridge, World
 
@@ -34,6 +35,9 @@ class PlacedOrder:
     position: int | None
     picked_up: bool = False
     cancelled: bool = False
+    sent: float = 0.0
+    answered: float = 0.0
+    """Wall-clock seconds the order was sent and answered: which prices it may have paid."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -54,6 +58,11 @@ class Traffic:
     started: float = 0.0
     closing: bool = False
     sessions: set[asyncio.Task[None]] = field(default_factory=set)
+    prices: PriceBook = field(default_factory=PriceBook)
+
+    def __post_init__(self) -> None:
+        if not self.prices.spells:
+            self.prices = PriceBook.listed(self.world.meals)
 
     @property
     def profile(self) -> Profile:
@@ -173,15 +182,30 @@ class Traffic:
             await self.at(moment)
             meal_id = rng.choice(sorted(self.world.meals))
             old = Decimal(self.world.meals[meal_id])
-            new = (old * Decimal(rng.choice(["0.9", "1.1"]))).quantize(Decimal("0.01"))
-            body = {"meal_id": meal_id, "name": meal_id, "price": str(new), "currency": "EUR"}
-            answer = await self.api.call("reprice", "POST", "/meals", "operator", "operator", body)
-            if answer.ok:
-                self.world.meals[meal_id] = str(new)
-                self.figures.outcomes["repriced"] += 1
-            else:
-                self.figures.outcomes["reprice_refused"] += 1
+            new = str((old * Decimal(rng.choice(["0.9", "1.1"]))).quantize(Decimal("0.01")))
+            await self.reprice(meal_id, new)
             moment += every
+
+    async def reprice(self, meal_id: str, price: str) -> None:
+        """Set a meal's price; a PUT is sent again when its answer was lost (it is idempotent),
+        so the run knows which price is in force."""
+        path = f"/meals/{meal_id}/price"
+        sent = time.time()
+        for _ in range(3):
+            answer = await self.api.call(
+                "reprice", "PUT", path, "operator", "operator", {"price": price}
+            )
+            if answer.status != 0:
+                break
+        if answer.ok:
+            self.world.meals[meal_id] = price
+            self.prices.repriced(meal_id, price, sent, time.time())
+            self.figures.outcomes["repriced"] += 1
+        else:
+            self.figures.outcomes["reprice_refused"] += 1
+            if answer.status == 0:  # it may have applied: its orders' prices are unknown
+                self.prices.lost(meal_id)
+                self.figures.notes.append(f"prices of {meal_id}: a reprice went unanswered")
 
     # --- the customers ----------------------------------------------------------------------
 
@@ -237,11 +261,16 @@ class Traffic:
         self, rng: random.Random, customer: str, fridge: Fridge, lines: list[dict[str, Any]]
     ) -> None:
         key = f"{rng.getrandbits(128):032x}"
-        body = {"fridge_id": fridge.fridge_id, "lines": lines}
+        # the fridge in the path: a balancer hashing on it sends every order of a fridge to
+        # the process whose writer holds that fridge
+        path = f"/fridges/{fridge.fridge_id}/orders"
+        body = {"lines": lines}
         headers = {"Idempotency-Key": key}
+        sent = time.time()
         answer = await self.api.call(
-            "place_order", "POST", "/orders", "customer", customer, body, headers=headers
+            "place_order", "POST", path, "customer", customer, body, headers=headers
         )
+        answered = time.time()
         if answer.status == 409:
             self.figures.outcomes["sold_out"] += 1
             return
@@ -255,13 +284,15 @@ class Traffic:
             {line["meal_id"]: line["quantity"] for line in lines},
             answer.get("total"),
             answer.get("position"),
+            sent=sent,
+            answered=answered,
         )
         self.orders[placed.order_id] = placed
         fridge.orders_since_report += 1
         self.figures.outcomes["placed"] += 1
         if rng.random() < self.profile.retry_share:
             again = await self.api.call(
-                "repeat_order", "POST", "/orders", "customer", customer, body, headers=headers
+                "repeat_order", "POST", path, "customer", customer, body, headers=headers
             )
             self.figures.outcomes["repeated"] += 1
             if again.ok and again.get("order_id") != placed.order_id:

@@ -1,41 +1,46 @@
 """The simulator's load on PostgreSQL with 1, 2, 3 API processes (issue 22, scale rows).
 
 For each count of API processes: a fresh database, the main job's processes on it (a worker
-per read model, fulfilment, snapshots) and `farmacy api --workers N`, then `farmacy simulate`
-run in this process with a flat day at a rate above what the API can take, so what it reaches
-is the deployment's throughput. Prints one JSON line per row and the ratio against 1 process;
-`--reports DIR` keeps each run's whole report.
+per read model, fulfilment, snapshots, the simulated processor) and N API processes, either
+behind the load balancer (`--api-mode balancer`, Caddy hashing orders on their fridge: the
+deployment's shape) or `farmacy api --workers N` on one shared socket (`--api-mode
+workers`). Then `farmacy simulate` with a flat day at a rate above what the API can take,
+split over `--clients` simulator processes so the client is not the limit, so what it
+reaches is the deployment's throughput. Prints one JSON line per row, the ratio against the
+first, and where the CPU went (ms per request: API, balancer, workers, other processes,
+PostgreSQL, simulator), which says what binds. `--reports DIR` keeps each run's report.
 
     .venv/bin/python -m ops.bench.simulate [--apis 1,2,3] [--rate 600] [--duration 60]
-        [--fridges 40] [--cities 4] [--connections 64] [--reports DIR] [--shape flat|lunch]
+        [--fridges 40] [--cities 4] [--connections 64] [--clients 2]
+        [--api-mode balancer|workers] [--reports DIR] [--shape flat|lunch]
 
-`--apis 2 --shape lunch --duration 300 --rate 60` is the documented longer run: a whole
+`--apis 2 --shape lunch --duration 600 --rate 60` is the documented longer run: a whole
 simulated day on PostgreSQL, its invariants checked at the end.
-
-The simulator shares the machine with the API: its own CPU is reported beside the API's.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import base64
 import json
 import os
 import secrets
 import socket
+import tempfile
 import threading
 import time
 import urllib.request
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from interfaces.http.auth import Role, issue_token
+from psycopg.conninfo import conninfo_to_dict
+
+from interfaces.cli.simulate import Signer
 from interfaces.simulator.profile import Profile
-from interfaces.simulator.run import Plan, simulate
+from interfaces.simulator.run import Plan, simulate_all
+from ops.bench import cpu
 from ops.bench.common import ADMIN_DSN, bench_database, parse_list
-from ops.bench.http import cpu_seconds
-from ops.supervisor import Child, child_env, farmacy_children, supervise
+from ops.supervisor import Child, child_env, farmacy_children, simulator_port, supervise
 from projections.models import PROJECTIONS
 
 
@@ -58,9 +63,26 @@ def healthy(base: str, seconds: float = 120.0) -> None:
     raise SystemExit(f"the API at {base} did not become ready in {seconds:.0f} s")
 
 
+def groups_of(children: list[Child], database: str) -> dict[str, list[int]]:
+    """The row's processes by kind, for ops/bench/cpu.py (API: each process and its uvicorn
+    children)."""
+    found: dict[str, list[int]] = {}
+    for child in children:
+        if child.process is None:
+            continue
+        kind = child.name.split(":")[0]
+        kind = kind if kind in ("api", "balancer", "worker") else "other"
+        found.setdefault(kind, []).extend(cpu.tree(child.process.pid))
+    server = cpu.postgres_processes(database)
+    found["postgres"] = server["backends"] + server["auxiliaries"]
+    return found
+
+
 def one_row(apis: int, args: argparse.Namespace) -> dict[str, Any]:
     secret = secrets.token_hex(32)
-    with bench_database(ADMIN_DSN) as dsn:
+    load_before = os.getloadavg()
+    port = free_port()
+    with bench_database(ADMIN_DSN) as dsn, tempfile.TemporaryDirectory() as data_dir:
         env = {
             **child_env(),
             **os.environ,
@@ -69,11 +91,17 @@ def one_row(apis: int, args: argparse.Namespace) -> dict[str, Any]:
             "FARMACY_SECRET": secret,
             "FARMACY_LOG_FORMAT": "json",
             "FARMACY_LOG_LEVEL": "WARNING",
+            # fulfilment asks the main job's simulated processor, which answers by webhook
+            "FARMACY_PAYMENTS_URL": f"http://127.0.0.1:{simulator_port(port)}",
+            "FARMACY_PAYMENT_WEBHOOK_SECRET": "whsec_" + base64.b64encode(os.urandom(32)).decode(),
+            "FARMACY_DATA_DIR": data_dir,
         }
-        port = free_port()
-        children = farmacy_children(sorted(PROJECTIONS), "127.0.0.1", port)
-        api = children[-1]
-        children[-1] = Child(api.name, [*api.args[:-1], str(apis)])
+        if args.api_mode == "balancer":
+            children = farmacy_children(sorted(PROJECTIONS), "127.0.0.1", port, apis)
+        else:
+            children = farmacy_children(sorted(PROJECTIONS), "127.0.0.1", port)
+            api = children[-1]
+            children[-1] = Child(api.name, [*api.args[:-1], str(apis)])
         stop = threading.Event()
         supervisor = threading.Thread(target=supervise, args=(children, stop, env))
         supervisor.start()
@@ -88,29 +116,31 @@ def one_row(apis: int, args: argparse.Namespace) -> dict[str, Any]:
                 cities=args.cities,
                 fridges=args.fridges,
                 connections=args.connections,
+                processes=args.clients,
             )
-
-            def tokens(role: str, subject: str) -> str:
-                return issue_token(secret, Role(role), subject, timedelta(hours=2))
-
-            api_pid = children[-1].process.pid if children[-1].process else 0
-            cpu_before, own_before = cpu_seconds(api_pid), time.process_time()
+            database = str(conninfo_to_dict(dsn)["dbname"])
+            before = cpu.Sample.take(groups_of(children, database))
             profile = Profile(flat=args.shape == "flat")
-            outcome = asyncio.run(simulate(plan, tokens, lambda _: None, profile))
+            outcome = simulate_all(plan, Signer(secret), lambda _: None, profile)
+            spent = cpu.Sample.take(groups_of(children, database)).since(before)
             report = outcome.report
-            api_cpu = cpu_seconds(api_pid) - cpu_before
-            own_cpu = time.process_time() - own_before
         finally:
             stop.set()
             supervisor.join()
     if args.reports:
         Path(args.reports).mkdir(parents=True, exist_ok=True)
-        (Path(args.reports) / f"apis-{apis}.json").write_text(json.dumps(report, indent=2))
+        name = f"apis-{apis}-{args.api_mode}-clients-{args.clients}.json"
+        (Path(args.reports) / name).write_text(json.dumps({**report, "cpu_s": spent}, indent=2))
+    spent["simulator"] = outcome.cpu_seconds
+    requests = max(1, report["requests"])
     routes = report["routes"]
     return {
         "apis": apis,
+        "api_mode": args.api_mode,
+        "clients": args.clients,
         "requests_per_s": report["rate_in_day"],
         "requests": report["requests_in_day"],
+        "day_s": report["seconds"],
         "orders_placed": report["orders"].get("placed", 0),
         "p50_ms": report["p50_ms"],
         "p99_ms": report["p99_ms"],
@@ -118,8 +148,10 @@ def one_row(apis: int, args: argparse.Namespace) -> dict[str, Any]:
         "venue_menu_p99_ms": routes.get("venue_menu", {}).get("p99_ms"),
         "errors": report["errors"],
         "dropped_sessions": report["dropped_sessions"],
-        "api_cpu_s": round(api_cpu, 1),
-        "simulator_cpu_s": round(own_cpu, 1),
+        "cpu_s": {k: round(v, 1) for k, v in sorted(spent.items())},
+        "cpu_ms_per_request": {k: round(1000 * v / requests, 2) for k, v in sorted(spent.items())},
+        "load_before": [round(x, 1) for x in load_before],
+        "load_after": [round(x, 1) for x in os.getloadavg()],
         "broken": report["invariants"]["broken"][:1],
     }
 
@@ -135,6 +167,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reports", default=None)
     parser.add_argument("--shape", choices=["flat", "lunch"], default="flat")
+    parser.add_argument("--clients", type=int, default=2, help="simulator processes")
+    parser.add_argument("--api-mode", choices=["balancer", "workers"], default="balancer")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     for apis in (int(n) for n in args.apis):

@@ -252,3 +252,15 @@ def test_replaying_a_meals_events_rebuilds_it() -> None:
 
 def test_utc_is_a_known_timezone() -> None:
     assert City.register("anywhere", "Anywhere", "UTC").timezone == "UTC"
+
+
+@pytest.mark.parametrize("price", ["-0.01", "NaN", "Infinity", "seven"])
+def test_repricing_to_a_negative_or_non_amount_is_refused(price: str) -> None:
+    meal = Meal.register("soup", "Soup", "4.50", "EUR")
+    meal.collect_events()
+
+    with pytest.raises(InvalidRequest):
+        meal.reprice(price)
+
+    assert names(meal) == []
+    assert (meal.price, meal.currency) == (Decimal("4.50"), "EUR")

@@ -7,9 +7,11 @@ import random
 from collections import Counter
 
 from interfaces.simulator import statuses
-from interfaces.simulator.check import Findings, check_acknowledged, check_held
+from interfaces.simulator.check import Findings, check_acknowledged, check_held, check_prices
 from interfaces.simulator.figures import Figures
+from interfaces.simulator.prices import PriceBook
 from interfaces.simulator.profile import Day, Profile
+from interfaces.simulator.run import Plan
 from interfaces.simulator.traffic import PlacedOrder
 from interfaces.simulator.world import plan_world
 
@@ -83,3 +85,65 @@ def test_an_acknowledged_order_must_be_there_and_agree_with_what_was_done() -> N
     found = Findings()
     check_acknowledged({"a": placed}, {}, found)
     assert found.first == "acknowledged order missing: order a of ana"
+
+
+def test_an_order_may_pay_only_a_price_in_force_while_it_was_in_flight() -> None:
+    book = PriceBook.listed({"dal": "7.90"})
+    book.repriced("dal", "8.70", sent=100.0, answered=100.5)
+    book.repriced("dal", "7.80", sent=200.0, answered=200.4)
+
+    assert book.possible("dal", 50.0, 50.1) == {"7.90"}
+    assert book.possible("dal", 100.2, 100.3) == {"7.90", "8.70"}  # the reprice in flight
+    assert book.possible("dal", 101.0, 101.1) == {"7.90", "8.70"}  # the list may lag 2 s
+    assert book.possible("dal", 150.0, 150.1) == {"8.70"}
+    assert book.possible("dal", 300.0, 300.1) == {"7.80"}
+    book.lost("dal")
+    assert book.possible("dal", 300.0, 300.1) is None
+    assert PriceBook.from_dict(book.as_dict()) == book
+
+
+def test_an_order_at_a_price_not_in_force_or_not_adding_up_breaks_the_prices_invariant() -> None:
+    book = PriceBook.listed({"dal": "7.90"})
+    book.repriced("dal", "8.70", sent=100.0, answered=100.5)
+    placed = PlacedOrder("a", "ana", "f1", {"dal": 1}, "7.90", 12, sent=150.0, answered=150.2)
+    found = Findings()
+    check_prices({"a": placed}, {"a": order("a", "placed")}, book, found)
+    assert found.first == ("prices: order a paid 7.90 for dal, in force while it was placed: 8.70")
+    early = PlacedOrder("a", "ana", "f1", {"dal": 1}, "7.90", 12, sent=50.0, answered=50.2)
+    found = Findings()
+    check_prices({"a": early}, {"a": order("a", "placed")}, book, found)
+    assert found.broken == []
+    found = Findings()
+    check_prices({"a": early}, {"a": {**order("a", "placed"), "total": "8.90"}}, book, found)
+    assert found.first == "prices: order a total 8.90, its lines 7.90"
+
+
+def test_a_run_split_over_processes_gives_each_its_own_world_and_a_share_of_the_rate() -> None:
+    plan = Plan("http://api", seed=5, rate=90.0, connections=48, tag="t", processes=3)
+    parts = plan.parts()
+    assert [p.tag for p in parts] == ["t-p0", "t-p1", "t-p2"]
+    assert [p.seed for p in parts] == [5, 6, 7]
+    assert {(p.rate, p.connections, p.processes) for p in parts} == {(30.0, 16, 1)}
+    worlds = [p.world() for p in parts]
+    assert not set(worlds[0].fridges) & set(worlds[1].fridges)
+    assert not set(worlds[0].meals) & set(worlds[1].meals)
+
+
+def test_pooled_figures_add_counts_pool_latencies_and_take_the_longest_day() -> None:
+    first, second = Figures(), Figures()
+    first.record("venue_menu", 200, 0.010)
+    first.record("place_order", 500, 0.030, {"detail": "boom"})
+    second.record("venue_menu", 200, 0.020)
+    first.in_day, second.in_day = (2, 10.0), (1, 12.0)
+    first.outcomes["placed"] += 1
+    second.outcomes["placed"] += 2
+
+    first.merge(second)
+
+    assert first.requests == Counter({"venue_menu": 2, "place_order": 1})
+    assert sorted(first.latencies["venue_menu"]) == [10.0, 20.0]
+    assert first.errors == Counter({"place_order 500": 1})
+    assert first.first_errors == ["place_order 500 {'detail': 'boom'}"]
+    assert first.outcomes["placed"] == 3
+    assert first.in_day == (3, 12.0)
+    assert first.report(12.0)["rate_in_day"] == 0.25
