@@ -1,7 +1,8 @@
 """The fulfilment process: runs the process manager (application/fulfilment.py) over the store.
 
 Fulfilment's progress is a trail: a checkpoint advanced after the batch's steps have been
-carried out, so a crash repeats steps, and every step is idempotent on the order id. Each
+carried out (`Fulfilment.handle_all`, which asks the processor about a batch's orders at
+once), so a crash repeats steps, and every step is idempotent on the order id. Each
 second the active process also expires unpaid reservations past their deadline, as the
 reservations read model lists them (`overdue`), and closes the pickup windows that ended
 (the deadlines fulfilment keeps itself, `Fulfilment.deadlines`). The composition root
@@ -40,10 +41,6 @@ def run_fulfilment(
 ) -> None:
     """Stand by until active, then fulfil orders until `stop` is set."""
 
-    def act(event: object, position: int) -> None:
-        with structlog.contextvars.bound_contextvars(position=position):
-            fulfilment.handle(event)
-
     def expire() -> None:
         now = clock()
         expired = fulfilment.expire_overdue(overdue(now))
@@ -55,7 +52,7 @@ def run_fulfilment(
 
     follow(
         "fulfilment",
-        act,
+        fulfilment.handle_all,
         stop,
         transient=COMMANDS_RETRIED,
         tick=(EXPIRY_TICK_SECONDS, expire),

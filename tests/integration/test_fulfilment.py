@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -9,7 +10,12 @@ from decimal import Decimal
 import pytest
 
 from application.fulfilment import Fulfilment, MakeReady, Overdue
-from application.payments import Authorisation, PaymentAnswer, PaymentOutcome
+from application.payments import (
+    Authorisation,
+    PaymentAnswer,
+    PaymentOutcome,
+    PaymentUnavailable,
+)
 from domain.order import NoShowPolicy, OrderStatus
 from ops.root import WriteSide
 from tests.conftest import FakeClock
@@ -57,6 +63,34 @@ def follow(side: WriteSide, fulfilment: Fulfilment, after: int = 0) -> int:
             position = notification.id
 
 
+def follow_in_batches(side: WriteSide, fulfilment: Fulfilment, after: int = 0) -> int:
+    """As `follow`, but a batch at a time, as the fulfilment process hands them over."""
+    position = after
+    while True:
+        batch = side.store.recorder.select_notifications(
+            start=position, limit=100, inclusive_of_start=position == 0
+        )
+        if not batch:
+            return position
+        fulfilment.handle_all([(side.store.mapper.to_domain_event(n), n.id) for n in batch])
+        position = batch[-1].id
+
+
+@dataclass
+class AnswersTogether(ScriptedProcessor):
+    """Answers no authorisation until `together` of them are being asked at the same time
+    (asked one after the other, the first waits in vain and raises BrokenBarrierError)."""
+
+    together: threading.Barrier = field(default_factory=lambda: threading.Barrier(3, timeout=10))
+    unavailable: set[str] = field(default_factory=set)
+
+    def request_authorisation(self, request: Authorisation) -> PaymentAnswer | None:
+        if request.order_id in self.unavailable:
+            raise PaymentUnavailable("no answer")
+        self.together.wait()
+        return super().request_authorisation(request)
+
+
 def available(side: WriteSide, world: World) -> int:
     side.writer.forget(world.fridge_id)
     fridge = side.catalogue.fridge(world.fridge_id)
@@ -85,6 +119,44 @@ def test_an_authorised_order_becomes_ready_and_replaying_asks_for_money_once(
     follow(side, fulfilment)  # at least once: everything again from the start
     assert processor.asked == [placed.order_id]
     assert side.ordering.order(placed.order_id).version == order.version
+
+
+def test_a_batch_asks_for_its_orders_money_side_by_side_and_each_is_ready_once(
+    side: WriteSide,
+) -> None:
+    world = make_world(side, soup_units=3)
+    placed = [
+        side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1}).order_id
+        for customer in ("alice", "bob", "carol")
+    ]
+    processor = AnswersTogether()
+    fulfilment = Fulfilment(side.ordering, processor)
+    follow_in_batches(side, fulfilment)
+    assert sorted(processor.asked) == sorted(placed)
+    orders = [side.ordering.order(order_id) for order_id in placed]
+    assert {order.status for order in orders} == {OrderStatus.READY_FOR_PICKUP}
+    follow_in_batches(side, fulfilment)  # at least once: everything again from the start
+    assert sorted(processor.asked) == sorted(placed)
+    assert [side.ordering.order(o).version for o in placed] == [o.version for o in orders]
+
+
+def test_a_batch_with_an_unanswered_authorisation_is_carried_out_again_whole(
+    side: WriteSide,
+) -> None:
+    world = make_world(side, soup_units=3)
+    placed = [
+        side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1}).order_id
+        for customer in ("alice", "bob", "carol")
+    ]
+    processor = AnswersTogether(together=threading.Barrier(2, timeout=10))
+    processor.unavailable.add(placed[0])
+    fulfilment = Fulfilment(side.ordering, processor)
+    with pytest.raises(PaymentUnavailable):  # the process tries the batch again later
+        follow_in_batches(side, fulfilment)
+    processor.unavailable.clear()
+    processor.together = threading.Barrier(1)
+    follow_in_batches(side, fulfilment)
+    assert {side.ordering.order(o).status for o in placed} == {OrderStatus.READY_FOR_PICKUP}
 
 
 def test_a_declined_payment_fails_the_order_and_puts_the_meals_back(
