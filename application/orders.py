@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -145,8 +145,26 @@ class Ordering:
         """Create the `Order` from its reservation event: once, however often it is asked.
 
         The append is the check: a second open conflicts on the order's first version."""
+        order = self._order_from(reserved)
+        try:
+            self.store.append(order)
+        except IntegrityError:  # opened meanwhile by another step or process: theirs stands
+            return self.order(reserved.order_id)
+        return order
+
+    def open_orders(self, reservations: Sequence[Reserved]) -> bool:
+        """Create the orders of several reservations in one append (the fulfilment flow opens
+        a batch's at once: one commit instead of one each). False, and nothing appended, if
+        any of them was opened already: then open each with `open_order`."""
+        try:
+            self.store.save(*(self._order_from(reserved) for reserved in reservations))
+        except IntegrityError:
+            return False
+        return True
+
+    def _order_from(self, reserved: Reserved) -> Order:
         fridge_id, venue_id, city_id = self.fridge_of(reserved.fridge_stream)
-        order = Order(
+        return Order(
             order_id=reserved.order_id,
             customer_id=reserved.terms["customer_id"],
             fridge_id=fridge_id,
@@ -159,11 +177,6 @@ class Ordering:
             payment_due_by=reserved.payment_due_by,
             request_fingerprint=reserved.terms["fingerprint"],
         )
-        try:
-            self.store.append(order)
-        except IntegrityError:  # opened meanwhile by another step or process: theirs stands
-            return self.order(reserved.order_id)
-        return order
 
     def ensure_order(self, order_id: str, fridge_id: str) -> Order:
         """The order; if the flow has not opened it yet, open it from the fridge's reservation."""

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from application.fulfilment import Fulfilment, MakeReady, Overdue
+from application.fulfilment import Fulfilment, InMemoryDeadlines, MakeReady, Overdue
 from application.payments import (
     Authorisation,
     PaymentAnswer,
@@ -157,6 +157,21 @@ def test_a_batch_with_an_unanswered_authorisation_is_carried_out_again_whole(
     processor.together = threading.Barrier(1)
     follow_in_batches(side, fulfilment)
     assert {side.ordering.order(o).status for o in placed} == {OrderStatus.READY_FOR_PICKUP}
+
+
+def test_an_order_ready_and_picked_up_within_one_batch_keeps_no_pickup_deadline(
+    side: WriteSide, processor: ScriptedProcessor
+) -> None:
+    world = make_world(side, soup_units=1)
+    deadlines = InMemoryDeadlines()
+    fulfilment = Fulfilment(side.ordering, processor, deadlines)
+    order_id = place_and_open(side, "alice", "k", world.fridge_id, {world.soup: 1}).order_id
+    side.ordering.authorise_payment(order_id, "psp-1", "msg-1")  # as the webhook does
+    side.ordering.pick_up(world.fridge_id, order_id)
+    follow_in_batches(side, fulfilment)  # all of it in one batch
+    assert deadlines.deadlines == {}  # kept when ready, dropped when picked up, in order
+    assert processor.captured == [(order_id, Decimal("6.50"))]
+    assert processor.asked == []  # it was paid before the flow came to ask
 
 
 def test_a_declined_payment_fails_the_order_and_puts_the_meals_back(
