@@ -265,7 +265,9 @@ class Fulfilment:
           order waits for that order's answer to be recorded, so one order's steps keep
           their order;
         - pickup deadlines are kept in one write at the end (or before another step of their
-          order), and an order the batch shows ready is not made ready again.
+          order), an order the batch shows ready is not made ready again, and one that is
+          paid but not shown ready is looked at only at the end (or before another step of
+          its order): the webhook's request has most often made it ready by then.
 
         Everything is done when this returns, or it raises and the batch is carried out
         again: every step is idempotent, the processor's on the order id."""
@@ -274,6 +276,7 @@ class Fulfilment:
         opened = self._open_all([step.reserved for _, step in steps if isinstance(step, OpenOrder)])
         asked: dict[str, tuple[RequestPayment, Future[PaymentAnswer | None]]] = {}
         keep: dict[str, datetime] = {}
+        later: dict[str, MakeReady] = {}
         try:
             for position, step in steps:
                 with structlog.contextvars.bound_contextvars(position=position):
@@ -281,11 +284,17 @@ class Fulfilment:
                         self._record_answer(*asked.pop(step.order_id))
                     if step.order_id in keep:
                         self._keep(keep)
+                    if step.order_id in later:
+                        self.carry_out(later.pop(step.order_id))
                     match step:
                         case OpenOrder(order_id) if order_id in opened:
                             log.info("fulfilment_step", step="OpenOrder", order_id=order_id)
                         case MakeReady(order_id) if order_id in ready:
                             pass  # the webhook made it ready in the same breath
+                        case MakeReady(order_id):
+                            # Most often the webhook's request is still making it ready: look
+                            # at the end of the batch, rather than race it for the fridge now.
+                            later[order_id] = step
                         case KeepPickupDeadline(order_id, pickup_by):
                             keep[order_id] = pickup_by
                         case RequestPayment():
@@ -296,6 +305,8 @@ class Fulfilment:
                             self.carry_out(step)
             while asked:
                 self._record_answer(*asked.pop(next(iter(asked))))
+            for step in later.values():
+                self.carry_out(step)
             self._keep(keep)
         finally:  # a failure leaves no question running on into the next attempt
             wait([asking for _, asking in asked.values()])

@@ -174,6 +174,20 @@ def test_an_order_ready_and_picked_up_within_one_batch_keeps_no_pickup_deadline(
     assert processor.asked == []  # it was paid before the flow came to ask
 
 
+def test_an_order_left_paid_but_not_ready_is_made_ready_by_the_batch(
+    side: WriteSide, processor: ScriptedProcessor
+) -> None:
+    world = make_world(side, soup_units=1)
+    order_id = place_and_open(side, "alice", "k", world.fridge_id, {world.soup: 1}).order_id
+    order = side.ordering.order(order_id)
+    order.pay("psp-1", "msg-1")  # the webhook's request died before confirming the fridge
+    side.store.append(order)
+    follow_in_batches(side, Fulfilment(side.ordering, processor))
+    assert side.ordering.order(order_id).status == OrderStatus.READY_FOR_PICKUP
+    assert side.catalogue.fridge(world.fridge_id).reservation_status(order_id) == "confirmed"
+    assert processor.asked == []
+
+
 def test_a_declined_payment_fails_the_order_and_puts_the_meals_back(
     side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor
 ) -> None:
