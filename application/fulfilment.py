@@ -5,10 +5,10 @@ an event in, the steps it calls for out. `Fulfilment.carry_out` performs a step 
 services and the payment processor. A batch of events is worked through in order, except
 that the processor is asked for the batch's authorisations side by side (`handle_all`): a
 round trip to the processor is most of what an order costs here, and one at a time they
-capped fulfilment below 100 orders a second. Every step is idempotent: the services on the order id,
-the processor on the order id and the step (application/payments.py `key`), and each money
-movement is recorded on the order after the processor made it, so a step replayed after a
-crash asks again with the same key and records nothing twice.
+capped fulfilment below 100 orders a second. Every step is idempotent: the services on the
+order id, the processor on the order id and the step (application/payments.py `key`), and
+each money movement is recorded on the order after the processor made it, so a step
+replayed after a crash asks again with the same key and records nothing twice.
 
   meals reserved          -> open the order from the reservation (the order's birth)
   order placed            -> ask the processor to authorise (hold) the money;

@@ -4,7 +4,8 @@ It answers the HTTP adapter's calls (interfaces/payments/http_processor.py) the 
 processor does: an authorisation is taken (202, pending) and its outcome arrives later
 through Farmacy's webhook, signed the Standard Webhooks way with
 FARMACY_PAYMENT_WEBHOOK_SECRET; capture, void and refund answer at once. Its ledger (a SQLite
-file, ops/payment_simulator/ledger.py) survives a restart; `GET /ledger` and
+file, ops/payment_simulator/ledger.py) survives a restart, and so do the webhooks it owes
+(its outbox, written with the authorisation, sent again after a restart); `GET /ledger` and
 `GET /ledger/{order_id}` show it.
 
 What it does with an authorisation is chosen by the amount's cents (Farmacy holds no card
