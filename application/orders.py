@@ -19,7 +19,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, ProgrammingError
 
 from application.catalogue import Catalogue
 from application.clock import Clock
@@ -155,10 +155,11 @@ class Ordering:
     def open_orders(self, reservations: Sequence[Reserved]) -> bool:
         """Create the orders of several reservations in one append (the fulfilment flow opens
         a batch's at once: one commit instead of one each). False, and nothing appended, if
-        any of them was opened already: then open each with `open_order`."""
+        any of them was opened already, or if the store appends to one stream at a time
+        (KurrentDB refuses before it writes): then open each with `open_order`."""
         try:
             self.store.save(*(self._order_from(reserved) for reserved in reservations))
-        except IntegrityError:
+        except (IntegrityError, ProgrammingError):
             return False
         return True
 

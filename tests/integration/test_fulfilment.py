@@ -6,8 +6,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from eventsourcing.persistence import ProgrammingError
 
 from application.fulfilment import Fulfilment, InMemoryDeadlines, MakeReady, Overdue
 from application.payments import (
@@ -156,6 +158,26 @@ def test_a_batch_with_an_unanswered_authorisation_is_carried_out_again_whole(
     processor.unavailable.clear()
     processor.together = threading.Barrier(1)
     follow_in_batches(side, fulfilment)
+    assert {side.ordering.order(o).status for o in placed} == {OrderStatus.READY_FOR_PICKUP}
+
+
+def test_a_store_that_appends_one_stream_at_a_time_still_opens_a_batchs_orders(
+    side: WriteSide, processor: ScriptedProcessor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save = side.store.save
+
+    def one_stream_at_a_time(*aggregates: Any, **kwargs: Any) -> Any:
+        if len(aggregates) > 1:  # as KurrentDB's recorder refuses, before it writes
+            raise ProgrammingError("KurrentDB can't atomically store events in more than one")
+        return save(*aggregates, **kwargs)
+
+    monkeypatch.setattr(side.store, "save", one_stream_at_a_time)
+    world = make_world(side, soup_units=3)
+    placed = [
+        side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1}).order_id
+        for customer in ("alice", "bob", "carol")
+    ]
+    follow_in_batches(side, Fulfilment(side.ordering, processor))
     assert {side.ordering.order(o).status for o in placed} == {OrderStatus.READY_FOR_PICKUP}
 
 
