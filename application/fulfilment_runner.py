@@ -1,7 +1,8 @@
 """The fulfilment process: runs the process manager (application/fulfilment.py) over the store.
 
 Fulfilment's progress is a trail: a checkpoint advanced after the batch's steps have been
-carried out, so a crash repeats steps, and every step is idempotent on the order id. Each
+carried out (`Fulfilment.handle_all`, which asks the processor about a batch's orders at
+once), so a crash repeats steps, and every step is idempotent on the order id. Each
 second the active process also expires unpaid reservations past their deadline, as the
 reservations read model lists them (`overdue`), and closes the pickup windows that ended
 (the deadlines fulfilment keeps itself, `Fulfilment.deadlines`). The composition root
@@ -16,13 +17,13 @@ from datetime import datetime
 
 import structlog
 
-from application.causes import caused_by, reacting_to
+from application.causes import caused_by
 from application.clock import Clock
 from application.errors import TooBusy
 from application.follow import Follow
 from application.fulfilment import Fulfilment, Overdue
 from application.payments import PaymentUnavailable
-from domain.causes import Cause, log_ids
+from domain.causes import Cause
 
 log = structlog.get_logger(__name__)
 
@@ -47,15 +48,6 @@ def run_fulfilment(
 ) -> None:
     """Stand by until active, then fulfil orders until `stop` is set."""
 
-    def act(event: object, position: int) -> None:
-        # Its lines carry the ids of the request the event came from; what it records in
-        # reaction carries the event's correlation id, caused by the event.
-        with (
-            structlog.contextvars.bound_contextvars(position=position, **log_ids(event)),
-            caused_by(reacting_to(event, "fulfilment")),
-        ):
-            fulfilment.handle(event)
-
     def expire() -> None:
         now = clock()
         with caused_by(PAYMENT_DEADLINE):
@@ -69,7 +61,7 @@ def run_fulfilment(
 
     follow(
         "fulfilment",
-        act,
+        fulfilment.handle_all,
         stop,
         transient=COMMANDS_RETRIED,
         tick=(EXPIRY_TICK_SECONDS, expire),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,15 +19,17 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, ProgrammingError
 
 from application.catalogue import Catalogue
+from application.causes import stamp
 from application.clock import Clock
 from application.errors import NotFound, NotYourOrder
 from application.fridge_writer import FridgeWriter
 from application.prices import PriceList
 from application.retry import on_conflict_retry
 from application.store import EventStore
+from domain.causes import Cause
 from domain.errors import InvalidRequest, ReservationClosed
 from domain.fridge import Fridge, Promised
 from domain.order import (
@@ -145,8 +147,33 @@ class Ordering:
         """Create the `Order` from its reservation event: once, however often it is asked.
 
         The append is the check: a second open conflicts on the order's first version."""
+        order = self._order_from(reserved)
+        try:
+            self.store.append(order)
+        except IntegrityError:  # opened meanwhile by another step or process: theirs stands
+            return self.order(reserved.order_id)
+        return order
+
+    def open_orders(
+        self, reservations: Sequence[Reserved], causes: Mapping[str, Cause] | None = None
+    ) -> bool:
+        """Create the orders of several reservations in one append (the fulfilment flow opens
+        a batch's at once: one commit instead of one each), each order's event carrying its
+        own cause (by order id) where one is given. False, and nothing appended, if any of
+        them was opened already, or if the store appends to one stream at a time (KurrentDB
+        refuses before it writes): then open each with `open_order`."""
+        orders = [self._order_from(reserved) for reserved in reservations]
+        for order in orders:
+            stamp(order.pending_events, (causes or {}).get(order.order_id))
+        try:
+            self.store.save(*orders)
+        except (IntegrityError, ProgrammingError):
+            return False
+        return True
+
+    def _order_from(self, reserved: Reserved) -> Order:
         fridge_id, venue_id, city_id = self.fridge_of(reserved.fridge_stream)
-        order = Order(
+        return Order(
             order_id=reserved.order_id,
             customer_id=reserved.terms["customer_id"],
             fridge_id=fridge_id,
@@ -159,11 +186,6 @@ class Ordering:
             payment_due_by=reserved.payment_due_by,
             request_fingerprint=reserved.terms["fingerprint"],
         )
-        try:
-            self.store.append(order)
-        except IntegrityError:  # opened meanwhile by another step or process: theirs stands
-            return self.order(reserved.order_id)
-        return order
 
     def ensure_order(self, order_id: str, fridge_id: str) -> Order:
         """The order; if the flow has not opened it yet, open it from the fridge's reservation."""

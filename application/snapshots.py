@@ -10,11 +10,12 @@ waited for it. Repeating a snapshot after a crash is harmless (the store keeps t
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import structlog
 
 from application.errors import TooBusy
-from application.follow import Follow
+from application.follow import Follow, Seen
 from application.store import EventStore
 from domain.fridge import Fridge
 
@@ -35,9 +36,14 @@ def snapshot_if_due(store: EventStore, event: object) -> None:
 
 def run_snapshots(store: EventStore, follow: Follow, stop: threading.Event) -> None:
     """Stand by until active, then snapshot fridges until `stop` is set."""
+
+    def act(batch: Sequence[Seen]) -> None:
+        for event, _ in batch:
+            snapshot_if_due(store, event)
+
     follow(
         "snapshots",
-        lambda event, position: snapshot_if_due(store, event),
+        act,
         stop,
         transient=(TooBusy,),  # as every trail had it; a snapshot raises no TooBusy today
         batch_size=BATCH_SIZE,

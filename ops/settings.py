@@ -40,6 +40,8 @@ SETTINGS_HELP = {
     "FARMACY_PAYMENT_WEBHOOK_SECRET": "verifies the payment processor's webhooks (Standard "
     "Webhooks, whsec_ and base64 of at least 24 bytes); required with a server store or an API "
     "beyond loopback (the embedded demo makes its own, in FARMACY_DATA_DIR/payment-webhook-secret)",
+    "FARMACY_PAYMENT_WEBHOOK_TOLERANCE": "how far a payment webhook's timestamp may be from now, "
+    "either way, e.g. 5m (default 5m, as Standard Webhooks recommends)",
     "FARMACY_PAYMENT_WINDOW": "how long an order waits for its payment, e.g. 10m (default 10m)",
     "FARMACY_PICKUP_WINDOW": "how long a ready order waits to be collected, e.g. 2h (default 2h; "
     "never past the end of the local day its meals' best-before ends)",
@@ -147,6 +149,7 @@ class Settings:
     poll_rate: int = 5
     payment_webhook_secret: str = field(default_factory=_random_webhook_secret, repr=False)
     payment_window: timedelta = timedelta(minutes=10)
+    payment_webhook_tolerance: timedelta = timedelta(minutes=5)
     pickup_window: timedelta = timedelta(hours=2)
     no_show: str = "release"
     payments_url: str = "http://127.0.0.1:8100"
@@ -193,6 +196,9 @@ class Settings:
             settings,
             payment_webhook_secret=webhook_secret,
             payment_window=_duration(env, "FARMACY_PAYMENT_WINDOW", timedelta(minutes=10)),
+            payment_webhook_tolerance=_duration(
+                env, "FARMACY_PAYMENT_WEBHOOK_TOLERANCE", timedelta(minutes=5)
+            ),
             pickup_window=_duration(env, "FARMACY_PICKUP_WINDOW", timedelta(hours=2)),
             no_show=no_show,
             # outside the embedded demo a processor must be named: never a silent default
@@ -261,6 +267,9 @@ class Settings:
             "FARMACY_COMMAND_QUEUE": str(self.command_queue),
             "FARMACY_PAYMENT_WEBHOOK_SECRET": self.payment_webhook_secret,
             "FARMACY_PAYMENT_WINDOW": f"{int(self.payment_window.total_seconds())}s",
+            "FARMACY_PAYMENT_WEBHOOK_TOLERANCE": (
+                f"{int(self.payment_webhook_tolerance.total_seconds())}s"
+            ),
             "FARMACY_PICKUP_WINDOW": f"{int(self.pickup_window.total_seconds())}s",
             "FARMACY_NO_SHOW": self.no_show,
             "FARMACY_PAYMENTS_URL": self.payments_url,

@@ -8,6 +8,7 @@ database (beside its checkpoint) and satisfies application.fulfilment.PickupDead
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from projections.database import Database
@@ -27,11 +28,16 @@ class StoredPickupDeadlines:
             )
 
     def keep(self, order_id: str, pickup_by: datetime) -> None:
+        self.keep_all({order_id: pickup_by})
+
+    def keep_all(self, deadlines: Mapping[str, datetime]) -> None:
+        """Keep several in one transaction (a batch's, from the fulfilment flow)."""
         with self.db.transaction() as tx:
-            tx.execute(
-                f"INSERT INTO {TABLE} VALUES (?, ?) ON CONFLICT (order_id) DO NOTHING",  # noqa: S608
-                (order_id, utc_iso(pickup_by)),
-            )
+            for order_id, pickup_by in deadlines.items():
+                tx.execute(
+                    f"INSERT INTO {TABLE} VALUES (?, ?) ON CONFLICT (order_id) DO NOTHING",  # noqa: S608
+                    (order_id, utc_iso(pickup_by)),
+                )
 
     def drop(self, order_id: str) -> None:
         with self.db.transaction() as tx:

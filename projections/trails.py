@@ -1,7 +1,7 @@
 """Trails: followers of the event store that act instead of writing rows (fulfilment, snapshots).
 
-A trail is a projection with no tables: applying an event means acting on it (outside the
-batch's transaction), and the checkpoint moves after the batch has been acted on. A crash
+A trail is a projection with no tables: it gathers a batch's events and acts on them together
+(outside the batch's transaction) before the checkpoint moves past them. A crash
 repeats actions, so every action must be idempotent. As for read models, one follower per
 trail is active (advisory lock / file lock, projections/worker.py) and the others stand by.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import structlog
@@ -26,12 +26,16 @@ from projections.worker import POLL_INTERVAL, STANDBY_RETRY, shard_lock
 
 log = structlog.get_logger(__name__)
 
-Act = Callable[[object, int], None]
-"""What a trail does with each event, given its position."""
+Seen = tuple[object, int]
+"""An event and its position in the store."""
+
+Act = Callable[[Sequence[Seen]], None]
+"""What a trail does with a batch of events, in the store's order."""
 
 
 class Trail(Projection):
-    """A projection that acts instead of writing rows: `act(event, position)` per event."""
+    """A projection that acts instead of writing rows: `act([(event, position), ...])` per
+    batch, at `flush`, so the checkpoint moves only once the batch was acted on."""
 
     tables: ClassVar[dict[str, str]] = {}
     policy = "stop"  # an action that keeps failing stops the follower, naming event and position
@@ -39,9 +43,18 @@ class Trail(Projection):
     def __init__(self, act: Act, generation: int = 1, shard: Shard | None = None) -> None:
         super().__init__(generation, shard)
         self.act = act
+        self.batch: list[Seen] = []
 
     def apply(self, event: object, tx: Tx, position: int) -> None:
-        self.act(event, position)
+        self.batch.append((event, position))
+
+    def flush(self, tx: Tx) -> None:
+        batch, self.batch = self.batch, []
+        if batch:
+            self.act(batch)
+
+    def forget(self) -> None:
+        self.batch = []
 
 
 def trail_named(name: str, transient: tuple[type[Exception], ...] = ()) -> type[Trail]:

@@ -4,7 +4,8 @@ It answers the HTTP adapter's calls (interfaces/payments/http_processor.py) the 
 processor does: an authorisation is taken (202, pending) and its outcome arrives later
 through Farmacy's webhook, signed the Standard Webhooks way with
 FARMACY_PAYMENT_WEBHOOK_SECRET; capture, void and refund answer at once. Its ledger (a SQLite
-file, ops/payment_simulator/ledger.py) survives a restart; `GET /ledger` and
+file, ops/payment_simulator/ledger.py) survives a restart, and so do the webhooks it owes
+(its outbox, written with the authorisation, sent again after a restart); `GET /ledger` and
 `GET /ledger/{order_id}` show it.
 
 What it does with an authorisation is chosen by the amount's cents (Farmacy holds no card
@@ -27,8 +28,9 @@ import json
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -39,9 +41,9 @@ import structlog
 from litestar import Litestar, Request, get, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import JSONBody, PathParameter
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook as WebhookSigner
 
-from ops.payment_simulator.ledger import Ledger, Refused, Unknown
+from ops.payment_simulator.ledger import Ledger, Refused, Unknown, Webhook, payment_ref_of
 
 log = structlog.get_logger(__name__)
 
@@ -71,65 +73,97 @@ def behaviour_of(amount: str, card_token: str = "") -> str:
     return BEHAVIOURS.get(cents, "authorise")
 
 
+LANES = 8
+"""Webhooks delivered side by side (a real processor does not wait for one merchant's answer
+before sending the next); one order's webhooks keep to one lane, so they leave in order."""
+
+
 @dataclass(order=True)
 class Delivery:
-    due: float
+    due: float  # time.monotonic()
     seq: int
-    message_id: str = field(compare=False)
-    sent_at: datetime = field(compare=False)
-    body: bytes = field(compare=False)
+    webhook: Webhook = field(compare=False)
     attempt: int = field(default=0, compare=False)
 
 
 class WebhookSender:
-    """Delivers signed webhooks when they fall due, retrying with backoff until a 2xx (or
-    until `attempts` run out), in a thread of its own."""
+    """Delivers the ledger's outbox: each signed webhook when it falls due, retrying with
+    backoff until a 2xx (or until `attempts` run out), over `lanes` threads. What was still
+    owed when the simulator stopped (or was killed) is sent after its restart."""
 
     def __init__(
-        self,
-        url: str,
-        secret: str,
-        attempts: int = 8,
-        delivered: Callable[[str, str, int], None] | None = None,
+        self, url: str, secret: str, ledger: Ledger, attempts: int = 8, lanes: int = LANES
     ) -> None:
         self.url = url
-        self.delivered = delivered
-        self.signer = Webhook(secret)
+        self.ledger = ledger
+        self.signer = WebhookSigner(secret)
         self.attempts = attempts
-        self._queue: list[Delivery] = []
         self._seq = itertools.count()
+        self._client = httpx.Client(timeout=5.0, limits=httpx.Limits(max_connections=lanes))
+        self._lanes = [_Lane(self._deliver, f"webhooks-{n}") for n in range(lanes)]
+        self.queue(ledger.undelivered())
+
+    def queue(self, webhooks: list[Webhook]) -> None:
+        """Send these webhooks (already in the ledger's outbox) when they fall due."""
+        for webhook in webhooks:
+            after = (webhook.due - datetime.now(UTC)).total_seconds()
+            self._lane_of(webhook).put(Delivery(time.monotonic() + after, next(self._seq), webhook))
+
+    def close(self) -> None:
+        for lane in self._lanes:
+            lane.close()
+        self._client.close()
+
+    def _lane_of(self, webhook: Webhook) -> _Lane:
+        return self._lanes[zlib.crc32(webhook.order_id.encode()) % len(self._lanes)]
+
+    def _deliver(self, delivery: Delivery) -> None:
+        webhook = delivery.webhook
+        headers = {
+            "webhook-id": webhook.webhook_id,
+            "webhook-timestamp": str(int(webhook.sent_at.timestamp())),
+            "webhook-signature": self.signer.sign(
+                webhook.webhook_id, webhook.sent_at, webhook.body
+            ),
+            "content-type": "application/json",
+        }
+        try:
+            status = self._client.post(self.url, content=webhook.body, headers=headers).status_code
+        except httpx.TransportError:
+            status = 0
+        log.info("webhook_delivered", webhook_id=webhook.webhook_id, status=status)
+        again = (status == 0 or status >= 500 or status == 429) and delivery.attempt + 1 < (
+            self.attempts
+        )
+        self.ledger.delivered(webhook, status, final=not again)
+        if again:
+            delivery.attempt += 1
+            delivery.due = time.monotonic() + min(0.1 * 2**delivery.attempt, 5.0)
+            delivery.seq = next(self._seq)
+            self._lane_of(webhook).put(delivery)
+
+
+class _Lane:
+    """One delivery thread and the deliveries queued for it, soonest due first."""
+
+    def __init__(self, deliver: Callable[[Delivery], None], name: str) -> None:
+        self._deliver = deliver
+        self._queue: list[Delivery] = []
         self._ready = threading.Condition()
         self._stop = False
-        self._client = httpx.Client(timeout=5.0)
-        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def send(
-        self,
-        body: dict[str, Any],
-        after: float = 0.0,
-        message_id: str | None = None,
-        sent_at: datetime | None = None,
-    ) -> str:
-        message_id = message_id or f"msg_{uuid.uuid4().hex}"
-        delivery = Delivery(
-            time.monotonic() + after,
-            next(self._seq),
-            message_id,
-            sent_at or datetime.now(UTC),
-            json.dumps(body).encode(),
-        )
+    def put(self, delivery: Delivery) -> None:
         with self._ready:
             heapq.heappush(self._queue, delivery)
             self._ready.notify()
-        return message_id
 
     def close(self) -> None:
         with self._ready:
             self._stop = True
             self._ready.notify()
         self._thread.join(timeout=5)
-        self._client.close()
 
     def _run(self) -> None:
         while True:
@@ -141,31 +175,6 @@ class WebhookSender:
                     return
                 delivery = heapq.heappop(self._queue)
             self._deliver(delivery)
-
-    def _deliver(self, delivery: Delivery) -> None:
-        headers = {
-            "webhook-id": delivery.message_id,
-            "webhook-timestamp": str(int(delivery.sent_at.timestamp())),
-            "webhook-signature": self.signer.sign(
-                delivery.message_id, delivery.sent_at, delivery.body
-            ),
-            "content-type": "application/json",
-        }
-        try:
-            status = self._client.post(self.url, content=delivery.body, headers=headers).status_code
-        except httpx.TransportError:
-            status = 0
-        log.info("webhook_delivered", webhook_id=delivery.message_id, status=status)
-        if self.delivered is not None:
-            order_id = str(json.loads(delivery.body).get("order_id", ""))
-            self.delivered(order_id, delivery.message_id, status)
-        if (status == 0 or status >= 500 or status == 429) and delivery.attempt + 1 < self.attempts:
-            delivery.attempt += 1
-            delivery.due = time.monotonic() + min(0.1 * 2**delivery.attempt, 5.0)
-            delivery.seq = next(self._seq)
-            with self._ready:
-                heapq.heappush(self._queue, delivery)
-                self._ready.notify()
 
 
 @dataclass
@@ -187,37 +196,43 @@ class Simulator:
         declined = behaviour == "decline"
         state = "pending" if behaviour == "never" else "declined" if declined else "authorised"
         reason = "card declined" if declined else ""
-        payment, made = self.ledger.open(
-            key,
-            order_id,
-            amount,
-            str(body["currency"]),
-            str(body.get("fridge_id", "")),
-            state,
-            reason,
+        payment_ref = payment_ref_of(order_id)
+        fridge_id = str(body.get("fridge_id", ""))
+        owed = (
+            []
+            if behaviour == "never"
+            else self._answer(behaviour, payment_ref, order_id, fridge_id, reason)
         )
-        if made and behaviour != "never":
-            self._answer(behaviour, payment.payment_ref, order_id, payment.fridge_id, reason)
+        payment, queued = self.ledger.open(
+            key, order_id, amount, str(body["currency"]), fridge_id, state, reason, owed
+        )
+        self.webhooks.queue(queued)
         return 202, {"status": "pending", "payment_ref": payment.payment_ref}
 
     def _answer(
         self, behaviour: str, payment_ref: str, order_id: str, fridge_id: str, reason: str
-    ) -> None:
-        body = {
-            "type": f"payment.{'declined' if reason else 'authorised'}",
-            "order_id": order_id,
-            "fridge_id": fridge_id,
-            "outcome": "declined" if reason else "authorised",
-            "payment_ref": payment_ref,
-            "reason": reason,
-        }
-        after = self.late if behaviour == "late" else self.delay
-        message_id = self.webhooks.send(body, after)
+    ) -> list[Webhook]:
+        """The webhooks an authorisation owes, as `behaviour` says."""
+        body = json.dumps(
+            {
+                "type": f"payment.{'declined' if reason else 'authorised'}",
+                "order_id": order_id,
+                "fridge_id": fridge_id,
+                "outcome": "declined" if reason else "authorised",
+                "payment_ref": payment_ref,
+                "reason": reason,
+            }
+        ).encode()
+        now = datetime.now(UTC)
+        due = now + timedelta(seconds=self.late if behaviour == "late" else self.delay)
+        fresh = Webhook(order_id, f"msg_{uuid.uuid4().hex}", due, now, body)
+        following = due + timedelta(seconds=0.05)
         if behaviour == "twice":
-            self.webhooks.send(body, after + 0.05, message_id=message_id)
-        elif behaviour == "out_of_order":  # a stale retry of an earlier attempt, arriving last
-            stale = datetime.now(UTC) - timedelta(seconds=30)
-            self.webhooks.send(body, after + 0.05, sent_at=stale)
+            return [fresh, replace(fresh, due=following)]
+        if behaviour == "out_of_order":  # a stale retry of an earlier attempt, arriving last
+            stale = now - timedelta(seconds=30)
+            return [fresh, Webhook(order_id, f"msg_{uuid.uuid4().hex}", following, stale, body)]
+        return [fresh]
 
     def move(self, key: str, order_id: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         self.ledger.called(key)
@@ -275,8 +290,7 @@ def build_simulator(
     ledger_path: Path, webhook_url: str, secret: str, delay: float = 0.0, late: float = 5.0
 ) -> Simulator:
     ledger = Ledger(ledger_path)
-    sender = WebhookSender(webhook_url, secret, delivered=ledger.delivered)
-    return Simulator(ledger, sender, delay, late)
+    return Simulator(ledger, WebhookSender(webhook_url, secret, ledger), delay, late)
 
 
 def serve(simulator: Simulator, host: str, port: int, stop: threading.Event | None = None) -> None:

@@ -5,14 +5,23 @@ order, even for an order the flow has not opened yet."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from litestar.testing import TestClient
+from standardwebhooks.webhooks import WebhookVerificationError
 from structlog.testing import capture_logs
 
+from interfaces.http.app import create_app
 from interfaces.http.auth import Role
-from interfaces.http.payments import signed_headers
+from interfaces.http.payments import signed_headers, verify
+from ops.root import build_write_side
+from ops.settings import Settings
+from tests.conftest import FakeClock
 from tests.e2e.http_client import Api, is_problem
 from tests.e2e.http_client import api as api  # the fixture
+from tests.integration.world import make_world
 
 CARD_SECRET_BODY = "p-secret-ref-4242"  # what must never reach a log line
 
@@ -104,3 +113,44 @@ def test_an_authorisation_after_the_order_ended_is_taken_for_voiding_never_409(a
     assert late.status_code == 200 and late.json()["status"] == "cancelled"
     order = api.side.ordering.order(order_id)
     assert order.money_to_void()  # the flow voids it (tests/integration/test_fulfilment.py)
+
+
+def test_the_timestamp_tolerance_is_the_operators_and_a_stale_webhook_past_it_is_refused(
+    store_settings: Settings,
+) -> None:
+    settings = replace(store_settings, payment_webhook_tolerance=timedelta(seconds=90))
+    side = build_write_side(settings, clock=FakeClock())
+    world = make_world(side)
+    with TestClient(create_app(side, settings), raise_server_exceptions=False) as client:
+        api = Api(client, side, world, settings.secret, settings.payment_webhook_secret)
+        order_id = api.opened(api.order("ana", "k1", {world.soup: 1}).json()["order_id"])
+        now = datetime.now(UTC)
+        # (the header holds whole seconds, and the request takes a moment: 2 s either side)
+        stale = api.webhook(authorised(order_id), at=now - timedelta(seconds=92))
+        assert stale.status_code == 401 and "too old" in stale.json()["detail"], stale.text
+        early = api.webhook(authorised(order_id), at=now + timedelta(seconds=92))
+        assert early.status_code == 401 and "too new" in early.json()["detail"], early.text
+        assert status(api, order_id) == "placed"
+        within = api.webhook(authorised(order_id), at=now - timedelta(seconds=88))
+        assert within.status_code == 200, within.text
+        assert status(api, order_id) == "ready_for_pickup"
+    side.close()
+
+
+def test_a_timestamp_exactly_at_the_tolerance_passes_and_a_second_past_it_does_not() -> None:
+    secret = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    tolerance = timedelta(seconds=30)
+    body = b'{"order_id": "o-1"}'
+
+    def check(at: datetime) -> None:
+        verify(secret, body, signed_headers(secret, body, "msg_1", at), tolerance, now)
+
+    check(now - tolerance)
+    check(now + tolerance)
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        check(now - tolerance - timedelta(seconds=1))
+    with pytest.raises(WebhookVerificationError, match="too new"):
+        check(now + tolerance + timedelta(seconds=1))
+    with pytest.raises(WebhookVerificationError, match="signature"):
+        verify(secret, body + b" ", signed_headers(secret, body, "msg_1", now), tolerance, now)

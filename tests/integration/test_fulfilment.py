@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from eventsourcing.persistence import ProgrammingError
 
-from application.fulfilment import Fulfilment, MakeReady, Overdue
-from application.payments import Authorisation, PaymentAnswer, PaymentOutcome
-from domain.order import NoShowPolicy, OrderStatus
+from application.causes import caused_by
+from application.fulfilment import Fulfilment, InMemoryDeadlines, MakeReady, Overdue
+from application.payments import (
+    Authorisation,
+    PaymentAnswer,
+    PaymentOutcome,
+    PaymentUnavailable,
+)
+from domain.causes import Cause, cause_of
+from domain.order import NoShowPolicy, Order, OrderStatus
 from ops.root import WriteSide
 from tests.conftest import FakeClock
 from tests.integration.world import World, make_world, place_and_open
@@ -57,6 +67,34 @@ def follow(side: WriteSide, fulfilment: Fulfilment, after: int = 0) -> int:
             position = notification.id
 
 
+def follow_in_batches(side: WriteSide, fulfilment: Fulfilment, after: int = 0) -> int:
+    """As `follow`, but a batch at a time, as the fulfilment process hands them over."""
+    position = after
+    while True:
+        batch = side.store.recorder.select_notifications(
+            start=position, limit=100, inclusive_of_start=position == 0
+        )
+        if not batch:
+            return position
+        fulfilment.handle_all([(side.store.mapper.to_domain_event(n), n.id) for n in batch])
+        position = batch[-1].id
+
+
+@dataclass
+class AnswersTogether(ScriptedProcessor):
+    """Answers no authorisation until `together` of them are being asked at the same time
+    (asked one after the other, the first waits in vain and raises BrokenBarrierError)."""
+
+    together: threading.Barrier = field(default_factory=lambda: threading.Barrier(3, timeout=10))
+    unavailable: set[str] = field(default_factory=set)
+
+    def request_authorisation(self, request: Authorisation) -> PaymentAnswer | None:
+        if request.order_id in self.unavailable:
+            raise PaymentUnavailable("no answer")
+        self.together.wait()
+        return super().request_authorisation(request)
+
+
 def available(side: WriteSide, world: World) -> int:
     side.writer.forget(world.fridge_id)
     fridge = side.catalogue.fridge(world.fridge_id)
@@ -85,6 +123,119 @@ def test_an_authorised_order_becomes_ready_and_replaying_asks_for_money_once(
     follow(side, fulfilment)  # at least once: everything again from the start
     assert processor.asked == [placed.order_id]
     assert side.ordering.order(placed.order_id).version == order.version
+
+
+def test_a_batch_asks_for_its_orders_money_side_by_side_and_each_is_ready_once(
+    side: WriteSide,
+) -> None:
+    world = make_world(side, soup_units=3)
+    placed = [
+        side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1}).order_id
+        for customer in ("alice", "bob", "carol")
+    ]
+    processor = AnswersTogether()
+    fulfilment = Fulfilment(side.ordering, processor)
+    follow_in_batches(side, fulfilment)
+    assert sorted(processor.asked) == sorted(placed)
+    orders = [side.ordering.order(order_id) for order_id in placed]
+    assert {order.status for order in orders} == {OrderStatus.READY_FOR_PICKUP}
+    follow_in_batches(side, fulfilment)  # at least once: everything again from the start
+    assert sorted(processor.asked) == sorted(placed)
+    assert [side.ordering.order(o).version for o in placed] == [o.version for o in orders]
+
+
+def test_each_order_a_batch_opens_and_pays_carries_its_own_requests_correlation_id(
+    side: WriteSide,
+) -> None:
+    world = make_world(side, soup_units=3)
+    placed = {}
+    for customer in ("alice", "bob", "carol"):
+        with caused_by(Cause(f"req-{customer}", f"checkout-{customer}", "", "api")):
+            placed[customer] = side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1})
+    fulfilment = Fulfilment(side.ordering, AnswersTogether())
+
+    follow_in_batches(side, fulfilment)  # one batch: opened in one append, asked side by side
+
+    for customer, order in placed.items():
+        events = list(side.store.events.get(Order.create_id(order.order_id)))
+        assert [type(e).__qualname__ for e in events][:3] == [
+            "Order.Placed",
+            "Order.PaymentAuthorised",
+            "Order.ReadyForPickup",
+        ]
+        causes = [cause_of(event) for event in events]
+        assert {(c.correlation_id, c.process) for c in causes if c} == {
+            (f"checkout-{customer}", "fulfilment")
+        }
+        assert None not in causes
+
+
+def test_a_batch_with_an_unanswered_authorisation_is_carried_out_again_whole(
+    side: WriteSide,
+) -> None:
+    world = make_world(side, soup_units=3)
+    placed = [
+        side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1}).order_id
+        for customer in ("alice", "bob", "carol")
+    ]
+    processor = AnswersTogether(together=threading.Barrier(2, timeout=10))
+    processor.unavailable.add(placed[0])
+    fulfilment = Fulfilment(side.ordering, processor)
+    with pytest.raises(PaymentUnavailable):  # the process tries the batch again later
+        follow_in_batches(side, fulfilment)
+    processor.unavailable.clear()
+    processor.together = threading.Barrier(1)
+    follow_in_batches(side, fulfilment)
+    assert {side.ordering.order(o).status for o in placed} == {OrderStatus.READY_FOR_PICKUP}
+
+
+def test_a_store_that_appends_one_stream_at_a_time_still_opens_a_batchs_orders(
+    side: WriteSide, processor: ScriptedProcessor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save = side.store.save
+
+    def one_stream_at_a_time(*aggregates: Any, **kwargs: Any) -> Any:
+        if len(aggregates) > 1:  # as KurrentDB's recorder refuses, before it writes
+            raise ProgrammingError("KurrentDB can't atomically store events in more than one")
+        return save(*aggregates, **kwargs)
+
+    monkeypatch.setattr(side.store, "save", one_stream_at_a_time)
+    world = make_world(side, soup_units=3)
+    placed = [
+        side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1}).order_id
+        for customer in ("alice", "bob", "carol")
+    ]
+    follow_in_batches(side, Fulfilment(side.ordering, processor))
+    assert {side.ordering.order(o).status for o in placed} == {OrderStatus.READY_FOR_PICKUP}
+
+
+def test_an_order_ready_and_picked_up_within_one_batch_keeps_no_pickup_deadline(
+    side: WriteSide, processor: ScriptedProcessor
+) -> None:
+    world = make_world(side, soup_units=1)
+    deadlines = InMemoryDeadlines()
+    fulfilment = Fulfilment(side.ordering, processor, deadlines)
+    order_id = place_and_open(side, "alice", "k", world.fridge_id, {world.soup: 1}).order_id
+    side.ordering.authorise_payment(order_id, "psp-1", "msg-1")  # as the webhook does
+    side.ordering.pick_up(world.fridge_id, order_id)
+    follow_in_batches(side, fulfilment)  # all of it in one batch
+    assert deadlines.deadlines == {}  # kept when ready, dropped when picked up, in order
+    assert processor.captured == [(order_id, Decimal("6.50"))]
+    assert processor.asked == []  # it was paid before the flow came to ask
+
+
+def test_an_order_left_paid_but_not_ready_is_made_ready_by_the_batch(
+    side: WriteSide, processor: ScriptedProcessor
+) -> None:
+    world = make_world(side, soup_units=1)
+    order_id = place_and_open(side, "alice", "k", world.fridge_id, {world.soup: 1}).order_id
+    order = side.ordering.order(order_id)
+    order.pay("psp-1", "msg-1")  # the webhook's request died before confirming the fridge
+    side.store.append(order)
+    follow_in_batches(side, Fulfilment(side.ordering, processor))
+    assert side.ordering.order(order_id).status == OrderStatus.READY_FOR_PICKUP
+    assert side.catalogue.fridge(world.fridge_id).reservation_status(order_id) == "confirmed"
+    assert processor.asked == []
 
 
 def test_a_declined_payment_fails_the_order_and_puts_the_meals_back(

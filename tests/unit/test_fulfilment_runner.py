@@ -4,7 +4,7 @@ fulfilment that records what it is asked, a fixed clock. No store, no database."
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 21, 11, 0, tzinfo=UTC)
 
 @dataclass
 class Replays:
-    """A follower that acts on `events` at positions 1, 2, ... then ticks once."""
+    """A follower that acts on `events` at positions 1, 2, ... (one batch) then ticks once."""
 
     events: list[object]
     followed: dict[str, Any] = field(default_factory=dict)
@@ -36,8 +36,7 @@ class Replays:
         tick: tuple[float, Callable[[], None]] | None = None,
     ) -> None:
         self.followed = {"name": name, "transient": transient, "every": tick and tick[0]}
-        for position, event in enumerate(self.events, start=1):
-            act(event, position)
+        act(list(zip(self.events, range(1, len(self.events) + 1), strict=True)))
         if tick is not None:
             tick[1]()
 
@@ -46,12 +45,12 @@ class Replays:
 class Records:
     """Stands in for `Fulfilment`: what it was asked to handle and to expire."""
 
-    handled: list[object] = field(default_factory=list)
+    handled: list[tuple[object, int]] = field(default_factory=list)
     expired: list[Overdue] = field(default_factory=list)
     windows_closed_at: list[datetime] = field(default_factory=list)
 
-    def handle(self, event: object) -> None:
-        self.handled.append(event)
+    def handle_all(self, batch: Sequence[tuple[object, int]]) -> None:
+        self.handled.extend(batch)
 
     def expire_overdue(self, overdue: Iterable[Overdue]) -> int:
         self.expired.extend(overdue)
@@ -74,7 +73,7 @@ def test_every_event_is_handled_in_order_and_the_tick_expires_what_is_overdue_no
     fulfilment = Records()
     run_fulfilment(fulfilment, follower, overdue, lambda: NOW, threading.Event())  # type: ignore[arg-type]
 
-    assert fulfilment.handled == ["placed", "paid"]
+    assert fulfilment.handled == [("placed", 1), ("paid", 2)]
     assert asked_at == [NOW]
     assert fulfilment.expired == [late]
     assert fulfilment.windows_closed_at == [NOW]
