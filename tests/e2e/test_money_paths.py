@@ -200,7 +200,24 @@ def wait_listening_to(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def start_fulfilment(stack: Stack, **env: str) -> None:
-    stack.processes["fulfilment"] = farmacy(stack.settings, "fulfil", **env)
+    """Fulfilment as a process of its own, once it is the active one: an order placed while a
+    fresh process is still starting could outlive the short payment window on a busy machine
+    (its lines say `trail_active` when it takes over)."""
+    log = stack.settings.data_dir / "fulfil.log"
+    active_before = times_active(log)
+    process = stack.processes["fulfilment"] = farmacy(stack.settings, "fulfil", **env)
+    deadline = time.monotonic() + 60
+    while times_active(log) == active_before:
+        assert process.poll() is None, f"fulfilment exited with {process.returncode}"
+        assert time.monotonic() < deadline, "fulfilment did not become active"
+        time.sleep(0.05)
+
+
+def times_active(log: Path) -> int:
+    """How many times a fulfilment process logging to `log` became the active one."""
+    if not log.exists():
+        return 0
+    return log.read_text(errors="replace").count('"trail_active"')
 
 
 def money_world(
