@@ -45,6 +45,7 @@ PARTS = {
     "token check": ("authenticate_request", "authenticate_token"),
     "request log line": ("structlog/", "ops/logging.py"),
     "guards": ("auth.py:1", "guard ("),
+    "a copy of the route handler per guard": ("copy (copy.py",),
     "command lane hand-off": ("concurrent/futures", "run_in_executor", "commands.py"),
     "telemetry middleware (all)": ("telemetry.py",),
 }
