@@ -20,7 +20,7 @@ Venues the model has never heard of are read but not kept, so made-up ids cannot
 real menus.
 
 Each entry also keeps the venue's version in the snapshot it was read in (the position of the
-last event that changed what the menu shows; projections/venue_versions.py) and the state it
+last event that changed what the menu shows; projections/versions.py) and the state it
 was read at. `current` serves it with no database read at all while the version the API's
 last poll saw for the venue is the same, stamped with the newer of the read's and the poll's
 position: the model showed exactly that menu at both. Otherwise the answer's `position`,
@@ -41,13 +41,12 @@ from typing import Any, Protocol
 import msgspec
 from litestar.di import NamedDependency
 
-from domain.shelf import local_day
 from interfaces.http import schemas
 from interfaces.http.reading import ReadSide
 from ops.root import WriteSide
 from projections.freshness import ReadState
 from projections.venue_menu import Menu, VenueFridge
-from projections.venue_versions import VersionsSeen
+from projections.versions import VersionsSeen, local_days
 
 VENUES = 2048
 """Venues whose menu one API process keeps (a menu is a few kB: a few MB at most)."""
@@ -67,10 +66,6 @@ class EncodedVenueMenu(msgspec.Struct, kw_only=True):
 def etag_digest(encoded_items: bytes) -> str:
     """The menu's ETag digest: over `[items]`, as the menu's ETag has always been computed."""
     return hashlib.blake2b(b"[" + encoded_items + b"]", digest_size=16).hexdigest()
-
-
-def local_days(now: datetime, timezones: tuple[str, ...]) -> tuple[date, ...]:
-    return tuple(local_day(now, timezone) for timezone in timezones)
 
 
 @dataclass(frozen=True)
