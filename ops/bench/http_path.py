@@ -9,7 +9,10 @@ process's CPU per request (/proc); then, from py-spy (`record --gil`, the API pr
 the share of its samples spent in each part of the path this issue names.
 
     .venv/bin/python -m ops.bench.http_path [--concurrency 32] [--seconds 8]
-        [--server uvicorn|granian]
+        [--server uvicorn|granian] [--read venue|city|stock]
+
+`--read` chooses the read phase's route: a random venue's menu (the default), the city's
+menu (`GET /cities/bench-city/menu`) or a random fridge's stock (an operator's token).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--server", default=None, help="FARMACY_SERVER for the API process")
+    parser.add_argument("--read", choices=("venue", "city", "stock"), default="venue")
     args = parser.parse_args()
     settings, drop = settings_for("sqlite")
     venues, fridges = seed(settings)
@@ -79,6 +83,15 @@ def main() -> None:
         os.environ["FARMACY_SERVER"] = args.server  # the API process inherits it
     workers, apis = start(settings, [port])
     customers = [issue_token(settings.secret, Role.CUSTOMER, f"c-{n}") for n in range(32)]
+    operator = issue_token(settings.secret, Role.OPERATOR, "bench")
+
+    def read() -> bytes:
+        if args.read == "city":
+            return request("GET", "/cities/bench-city/menu", random.choice(customers))
+        if args.read == "stock":
+            return request("GET", f"/fridges/{random.choice(fridges)}/stock", operator)
+        return request("GET", f"/venues/{random.choice(venues)}/menu", random.choice(customers))
+
     raw = Path(tempfile.mkdtemp(prefix="farmacy-path-")) / "api.txt"
     spy = subprocess.Popen(
         [
@@ -93,12 +106,7 @@ def main() -> None:
     try:
         rows = []
         for kind, make in (
-            (
-                "menu",
-                lambda: request(
-                    "GET", f"/venues/{random.choice(venues)}/menu", random.choice(customers)
-                ),
-            ),
+            (args.read, read),
             (
                 "orders",
                 lambda: request(
