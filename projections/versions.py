@@ -200,6 +200,19 @@ def shards(state: ReadState) -> list[str]:
 # ---- answers kept by key, served while the key's version stands ------------------------------
 
 
+def newest(read_at: ReadState, version: int, seen: VersionsSeen, key: str) -> bool:
+    """Whether an answer read at `read_at`, when the key's version was `version`, is as new
+    as anything the poll `seen` knows of the key: the key has not changed since (the same
+    version), or the answer was read after the poll (a higher position, or the same state).
+    Under a stream of writes every poll shows a new version of a busy key, and its answer is
+    read again once per poll and process, not on every request."""
+    return (
+        version == seen.version(key)
+        or read_at.position > seen.state.position
+        or read_at.key == seen.state.key
+    )
+
+
 def local_days(now: datetime, timezones: tuple[str, ...]) -> tuple[date, ...]:
     return tuple(local_day(now, timezone) for timezone in timezones)
 
@@ -268,8 +281,8 @@ class Remembered(Generic[T]):
     def current(
         self, seen: VersionsSeen | None, key: str, now: datetime, min_position: int | None
     ) -> tuple[T, ReadState] | None:
-        """The key's answer if the version `seen` has for it is the one it was read with,
-        and `seen` reached `min_position`: with the newer of the two states."""
+        """The key's answer if nothing `seen` knows is newer than it (`newest`) and `seen`
+        reached `min_position`: with the newer of the two states."""
         if seen is None or (min_position is not None and seen.state.position < min_position):
             return None
         with self._lock:
@@ -277,7 +290,7 @@ class Remembered(Generic[T]):
             if (
                 found is None
                 or found.read_at.generation != seen.state.generation
-                or found.version != seen.version(key)
+                or not newest(found.read_at, found.version, seen, key)
             ):
                 return None
             self._kept.move_to_end(key)

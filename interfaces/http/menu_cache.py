@@ -23,7 +23,8 @@ Each entry also keeps the venue's version in the snapshot it was read in (the po
 last event that changed what the menu shows; projections/versions.py) and the state it
 was read at. `current` serves it with no database read at all while the version the API's
 last poll saw for the venue is the same, stamped with the newer of the read's and the poll's
-position: the model showed exactly that menu at both. Otherwise the answer's `position`,
+position: the model showed exactly that menu at both; or while it was read after that poll
+(`versions.newest`), stamped with its own. Otherwise the answer's `position`,
 `as_of` and `age_seconds` come from the request's own read.
 """
 
@@ -46,7 +47,7 @@ from interfaces.http.reading import ReadSide
 from ops.root import WriteSide
 from projections.freshness import ReadState
 from projections.venue_menu import Menu, VenueFridge
-from projections.versions import VersionsSeen, local_days
+from projections.versions import VersionsSeen, local_days, newest
 
 VENUES = 2048
 """Venues whose menu one API process keeps (a menu is a few kB: a few MB at most)."""
@@ -200,9 +201,8 @@ class MenuCache:
     def current(
         self, seen: VersionsSeen, venue_id: str, now: datetime
     ) -> tuple[CachedMenu, ReadState] | None:
-        """The venue's menu if the venue's version `seen` is the one it was read at (and the
-        same local days and promotions): stamped with the newer of the two states, at both of
-        which the model showed exactly this menu."""
+        """The venue's menu if nothing `seen` knows is newer than it (`versions.newest`),
+        on the same local days and promotions: stamped with the newer of the two states."""
         with self._lock:
             found = self._menus.get(venue_id)
             if found is None or found.read_at is None:
@@ -210,7 +210,7 @@ class MenuCache:
             sheets = self.promotions.promotions_seen() if self.promotions is not None else 0
             if (
                 found.read_at.generation != seen.state.generation
-                or found.version != seen.version(venue_id)
+                or not newest(found.read_at, found.version, seen, venue_id)
                 or not found.holds(now, sheets)
             ):
                 return None
