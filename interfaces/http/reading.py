@@ -61,9 +61,10 @@ POLL_SECONDS = 0.05
 """How often an API process reads a versioned model's versions (one statement each)."""
 TRUSTED_POLL_SECONDS = 1.0
 """A poll older than this (its thread stuck, the database away) answers nothing from memory."""
-IDLE_SECONDS = 10.0
+IDLE_SECONDS = 300.0
 """A model nobody asked of for this long is not polled until it is asked again (that first
-answer then reads the database, as its poll is no longer trusted)."""
+answer then reads the database, as its poll is no longer trusted): an API process whose
+clients never read city menus or fridge stock spends no statements following them."""
 VERSIONED: tuple[type[Versioned], ...] = (VenueMenu, CityCatalogue, FridgeStock)
 """The models whose answers an API process keeps while their keys' versions stand."""
 DATABASE_READS = Counter(
