@@ -1,5 +1,9 @@
 """City catalogue: per city, the meals on sale with total availability and the venues that
-have them. Sharded by city (cities partition everything)."""
+have them. Sharded by city (cities partition everything).
+
+It keeps per-city versions (projections/versions.py), so an API process answers a city's
+menu from memory while nothing it shows has changed (`CityCatalogueQueries.menu_now`).
+"""
 
 # ruff: noqa: S608 - table names come from code, never from input; values are bound.
 
@@ -9,20 +13,37 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from domain.catalogue import Meal, Venue
 from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
 from projections.database import Tx
-from projections.freshness import Answer, Reader
+from projections.freshness import Answer, Reader, ReadState, stamped
 from projections.reference import MEAL_TABLES, VENUE_TABLES, KeepsMeals, KeepsVenues, meal_details
 from projections.stock import FridgeRef, StockKeeping
+from projections.versions import EVERY, Remembered, Seen, Versioned, version_of, version_tables
 
 
-class CityCatalogue(StockKeeping, KeepsMeals, KeepsVenues):
+class CityCatalogue(Versioned, StockKeeping, KeepsMeals, KeepsVenues):
     name = "city_catalogue"
-    tables: ClassVar[dict[str, str]] = {**StockKeeping.tables, **MEAL_TABLES, **VENUE_TABLES}
+    tables: ClassVar[dict[str, str]] = {
+        **StockKeeping.tables,
+        **MEAL_TABLES,
+        **VENUE_TABLES,
+        **version_tables("city_id"),
+    }
+    version_key = "city_id"
 
     def shard_key(self, fridge: FridgeRef) -> str:
         return fridge.city_id
+
+    def changes(self, event: object, tx: Tx) -> str | None:
+        """A meal's change is every city's; a venue's or a fridge's, its city's."""
+        if isinstance(event, Meal.Registered | Meal.Repriced):
+            return EVERY
+        if isinstance(event, Venue.Registered):
+            return event.city_id
+        fridge = self.stock.fridge(tx, str(getattr(event, "originator_id", "")))
+        return None if fridge is None else fridge.city_id
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,20 @@ def city_meals(tx: Tx, view: CityCatalogue, city_id: str, now: datetime) -> list
 class CityMenu:
     meals: list[CityMeal]
     known: bool  # the model knows a venue in the city (an empty menu is then no 404)
+    version: int = 0  # the city's version in the same snapshot (projections/versions.py)
+    timezones: tuple[str, ...] = ()  # of the city's fridges
+
+
+def city_menu(tx: Tx, view: CityCatalogue, city_id: str, now: datetime) -> CityMenu:
+    timezones = tx.rows(
+        f"SELECT DISTINCT timezone FROM {view.t['fridges']} WHERE city_id = ?", (city_id,)
+    )
+    return CityMenu(
+        city_meals(tx, view, city_id, now),
+        city_known(tx, view, city_id),
+        version_of(tx, view.t, "city_id", city_id),
+        tuple(sorted(str(timezone) for (timezone,) in timezones)),
+    )
 
 
 def city_known(tx: Tx, view: CityCatalogue, city_id: str) -> bool:
@@ -90,21 +125,43 @@ def city_venues(
 
 
 class CityCatalogueQueries:
-    """What the API asks the city catalogue, through a `Reader` (its `ReadSide`)."""
+    """What the API asks the city catalogue, through a `Reader` (its `ReadSide`).
 
-    def __init__(self, reader: Reader) -> None:
+    With `seen` (the API's last poll of the cities' versions), `menu_now` answers a city's
+    menu from memory while the city's version has not moved, at the position of that poll;
+    a `min_position` beyond it reads the database, waiting (bounded) for the model."""
+
+    def __init__(self, reader: Reader, seen: Seen | None = None) -> None:
         self.reader = reader
+        self.seen = seen
+        self.menus: Remembered[CityMenu] = Remembered()
 
     def menu(
         self, city_id: str, now: datetime, min_position: int | None = None
     ) -> Answer[CityMenu]:
-        """GET /cities/{city}/menu: the city's meals in meal-id order."""
+        """The city's meals in meal-id order, read from the database."""
         return self.reader.read(
-            CityCatalogue,
-            lambda tx, view: CityMenu(
-                city_meals(tx, view, city_id, now), city_known(tx, view, city_id)
-            ),
-            min_position,
+            CityCatalogue, lambda tx, view: city_menu(tx, view, city_id, now), min_position
+        )
+
+    async def menu_now(
+        self, city_id: str, now: datetime, min_position: int | None = None
+    ) -> Answer[CityMenu]:
+        """GET /cities/{city}/menu: the city's meals in meal-id order, from memory when
+        nothing they show has changed since this process read them."""
+        seen = self.seen() if self.seen is not None else None
+        found = self.menus.current(seen, city_id, now, min_position)
+        if found is not None:
+            return stamped(*found)
+
+        def read(tx: Tx, view: CityCatalogue, state: ReadState) -> CityMenu:
+            menu = city_menu(tx, view, city_id, now)
+            if menu.known:  # made-up ids are read, never kept
+                self.menus.keep(city_id, menu, menu.version, state, menu.timezones, now)
+            return menu
+
+        return await self.reader.read_async(
+            CityCatalogue, read, min_position, lambda state: self.menus.at(state, city_id, now)
         )
 
     def venues(

@@ -55,28 +55,51 @@ FEED_TABLES = {
 
 class FeedRows(View):
     """Where each stream is (fridge, venue, city; the order of an order's stream), and the
-    integration events by position."""
+    integration events by position. A batch's rows are written at `flush`, a statement per
+    table: a statement per event was a third of the feed worker's CPU per order."""
 
     def __init__(self, t: dict[str, str]) -> None:
         super().__init__(t)
         self._where: dict[str, tuple[Where, str | None] | None] = {}  # stream -> where, order
+        self._fridges: dict[str, tuple[str, str, str, str]] = {}  # born in this batch
+        self._orders: dict[str, tuple[str, str, str, str, str]] = {}
+        self._events: dict[int, tuple[int, str, str, str]] = {}  # position -> row
 
     def forget(self) -> None:
         self._where.clear()
+        self._fridges.clear()
+        self._orders.clear()
+        self._events.clear()
+
+    def flush(self, tx: Tx) -> None:
+        for table, rows, columns in (
+            ("fridges", self._fridges, ("stream", "fridge_id", "venue_id", "city_id")),
+            ("orders", self._orders, ("stream", "order_id", "fridge_id", "venue_id", "city_id")),
+        ):
+            if rows:
+                tx.insert_rows(
+                    self.t[table], columns, list(rows.values()), "ON CONFLICT (stream) DO NOTHING"
+                )
+        if self._events:
+            tx.insert_rows(
+                self.t["events"],
+                ("position", "event_id", "type", "body"),
+                list(self._events.values()),
+                "ON CONFLICT (position) DO NOTHING",
+            )
+        self._fridges.clear()
+        self._orders.clear()
+        self._events.clear()
 
     def stream_born(self, tx: Tx, stream: str, where: Where, order_id: str | None) -> None:
         """A fridge's stream (order_id None) or an order's stream is at `where`."""
         if order_id is None:
-            tx.execute(
-                f"INSERT INTO {self.t['fridges']} (stream, fridge_id, venue_id, city_id) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (stream) DO NOTHING",
-                (stream, where.fridge_id, where.venue_id, where.city_id),
+            self._fridges.setdefault(
+                stream, (stream, where.fridge_id, where.venue_id, where.city_id)
             )
         else:
-            tx.execute(
-                f"INSERT INTO {self.t['orders']} (stream, order_id, fridge_id, venue_id, "
-                "city_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (stream) DO NOTHING",
-                (stream, order_id, where.fridge_id, where.venue_id, where.city_id),
+            self._orders.setdefault(
+                stream, (stream, order_id, where.fridge_id, where.venue_id, where.city_id)
             )
         self._where[stream] = (where, order_id)
 
@@ -100,9 +123,8 @@ class FeedRows(View):
 
     def published(self, tx: Tx, body: dict[str, Any]) -> None:
         """An integration event, at its position (written once: a replay changes nothing)."""
-        tx.execute(
-            f"INSERT INTO {self.t['events']} (position, event_id, type, body) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (position) DO NOTHING",
+        self._events.setdefault(
+            body["position"],
             (body["position"], body["id"], body["type"], json.dumps(body, sort_keys=True)),
         )
 

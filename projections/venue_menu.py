@@ -8,12 +8,10 @@ by the domain's `available` on its own local date, exactly as a fridge decides a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar
-
-from eventsourcing.utils import resolve_topic
 
 from domain.catalogue import Meal
 from domain.fridge import FridgeStatus
@@ -21,55 +19,40 @@ from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
 from projections.database import Database, Tx
 from projections.freshness import Answer, Reader, ReadState, stamped
-from projections.projection import Shard, View
 from projections.reference import MEAL_TABLES, KeepsMeals, meal_details
 from projections.stale import stale_fridges
 from projections.stock import FridgeRef, StockKeeping
-from projections.venue_versions import (
-    EVERY_VENUE,
-    VERSION_TABLES,
-    VenueVersionRows,
-    VenueVersionWatch,
+from projections.versions import (
+    EVERY,
+    Versioned,
     VersionsSeen,
-    venue_version,
+    VersionWatch,
+    version_of,
+    version_tables,
 )
 
 MEAL_EVENTS = (Meal.Registered, Meal.Repriced)
 """What changes every venue's menu (the meals' names, prices and details)."""
 
 
-class VenueMenu(StockKeeping, KeepsMeals):
+class VenueMenu(Versioned, StockKeeping, KeepsMeals):
     name = "venue_menu"
-    tables: ClassVar[dict[str, str]] = {**StockKeeping.tables, **MEAL_TABLES, **VERSION_TABLES}
-
-    def __init__(self, generation: int = 1, shard: Shard | None = None) -> None:
-        super().__init__(generation, shard)
-        self.versions = VenueVersionRows(self.t, str(self.shard))
-
-    def views(self) -> Iterable[View]:
-        return (*super().views(), self.versions)
+    tables: ClassVar[dict[str, str]] = {
+        **StockKeeping.tables,
+        **MEAL_TABLES,
+        **version_tables("venue_id"),
+    }
+    version_key = "venue_id"
 
     def shard_key(self, fridge: FridgeRef) -> str:
         return fridge.venue_id
 
-    def wants(self, topic: str) -> bool:
-        """Only the events a handler takes, although `apply` is overridden."""
-        wanted = self._wanted.get(topic)
-        if wanted is None:
-            wanted = self._wanted[topic] = resolve_topic(topic) in self.handlers
-        return wanted
-
-    def apply(self, event: object, tx: Tx, position: int) -> None:
-        """Apply the event, and move the version of the venue whose menu it changes."""
-        if type(event) not in self.handlers:
-            return
-        super().apply(event, tx, position)
+    def changes(self, event: object, tx: Tx) -> str | None:
+        """A meal's change is every venue's; a fridge's, its venue's."""
         if isinstance(event, MEAL_EVENTS):
-            self.versions.changed(EVERY_VENUE, position)
-            return
+            return EVERY
         fridge = self.stock.fridge(tx, str(getattr(event, "originator_id", "")))
-        if fridge is not None:
-            self.versions.changed(fridge.venue_id, position)
+        return None if fridge is None else fridge.venue_id
 
 
 @dataclass(frozen=True)
@@ -140,7 +123,7 @@ class Menu:
     timezones: tuple[str, ...]  # of the venue's fridges; none: the model does not know the venue
     items: list[MenuItem]
     stale: tuple[str, ...] = ()  # the venue's fridges marked stale: their counts may be old
-    version: int = 0  # the venue's version in the same snapshot (projections/venue_versions.py)
+    version: int = 0  # the venue's version in the same snapshot (projections/versions.py)
     fridges: tuple[VenueFridge, ...] = ()  # the venue's fridges and their state
 
 
@@ -152,7 +135,7 @@ def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
     if not timezones:
         return Menu(timezones, [])
     stale = tuple(stale_fridges(tx, view.t, venue_id))
-    version = venue_version(tx, view.t, venue_id)
+    version = version_of(tx, view.t, "venue_id", venue_id)
     items = menu_items(tx, view, venue_id, now)
     return Menu(timezones, items, stale, version, venue_fridges(tx, view, venue_id))
 
@@ -182,18 +165,16 @@ class MenuKeeper(Protocol[K_co]):
         ...
 
 
-def versions_watch(db: Database) -> VenueVersionWatch:
+def versions_watch(db: Database) -> VersionWatch:
     """What follows the venue menu model's per-venue versions in `db`."""
-    return VenueVersionWatch(
-        db, VenueMenu.name, lambda generation: VenueMenu.table("versions", generation)
-    )
+    return VersionWatch(db, VenueMenu)
 
 
 class VenueMenuQueries:
     """What the API asks the venue menu (GET /venues/{venue_id}/menu), through a `Reader`
     (its `ReadSide`), answered from `keeper` when nothing the menu shows has moved since.
 
-    With `seen` (the API's last poll of the venues' versions, `VenueVersionWatch`), a menu
+    With `seen` (the API's last poll of the venues' versions, `VersionWatch`), a menu
     whose venue's version has not moved is answered from memory, without the database, at the
     position of that poll (the model was at least there). A `min_position` beyond that poll
     reads the database, waiting (bounded) for the model to reach it."""

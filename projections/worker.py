@@ -10,7 +10,8 @@ Every worker keeps a row in `projection_workers` (role and a heartbeat) for `sta
 
 `run_workers` runs a worker per projection as threads of one process (`farmacy worker`): they
 share one event store and one read-model pool, which the composition root (ops/root.py)
-opens, sized for how many they are (ops/connections.py), and closes.
+opens, sized for how many they are (ops/connections.py), and closes; and what they read of
+the store, which one of them reads for all (projections/shared_log.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from projections.runner import (
     ProjectionFailed,
     Runner,
 )
+from projections.shared_log import SharedLog
 from projections.source import EventSource
 
 log = structlog.get_logger("farmacy.projections")
@@ -219,8 +221,11 @@ def run_workers(
     **options: Any,
 ) -> list[str]:
     """Run a worker per projection (threads of this process) until `stop`; their errors.
-    The threads share `store` and the databases `dbs` (by projection name), which stay open."""
+    The threads share `store` and the databases `dbs` (by projection name), which stay open,
+    and the notifications any of them read (`SharedLog`)."""
     errors: list[str] = []
+    if len(names) > 1:
+        store = SharedLog(store)
 
     def work(name: str) -> None:
         try:

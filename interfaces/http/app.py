@@ -17,7 +17,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from interfaces.http.auth import jwt_auth
+from interfaces.http.auth import guard_in_place, jwt_auth
 from interfaces.http.bodies import strict_body
 from interfaces.http.catalogue import CatalogueRoutes
 from interfaces.http.commands import CommandLane, Commands
@@ -70,7 +70,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             reading.close()
             side.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             OrderRoutes,
             CustomerRoutes,
@@ -106,6 +106,7 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
             render_plugins=[ScalarRenderPlugin(), AmendedJson(), AmendedYaml()],
         ),
     )
+    return guard_in_place(app)
 
 
 def app_from_env() -> Litestar:  # pragma: no cover - exercised by `farmacy api`

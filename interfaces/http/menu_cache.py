@@ -20,10 +20,11 @@ Venues the model has never heard of are read but not kept, so made-up ids cannot
 real menus.
 
 Each entry also keeps the venue's version in the snapshot it was read in (the position of the
-last event that changed what the menu shows; projections/venue_versions.py) and the state it
+last event that changed what the menu shows; projections/versions.py) and the state it
 was read at. `current` serves it with no database read at all while the version the API's
 last poll saw for the venue is the same, stamped with the newer of the read's and the poll's
-position: the model showed exactly that menu at both. Otherwise the answer's `position`,
+position: the model showed exactly that menu at both; or while it was read after that poll
+(`versions.newest`), stamped with its own. Otherwise the answer's `position`,
 `as_of` and `age_seconds` come from the request's own read.
 """
 
@@ -41,13 +42,12 @@ from typing import Any, Protocol
 import msgspec
 from litestar.di import NamedDependency
 
-from domain.shelf import local_day
 from interfaces.http import schemas
 from interfaces.http.reading import ReadSide
 from ops.root import WriteSide
 from projections.freshness import ReadState
 from projections.venue_menu import Menu, VenueFridge
-from projections.venue_versions import VersionsSeen
+from projections.versions import VersionsSeen, local_days, newest
 
 VENUES = 2048
 """Venues whose menu one API process keeps (a menu is a few kB: a few MB at most)."""
@@ -67,10 +67,6 @@ class EncodedVenueMenu(msgspec.Struct, kw_only=True):
 def etag_digest(encoded_items: bytes) -> str:
     """The menu's ETag digest: over `[items]`, as the menu's ETag has always been computed."""
     return hashlib.blake2b(b"[" + encoded_items + b"]", digest_size=16).hexdigest()
-
-
-def local_days(now: datetime, timezones: tuple[str, ...]) -> tuple[date, ...]:
-    return tuple(local_day(now, timezone) for timezone in timezones)
 
 
 @dataclass(frozen=True)
@@ -205,9 +201,8 @@ class MenuCache:
     def current(
         self, seen: VersionsSeen, venue_id: str, now: datetime
     ) -> tuple[CachedMenu, ReadState] | None:
-        """The venue's menu if the venue's version `seen` is the one it was read at (and the
-        same local days and promotions): stamped with the newer of the two states, at both of
-        which the model showed exactly this menu."""
+        """The venue's menu if nothing `seen` knows is newer than it (`versions.newest`),
+        on the same local days and promotions: stamped with the newer of the two states."""
         with self._lock:
             found = self._menus.get(venue_id)
             if found is None or found.read_at is None:
@@ -215,7 +210,7 @@ class MenuCache:
             sheets = self.promotions.promotions_seen() if self.promotions is not None else 0
             if (
                 found.read_at.generation != seen.state.generation
-                or found.version != seen.version(venue_id)
+                or not newest(found.read_at, found.version, seen, venue_id)
                 or not found.holds(now, sheets)
             ):
                 return None

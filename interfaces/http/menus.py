@@ -145,8 +145,8 @@ class MenuRoutes(Controller):
         body = schemas.VenueFridges(venue_id=venue_id, fridges=fridges, **fresh(answer))
         return Response(body, headers=read_headers(answer))
 
-    @get("/cities/{city_id:str}/menu", sync_to_thread=True, responses=NOT_MODIFIED)
-    def city_menu(
+    @get("/cities/{city_id:str}/menu", responses=NOT_MODIFIED)
+    async def city_menu(
         self,
         request: Request[Any, Any, Any],
         city_id: schemas.CityInPath,
@@ -159,10 +159,10 @@ class MenuRoutes(Controller):
         """The city's meals in meal-id order, each with its total units and where they are."""
         now = side.clock()
         decode_cursor(after, 1)
-        answer = read.city_catalogue.menu(city_id, now, min_position)
+        answer = await read.city_catalogue.menu_now(city_id, now, min_position)
         meals = answer.value.meals
         if not answer.value.known and not meals:
-            check_exists(side, "city", city_id)
+            await anyio.to_thread.run_sync(check_exists, side, "city", city_id)
         chosen, next_cursor = page(meals, lambda m: (m.meal_id,), 1, after, limit)
         entries = [
             schemas.CityMenuEntry(
@@ -207,8 +207,8 @@ class MenuRoutes(Controller):
         )
         return Response(body, headers=read_headers(answer))
 
-    @get("/fridges/{fridge_id:str}/stock", sync_to_thread=True)
-    def fridge_stock(
+    @get("/fridges/{fridge_id:str}/stock")
+    async def fridge_stock(
         self,
         fridge_id: schemas.FridgeInPath,
         side: Side,
@@ -217,10 +217,10 @@ class MenuRoutes(Controller):
     ) -> Response[schemas.FridgeStock]:
         """Per meal: on hand, fresh (not past best-before), held by orders, available."""
         now = side.clock()
-        answer = read.fridge_stock.stock(fridge_id, now, min_position)
+        answer = await read.fridge_stock.stock_now(fridge_id, now, min_position)
         report = answer.value
         if report is None:
-            check_exists(side, "fridge", fridge_id)
+            await anyio.to_thread.run_sync(check_exists, side, "fridge", fridge_id)
             raise problem(
                 503,
                 "read model behind",

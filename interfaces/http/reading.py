@@ -33,7 +33,7 @@ import structlog
 from prometheus_client import Counter
 
 from ops import connections
-from projections.city_catalogue import CityCatalogueQueries
+from projections.city_catalogue import CityCatalogue, CityCatalogueQueries
 from projections.database import Database, Tx
 from projections.freshness import (
     FIRST_PAUSE,
@@ -45,22 +45,28 @@ from projections.freshness import (
     attempt,
     pause,
 )
-from projections.fridge_stock import FridgeStockQueries
+from projections.fridge_stock import FridgeStock, FridgeStockQueries
 from projections.models import close_databases
 from projections.order_queries import OrdersQueries
 from projections.projection import Projection
 from projections.refill_plan import RefillPlanQueries
-from projections.venue_menu import VenueMenu, VenueMenuQueries, versions_watch
-from projections.venue_versions import VersionsSeen
+from projections.venue_menu import VenueMenu, VenueMenuQueries
+from projections.versions import Versioned, VersionsSeen, VersionWatch
 
 T = TypeVar("T")
 P = TypeVar("P", bound=Projection)
 log = structlog.get_logger()
 
 POLL_SECONDS = 0.05
-"""How often an API process reads the venue menu model's versions (one statement)."""
+"""How often an API process reads a versioned model's versions (one statement each)."""
 TRUSTED_POLL_SECONDS = 1.0
-"""A poll older than this (its thread stuck, the database away) answers no menu from memory."""
+"""A poll older than this (its thread stuck, the database away) answers nothing from memory."""
+IDLE_SECONDS = 300.0
+"""A model nobody asked of for this long is not polled until it is asked again (that first
+answer then reads the database, as its poll is no longer trusted): an API process whose
+clients never read city menus or fridge stock spends no statements following them."""
+VERSIONED: tuple[type[Versioned], ...] = (VenueMenu, CityCatalogue, FridgeStock)
+"""The models whose answers an API process keeps while their keys' versions stand."""
 DATABASE_READS = Counter(
     "farmacy_read_model_reads",
     "Reads of a read model's database that requests made (each a statement or a snapshot)",
@@ -118,37 +124,37 @@ class ReadSide:
         self.orders = OrdersQueries(self)
 
     def watch_menus(self, every: float = POLL_SECONDS) -> None:
-        """Follow the venue menu model's per-venue versions in a thread of this process, one
-        statement every `every` seconds, so a menu whose venue has not changed is answered
-        from memory (`VenueMenuQueries`). Stopped by `close`."""
-        db = self.dbs.get(VenueMenu.name)
-        if db is None or self._watching is not None:
+        """Follow the versioned models' per-key versions (venue menus, city menus, fridge
+        stock) in a thread of this process, one statement per model every `every` seconds
+        while it is being asked, so an answer whose key has not changed comes from memory
+        (`VenueMenuQueries`, `CityCatalogueQueries.menu_now`, `FridgeStockQueries.stock_now`).
+        Stopped by `close`."""
+        if self._watching is not None:
             return
-        watch, stop = versions_watch(db), threading.Event()
-        polled = [0.0]
+        followed = {
+            model.name: Followed(VersionWatch(self.dbs[model.name], model))
+            for model in VERSIONED
+            if model.name in self.dbs
+        }
+        if not followed:
+            return
+        stop = threading.Event()
 
         def follow() -> None:
-            failure = ""
             while True:
-                try:
-                    watch.poll()
-                    polled[0] = time.monotonic()
-                    failure = ""
-                except Exception as error:  # not built yet, or the database is away
-                    watch.seen = None
-                    if str(error) != failure:
-                        failure = str(error)
-                        log.info("menu versions unread", reason=failure)
+                for each in followed.values():
+                    each.poll()
                 if stop.wait(every):
                     return
 
-        def seen() -> VersionsSeen | None:
-            recent = time.monotonic() - polled[0] < TRUSTED_POLL_SECONDS
-            return watch.seen if recent else None
-
         self._watching = stop
-        self.venue_menu.seen = seen
-        threading.Thread(target=follow, name="farmacy-menu-versions", daemon=True).start()
+        if VenueMenu.name in followed:
+            self.venue_menu.seen = followed[VenueMenu.name].seen
+        if CityCatalogue.name in followed:
+            self.city_catalogue.seen = followed[CityCatalogue.name].seen
+        if FridgeStock.name in followed:
+            self.fridge_stock.seen = followed[FridgeStock.name].seen
+        threading.Thread(target=follow, name="farmacy-versions", daemon=True).start()
 
     def close(self) -> None:
         if self._watching is not None:
@@ -233,6 +239,35 @@ class ReadSide:
                     await loop.run_in_executor(self._readers(), self.reachable, min_position)
             await asyncio.sleep(pause(deadline, delay, projection.name, found, min_position))
             delay = min(delay * 2, LONGEST_PAUSE)
+
+
+class Followed:
+    """One model's versions as this process follows them: polled while asked (`seen`)."""
+
+    def __init__(self, watch: VersionWatch) -> None:
+        self.watch = watch
+        self.polled = 0.0  # time.monotonic() of the last poll that succeeded
+        self.asked = 0.0  # of the last `seen`
+        self.failure = ""
+
+    def poll(self) -> None:
+        if time.monotonic() - self.asked > IDLE_SECONDS:
+            return
+        try:
+            self.watch.poll()
+            self.polled = time.monotonic()
+            self.failure = ""
+        except Exception as error:  # not built yet, or the database is away
+            self.watch.seen = None
+            if str(error) != self.failure:
+                self.failure = str(error)
+                log.info("versions unread", model=self.watch.name, reason=self.failure)
+
+    def seen(self) -> VersionsSeen | None:
+        """The last poll, if recent enough to trust."""
+        now = time.monotonic()
+        self.asked = now
+        return self.watch.seen if now - self.polled < TRUSTED_POLL_SECONDS else None
 
 
 @contextmanager

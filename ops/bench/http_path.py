@@ -9,7 +9,13 @@ process's CPU per request (/proc); then, from py-spy (`record --gil`, the API pr
 the share of its samples spent in each part of the path this issue names.
 
     .venv/bin/python -m ops.bench.http_path [--concurrency 32] [--seconds 8]
-        [--server uvicorn|granian]
+        [--server uvicorn|granian] [--read venue|city|stock] [--store sqlite|postgres]
+        [--spy api|workers]
+
+`--read` chooses the read phase's route: a random venue's menu (the default), the city's
+menu (`GET /cities/bench-city/menu`) or a random fridge's stock (an operator's token).
+`--spy workers` samples the read-model worker (`farmacy worker`, every model in one process)
+instead of the API process, and prints its CPU per request too.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ PARTS = {
     "token check": ("authenticate_request", "authenticate_token"),
     "request log line": ("structlog/", "ops/logging.py"),
     "guards": ("auth.py:1", "guard ("),
+    "a copy of the route handler per guard": ("copy (copy.py",),
     "command lane hand-off": ("concurrent/futures", "run_in_executor", "commands.py"),
     "telemetry middleware (all)": ("telemetry.py",),
 }
@@ -70,19 +77,32 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--server", default=None, help="FARMACY_SERVER for the API process")
+    parser.add_argument("--read", choices=("venue", "city", "stock"), default="venue")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--spy", choices=("api", "workers"), default="api")
     args = parser.parse_args()
-    settings, drop = settings_for("sqlite")
+    settings, drop = settings_for(args.store)
     venues, fridges = seed(settings)
     port = free_port()
     if args.server:
         os.environ["FARMACY_SERVER"] = args.server  # the API process inherits it
     workers, apis = start(settings, [port])
     customers = [issue_token(settings.secret, Role.CUSTOMER, f"c-{n}") for n in range(32)]
+    operator = issue_token(settings.secret, Role.OPERATOR, "bench")
+
+    def read() -> bytes:
+        if args.read == "city":
+            return request("GET", "/cities/bench-city/menu", random.choice(customers))
+        if args.read == "stock":
+            return request("GET", f"/fridges/{random.choice(fridges)}/stock", operator)
+        return request("GET", f"/venues/{random.choice(venues)}/menu", random.choice(customers))
+
+    spied = apis[0] if args.spy == "api" else workers
     raw = Path(tempfile.mkdtemp(prefix="farmacy-path-")) / "api.txt"
     spy = subprocess.Popen(
         [
             *(str(Path(sys.executable).parent / "py-spy"), "record", "--gil", "--rate", "200"),
-            *("--format", "raw", "-o", str(raw), "--pid", str(apis[0].pid)),
+            *("--format", "raw", "-o", str(raw), "--pid", str(spied.pid)),
             *("--subprocesses", "--duration", str(int(args.seconds * 2 + 2))),
         ],
         stdout=subprocess.DEVNULL,
@@ -91,13 +111,9 @@ def main() -> None:
     time.sleep(1.0)  # py-spy attaches before the load starts
     try:
         rows = []
+        worker_ms: list[float] = []
         for kind, make in (
-            (
-                "menu",
-                lambda: request(
-                    "GET", f"/venues/{random.choice(venues)}/menu", random.choice(customers)
-                ),
-            ),
+            (args.read, read),
             (
                 "orders",
                 lambda: request(
@@ -115,23 +131,25 @@ def main() -> None:
             ),
         ):
             serving = process_tree(apis[0].pid)  # granian: a supervisor and its worker
-            before = cpu_seconds(*serving)
+            before, behind = cpu_seconds(*serving), cpu_seconds(workers.pid)
             result = asyncio.run(drive([(port, make)], args.concurrency, args.seconds, kind))
             result.cpu_seconds = cpu_seconds(*serving) - before
             rows.append(result)
+            answered = max(len(result.latencies), 1)
+            worker_ms.append(1000 * (cpu_seconds(workers.pid) - behind) / answered)
         spy.wait(timeout=args.seconds * 2 + 60)
     finally:
         stop([*apis, workers])
         drop()
     print(f"server: {args.server or 'uvicorn (default)'}, {args.concurrency} connections")
-    for r in rows:
+    for r, worker in zip(rows, worker_ms, strict=True):
         print(
             f"{r.kind:7} {r.rate:8.0f}/s  p50 {r.percentile(0.5):6.1f} ms  "
             f"p99 {r.percentile(0.99):6.1f} ms  API CPU {r.cpu_ms_per_answer:5.2f} ms/request  "
-            f"{dict(r.statuses)}"
+            f"worker CPU {worker:5.2f} ms/request  {dict(r.statuses)}"
         )
     total, found = shares(raw)
-    print(f"py-spy --gil, the API process: {total} samples over both phases")
+    print(f"py-spy --gil, the {args.spy} process: {total} samples over both phases, raw: {raw}")
     for part, share in found.items():
         print(f"  {part:28} {share:6.1%}")
 
