@@ -26,8 +26,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy domain application projections interfaces ops
 
+# Two workers, each test file on one of them (its module fixtures and its processes stay
+# together); PYTEST_ARGS="-n 0" runs in one process.
 pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # The long schemathesis pass: every operation as every role, 200 fuzzed examples each (the
 # suite runs 15; FARMACY_FUZZ_EXAMPLES=N sets any other number).

@@ -41,8 +41,19 @@ def postgres_problem() -> str | None:
     return _postgres_problem[0] or None
 
 
+def skipped_for_postgres(terminalreporter: pytest.TerminalReporter) -> str | None:
+    """The reason PostgreSQL's tests were skipped, read from the skips themselves: under
+    pytest-xdist (`make test` runs two workers) the workers asked, not this process."""
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        if "PostgreSQL at" in reason and "unreachable" in reason:
+            return reason.removeprefix("Skipped: ")
+    return None
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    problem = postgres_problem() if _postgres_problem else None
+    problem = postgres_problem() if _postgres_problem else skipped_for_postgres(terminalreporter)
     if problem:
         bar = "!" * 78
         terminalreporter.write_line(bar, red=True, bold=True)

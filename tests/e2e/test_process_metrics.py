@@ -138,9 +138,16 @@ def test_a_worker_and_fulfilment_show_their_lag_and_their_work_on_their_metrics_
             for n in range(3):
                 side.ordering.place("alice", f"metrics-{n}", fridge_id, {meal_id: 1})
             head = side.store.position()
-            after = wait_for(worker_port, worker, caught_up(head), "the worker applied the orders")
-            assert (
-                value(after, "farmacy_projection_batch_events_count", projection="orders") > batches
+            # A batch is counted just after its checkpoint commits: wait for both.
+            after = wait_for(
+                worker_port,
+                worker,
+                lambda s: (
+                    caught_up(head)(s)
+                    and value(s, "farmacy_projection_batch_events_count", projection="orders")
+                    > batches
+                ),
+                "the worker applied the orders and counted their batch",
             )
             assert value(after, "farmacy_projection_dead_letters_total", projection="orders") == 0
 
