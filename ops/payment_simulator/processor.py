@@ -283,7 +283,11 @@ def simulator_app(simulator: Simulator) -> Litestar:
         simulator.webhooks.close()
         simulator.ledger.close()
 
-    return Litestar([authorise, move, ledger, ledger_of], on_shutdown=[closing])
+    return Litestar(
+        [authorise, move, ledger, ledger_of],
+        on_shutdown=[closing],
+        logging_config=None,  # the process logs as every farmacy process does (ops/logging.py)
+    )
 
 
 def build_simulator(
