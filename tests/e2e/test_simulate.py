@@ -88,7 +88,7 @@ def run(main_job: MainJob, tmp_path_factory: pytest.TempPathFactory) -> Run:
         "--seed",
         "7",
         "--duration",
-        "20",
+        "60",  # the minute of simulated traffic (the suite runs on two workers)
         "--rate",
         "40",
         "--cities",

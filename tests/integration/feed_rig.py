@@ -71,6 +71,7 @@ class Workload:
     world: World
     orders: int
     pause: float = 0.0
+    halfway: threading.Event | None = None  # set: half the orders wait for it (a kill, say)
     placed: dict[str, str] = field(default_factory=dict)  # order id -> its final status
     errors: list[BaseException] = field(default_factory=list)
 
@@ -78,6 +79,10 @@ class Workload:
         try:
             due: list[str] = []
             for n in range(self.orders):
+                if self.halfway is not None and n == self.orders // 2:
+                    # The rest come after what the test does at halfway, however slow the
+                    # machine: events are certain to flow on after it.
+                    assert self.halfway.wait(timeout=60), "halfway was never reached"
                 meal = self.world.soup if n % 2 else self.world.salad
                 order_id = place_and_open(
                     self.side, f"c{n}", f"k{n}", self.world.fridge_id, {meal: 1}

@@ -52,7 +52,8 @@ def test_killing_the_streams_leader_loses_nothing_and_both_go_on(tmp_path: Path)
             args=(url, Partition.parse("0/1"), JsonLines(out), stop, 2.0, 3),
             daemon=True,
         )
-        workload = Workload(side, world, orders=40, pause=0.1)
+        killed = threading.Event()
+        workload = Workload(side, world, orders=40, pause=0.1, halfway=killed)
         try:
             with feed_worker(settings, side), relay_thread(settings, side, replicas=3):
                 consumer.start()
@@ -62,6 +63,7 @@ def test_killing_the_streams_leader_loses_nothing_and_both_go_on(tmp_path: Path)
                     victim = next(s for s in servers if s.name == leader)
                     before = len(stream_messages(url))
                     victim.kill()  # the stream's leader, mid-flow
+                    killed.set()  # the workload's second half comes after the kill
                 wait_for("the feed has every event", lambda: feed_reached_head(settings, side))
                 wait_for(
                     "the relay publishes the rest under the new leader",
