@@ -53,8 +53,11 @@ class ScriptedProcessor:
         self.refunded.append((order_id, amount))
 
 
-def follow(side: WriteSide, fulfilment: Fulfilment, after: int = 0) -> int:
-    """Feed every event after `after` to fulfilment, as its worker would. The new position."""
+def follow(
+    side: WriteSide, fulfilment: Fulfilment, after: int = 0, *, in_batches: bool = False
+) -> int:
+    """Feed every event after `after` to fulfilment, as its worker would: one event at a
+    time, or `in_batches` as the fulfilment process hands them over. The new position."""
     position = after
     while True:
         batch = side.store.recorder.select_notifications(
@@ -62,22 +65,17 @@ def follow(side: WriteSide, fulfilment: Fulfilment, after: int = 0) -> int:
         )
         if not batch:
             return position
-        for notification in batch:
-            fulfilment.handle(side.store.mapper.to_domain_event(notification))
-            position = notification.id
+        events = [(side.store.mapper.to_domain_event(n), n.id) for n in batch]
+        if in_batches:
+            fulfilment.handle_all(events)
+        else:
+            for event, at in events:
+                fulfilment.handle(event, at)
+        position = batch[-1].id
 
 
 def follow_in_batches(side: WriteSide, fulfilment: Fulfilment, after: int = 0) -> int:
-    """As `follow`, but a batch at a time, as the fulfilment process hands them over."""
-    position = after
-    while True:
-        batch = side.store.recorder.select_notifications(
-            start=position, limit=100, inclusive_of_start=position == 0
-        )
-        if not batch:
-            return position
-        fulfilment.handle_all([(side.store.mapper.to_domain_event(n), n.id) for n in batch])
-        position = batch[-1].id
+    return follow(side, fulfilment, after, in_batches=True)
 
 
 @dataclass
