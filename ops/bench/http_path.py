@@ -1,5 +1,6 @@
 """The HTTP path's own cost (issue 18 part 5): one API process under menus, then orders,
-with py-spy sampling it, so each change to the path is measured before and after.
+with py-spy sampling it, so each change to the path is measured before and after
+(`--phases orders`: the orders alone, for an order's profile).
 
 Seeds a fresh SQLite store (ops/bench/http.py's world: 20 venues of 10 fridges), starts the
 workers and one API process as `farmacy api` runs it, and drives it from this process over
@@ -10,7 +11,7 @@ the share of its samples spent in each part of the path this issue names.
 
     .venv/bin/python -m ops.bench.http_path [--concurrency 32] [--seconds 8]
         [--server uvicorn|granian] [--read venue|city|stock] [--store sqlite|postgres]
-        [--spy api|workers]
+        [--spy api|workers] [--phases read,orders]
 
 `--read` chooses the read phase's route: a random venue's menu (the default), the city's
 menu (`GET /cities/bench-city/menu`) or a random fridge's stock (an operator's token).
@@ -80,7 +81,15 @@ def main() -> None:
     parser.add_argument("--read", choices=("venue", "city", "stock"), default="venue")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--spy", choices=("api", "workers"), default="api")
+    parser.add_argument(
+        "--phases",
+        default="read,orders",
+        help="which phases to drive and profile, of read,orders (orders alone: an order's profile)",
+    )
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    if not phases or not phases <= {"read", "orders"}:
+        parser.error(f"--phases takes read, orders or both, not {args.phases!r}")
     settings, drop = settings_for(args.store)
     venues, fridges = seed(settings)
     port = free_port()
@@ -103,7 +112,7 @@ def main() -> None:
         [
             *(str(Path(sys.executable).parent / "py-spy"), "record", "--gil", "--rate", "200"),
             *("--format", "raw", "-o", str(raw), "--pid", str(spied.pid)),
-            *("--subprocesses", "--duration", str(int(args.seconds * 2 + 2))),
+            *("--subprocesses", "--duration", str(int(args.seconds * len(phases) + 2))),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -112,9 +121,10 @@ def main() -> None:
     try:
         rows = []
         worker_ms: list[float] = []
-        for kind, make in (
-            (args.read, read),
+        for phase, kind, make in (
+            ("read", args.read, read),
             (
+                "orders",
                 "orders",
                 lambda: request(
                     "POST",
@@ -130,6 +140,8 @@ def main() -> None:
                 ),
             ),
         ):
+            if phase not in phases:
+                continue
             serving = process_tree(apis[0].pid)  # granian: a supervisor and its worker
             before, behind = cpu_seconds(*serving), cpu_seconds(workers.pid)
             result = asyncio.run(drive([(port, make)], args.concurrency, args.seconds, kind))
@@ -137,7 +149,7 @@ def main() -> None:
             rows.append(result)
             answered = max(len(result.latencies), 1)
             worker_ms.append(1000 * (cpu_seconds(workers.pid) - behind) / answered)
-        spy.wait(timeout=args.seconds * 2 + 60)
+        spy.wait(timeout=args.seconds * len(phases) + 60)
     finally:
         stop([*apis, workers])
         drop()
@@ -149,7 +161,7 @@ def main() -> None:
             f"worker CPU {worker:5.2f} ms/request  {dict(r.statuses)}"
         )
     total, found = shares(raw)
-    print(f"py-spy --gil, the {args.spy} process: {total} samples over both phases, raw: {raw}")
+    print(f"py-spy --gil, the {args.spy} process: {total} samples over {args.phases}, raw: {raw}")
     for part, share in found.items():
         print(f"  {part:28} {share:6.1%}")
 
