@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 from domain.causes import METADATA, Cause, cause_of, event_ref
@@ -34,6 +35,20 @@ def caused_by(cause: Cause | None) -> Iterator[None]:
         yield
     finally:
         _CURRENT.reset(token)
+
+
+@contextmanager
+def joining(correlation_id: str | None) -> Iterator[None]:
+    """Inside, what is recorded joins the conversation `correlation_id` (an order's), if the
+    current request began none of its own: one that brought no X-Correlation-Id, whose
+    correlation id is its request id, such as the payment processor's webhook. Its request
+    id and causation stay the request's; a caller's own correlation id is kept."""
+    cause = _CURRENT.get()
+    if not correlation_id or cause is None or cause.correlation_id != cause.request_id:
+        yield
+        return
+    with caused_by(replace(cause, correlation_id=correlation_id)):
+        yield
 
 
 def stamp(events: Iterable[Any], cause: Cause | None) -> None:

@@ -29,7 +29,7 @@ from application.fridge_writer import FridgeWriter
 from application.prices import PriceList
 from application.retry import on_conflict_retry
 from application.store import EventStore
-from domain.causes import Cause
+from domain.causes import Cause, cause_of
 from domain.errors import InvalidRequest, ReservationClosed
 from domain.fridge import Fridge, Promised
 from domain.order import (
@@ -186,6 +186,14 @@ class Ordering:
             payment_due_by=reserved.payment_due_by,
             request_fingerprint=reserved.terms["fingerprint"],
         )
+
+    def conversation(self, order_id: str) -> str | None:
+        """The correlation id the order was born with (its first event's): the conversation
+        its later events join. None for an order stored before causes were."""
+        for born in self.store.events.get(Order.create_id(order_id), lte=1):
+            cause = cause_of(born)
+            return cause.correlation_id if cause is not None and cause.correlation_id else None
+        return None
 
     def ensure_order(self, order_id: str, fridge_id: str) -> Order:
         """The order; if the flow has not opened it yet, open it from the fridge's reservation."""

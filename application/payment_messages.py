@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from application.causes import joining
 from application.orders import Ordering, OrderMoved
 from domain.errors import IllegalTransition
 from domain.order import OrderStatus
@@ -31,11 +32,19 @@ class PaymentMessage:
 
 
 def take_in(ordering: Ordering, message: PaymentMessage) -> OrderMoved:
-    """Move the order on from the processor's message; a repeat or a stale one changes nothing."""
+    """Move the order on from the processor's message; a repeat or a stale one changes nothing.
+
+    What it records joins the order's conversation (the correlation id it was placed with):
+    the processor knows nothing of it, and `farmacy trace` follows an order by it. (An order
+    this message opens, ahead of the flow, is born in the webhook's own conversation.)"""
     if message.fridge_id:
-        order = ordering.ensure_order(message.order_id, message.fridge_id)
-    else:
-        order = ordering.order(message.order_id)
+        ordering.ensure_order(message.order_id, message.fridge_id)
+    with joining(ordering.conversation(message.order_id)):
+        return _take_in(ordering, message)
+
+
+def _take_in(ordering: Ordering, message: PaymentMessage) -> OrderMoved:
+    order = ordering.order(message.order_id)
     if order.has_seen(message.message_id):
         log.info("payment_message_repeated", webhook_id=message.message_id)
         return OrderMoved(message.order_id, OrderStatus(order.status), ordering.store.position())

@@ -13,6 +13,7 @@ from eventsourcing.persistence import ProgrammingError
 
 from application.causes import caused_by
 from application.fulfilment import Fulfilment, InMemoryDeadlines, MakeReady, Overdue
+from application.payment_messages import PaymentMessage, take_in
 from application.payments import (
     Authorisation,
     PaymentAnswer,
@@ -384,3 +385,39 @@ def test_an_operator_refund_returns_captured_money_once(
     assert (order.status, order.money_refunded) == (OrderStatus.REFUNDED, True)
     assert processor.refunded == [(placed.order_id, placed.total)]
     assert processor.voided == []
+
+
+def test_the_processors_webhook_records_its_events_in_the_orders_conversation(
+    side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor
+) -> None:
+    processor.answer = None  # the answer comes by webhook
+    world = make_world(side, soup_units=2)
+    with caused_by(Cause("req-checkout", "checkout-ana", "", "api")):
+        placed = side.ordering.place("ana", "k", world.fridge_id, {world.soup: 1})
+    follow(side, fulfilment)  # opened, money asked for
+    webhook = Cause("req-webhook", "req-webhook", "req-webhook", "api")  # no correlation id sent
+    with caused_by(webhook):
+        take_in(side.ordering, PaymentMessage("msg-1", placed.order_id, "authorised", "psp-1"))
+
+    events = list(side.store.events.get(Order.create_id(placed.order_id)))
+    paid = [e for e in events if type(e).__qualname__ == "Order.PaymentAuthorised"]
+    assert len(paid) == 1
+    assert cause_of(paid[0]) == Cause("req-webhook", "checkout-ana", "req-webhook", "api")
+    assert side.ordering.order(placed.order_id).status == OrderStatus.READY_FOR_PICKUP
+
+
+def test_a_webhook_that_sends_its_own_correlation_id_keeps_it(
+    side: WriteSide, fulfilment: Fulfilment, processor: ScriptedProcessor
+) -> None:
+    processor.answer = None
+    world = make_world(side, soup_units=2)
+    with caused_by(Cause("req-checkout", "checkout-ana", "", "api")):
+        placed = side.ordering.place("ana", "k", world.fridge_id, {world.soup: 1})
+    follow(side, fulfilment)
+    with caused_by(Cause("req-webhook", "psp-trace-9", "req-webhook", "api")):
+        take_in(side.ordering, PaymentMessage("msg-1", placed.order_id, "declined", "psp-1"))
+
+    events = list(side.store.events.get(Order.create_id(placed.order_id)))
+    failed = [e for e in events if type(e).__qualname__ == "Order.PaymentFailed"]
+    causes = [cause_of(event) for event in failed]
+    assert [cause.correlation_id for cause in causes if cause is not None] == ["psp-trace-9"]
