@@ -146,13 +146,16 @@ class Meal(Aggregate):
         self.meal_id = meal_id
         self.name = name
         self.price = price
+        self.registered_price = price  # the list price it was registered with
         self.currency = currency
         self.details = details
 
     def same_as(self, other: Meal) -> bool:
-        return (self.name, self.price, self.currency, self.details) == (
+        """`other` is this meal's registration again: a repeat, however it has been repriced
+        since (a retried registration, or the demo's seeding after an operator's reprice)."""
+        return (self.name, self.registered_price, self.currency, self.details) == (
             other.name,
-            other.price,
+            other.registered_price,
             other.currency,
             other.details,
         )

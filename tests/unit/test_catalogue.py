@@ -205,6 +205,15 @@ def test_meals_differing_in_price_currency_or_details_are_not_the_same() -> None
     assert not meal.same_as(Meal.register("soup", "Soup", "4.50", "EUR", {}))
 
 
+def test_a_repriced_meals_registration_again_is_a_repeat_and_its_new_price_is_not() -> None:
+    meal = Meal.register("soup", "Soup", "4.50", "EUR", {"vegan": True})
+    meal.reprice("5.20")
+
+    assert meal.same_as(Meal.register("soup", "Soup", "4.50", "EUR", {"vegan": True}))
+    assert not meal.same_as(Meal.register("soup", "Soup", "5.20", "EUR", {"vegan": True}))
+    assert meal.price == Decimal("5.20")
+
+
 def test_repricing_a_meal_records_the_new_price() -> None:
     meal = Meal.register("soup", "Soup", "4.50", "EUR")
     meal.collect_events()
