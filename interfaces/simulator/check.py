@@ -50,7 +50,9 @@ class Findings:
 
 
 async def settle(api: Api, quiet: float = 1.5, bound: float = 90.0) -> int:
-    """The store's head once it has not moved for `quiet` seconds (fulfilment done)."""
+    """The store's head once it has not moved for `quiet` seconds and the fulfilment process
+    has acted on everything up to it (where the API shows fulfilment's position): a flow
+    that is only slow, a payment answer still to come, is waited for, not checked half-done."""
     deadline = time.monotonic() + bound
     head = await api.head()
     still_since = time.monotonic()
@@ -60,8 +62,13 @@ async def settle(api: Api, quiet: float = 1.5, bound: float = 90.0) -> int:
         if now_head != head:
             head, still_since = now_head, time.monotonic()
         elif time.monotonic() - still_since >= quiet and head is not None:
-            return head
-    raise CheckFailed(f"the store kept moving (or /readyz did not answer) for {bound:.0f} s")
+            acted = await api.fulfilment_position()
+            if acted is None or acted >= head:
+                return head
+    raise CheckFailed(
+        f"the store kept moving, fulfilment did not catch up, or /readyz did not answer, "
+        f"for {bound:.0f} s"
+    )
 
 
 async def read_all(api: Api, path: str, head: int, role: str, subject: str) -> list[Any]:

@@ -11,6 +11,7 @@ network's, not the simulator's own queue."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from interfaces.simulator.figures import BUSY, Figures
 Tokens = Callable[[str, str], str]
 """(role, subject) -> a bearer token the API accepts."""
 
+FULFILMENT_POSITION = re.compile(rb"^farmacy_fulfilment_position ([0-9.e+]+)$", re.MULTILINE)
 BUSY_RETRIES = 4
 LONGEST_WAIT = 1.0
 
@@ -105,6 +107,16 @@ class Api:
         except (httpx.HTTPError, ValueError):
             return None
         return position if isinstance(position, int) else None
+
+    async def fulfilment_position(self) -> int | None:
+        """The position the fulfilment process has acted up to (GET /metrics), or None where
+        the API shows none (no fulfilment checkpoint yet, or no answer)."""
+        try:
+            answer = await self.http.get("/metrics")
+        except httpx.HTTPError:
+            return None
+        found = FULFILMENT_POSITION.search(answer.content) if answer.status_code == 200 else None
+        return int(float(found.group(1))) if found else None
 
 
 def decode(answer: httpx.Response) -> Any:

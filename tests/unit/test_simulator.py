@@ -3,11 +3,23 @@ and how the check treats order statuses it does not know."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 
+import httpx
+import pytest
+
 from interfaces.simulator import statuses
-from interfaces.simulator.check import Findings, check_acknowledged, check_held, check_prices
+from interfaces.simulator.check import (
+    CheckFailed,
+    Findings,
+    check_acknowledged,
+    check_held,
+    check_prices,
+    settle,
+)
+from interfaces.simulator.client import Api
 from interfaces.simulator.figures import Figures
 from interfaces.simulator.prices import PriceBook
 from interfaces.simulator.profile import Day, Profile
@@ -147,3 +159,48 @@ def test_pooled_figures_add_counts_pool_latencies_and_take_the_longest_day() -> 
     assert first.outcomes["placed"] == 3
     assert first.in_day == (3, 12.0)
     assert first.report(12.0)["rate_in_day"] == 0.25
+
+
+def fake_api(fulfilment_positions: list[int | None]) -> tuple[Api, list[str]]:
+    """An `Api` whose server says the store's head is 40 and fulfilment's position is the next
+    of `fulfilment_positions` (the last one again once they run out), by httpx's mock transport."""
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path == "/readyz":
+            return httpx.Response(200, json={"status": "ready", "position": 40})
+        acted = (
+            fulfilment_positions.pop(0)
+            if len(fulfilment_positions) > 1
+            else fulfilment_positions[0]
+        )
+        body = "# HELP farmacy_requests_total Total requests\n"
+        if acted is not None:
+            body += f"farmacy_fulfilment_position {acted}.0\n"
+        return httpx.Response(200, text=body)
+
+    api = Api("http://farmacy.test", lambda role, subject: "token", Figures(), connections=1)
+    api.http = httpx.AsyncClient(
+        base_url="http://farmacy.test", transport=httpx.MockTransport(answer)
+    )
+    return api, asked
+
+
+def test_the_check_waits_for_fulfilment_to_act_on_everything_up_to_the_head() -> None:
+    api, asked = fake_api([31, 38, 40])
+    head = asyncio.run(settle(api, quiet=0.3, bound=10))
+    assert head == 40
+    assert asked.count("/metrics") == 3  # 31 and 38 were not yet the head
+
+
+def test_without_a_fulfilment_position_the_check_settles_on_a_still_head() -> None:
+    api, asked = fake_api([None])
+    assert asyncio.run(settle(api, quiet=0.3, bound=10)) == 40
+    assert asked.count("/metrics") == 1
+
+
+def test_fulfilment_that_never_catches_up_fails_the_check_by_its_bound() -> None:
+    api, _ = fake_api([39])
+    with pytest.raises(CheckFailed, match="fulfilment did not catch up"):
+        asyncio.run(settle(api, quiet=0.1, bound=1))
