@@ -189,8 +189,13 @@ class Ordering:
 
     def conversation(self, order_id: str) -> str | None:
         """The correlation id the order was born with (its first event's): the conversation
-        its later events join. None for an order stored before causes were."""
-        for born in self.store.events.get(Order.create_id(order_id), lte=1):
+        its later events join. None for an order stored before causes were, or for an id
+        that names no order (the caller's own read of the order says NotFound)."""
+        try:
+            stream = Order.create_id(order_id)
+        except ValueError:
+            return None
+        for born in self.store.events.get(stream, lte=1):
             cause = cause_of(born)
             return cause.correlation_id if cause is not None and cause.correlation_id else None
         return None

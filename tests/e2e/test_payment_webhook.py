@@ -81,6 +81,8 @@ def test_a_malformed_body_and_an_unknown_order_are_answered_and_change_nothing(
     assert unknown.status_code == 404 and is_problem(unknown)
     unknown_fridge = api.webhook(authorised(unknown_id, "no-such-fridge"))
     assert unknown_fridge.status_code == 404 and is_problem(unknown_fridge)
+    not_an_order_id = api.webhook(authorised("0" * 36))  # the schema's length, no UUID
+    assert not_an_order_id.status_code == 404 and is_problem(not_an_order_id)
 
 
 def test_a_replayed_webhook_id_is_2xx_and_changes_nothing_even_after_the_order_moved(
