@@ -1,4 +1,4 @@
-"""The invariants, checked through the API once the system has gone quiet.
+"""The invariants, checked through the API once the system has gone quiet (`settle`).
 
 Everything is read at one position (the store's head once nothing moves any more) with
 `min_position`, so the read models answer about the same history:
