@@ -17,7 +17,7 @@ from domain.catalogue import Meal, Venue
 from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
 from projections.database import Tx
-from projections.freshness import Answer, Reader, ReadState, stamped
+from projections.freshness import Answer, Reader, ReadsInFlight, ReadState, stamped
 from projections.reference import MEAL_TABLES, VENUE_TABLES, KeepsMeals, KeepsVenues, meal_details
 from projections.stock import FridgeRef, StockKeeping
 from projections.versions import EVERY, Remembered, Seen, Versioned, version_of, version_tables
@@ -135,6 +135,7 @@ class CityCatalogueQueries:
         self.reader = reader
         self.seen = seen
         self.menus: Remembered[CityMenu] = Remembered()
+        self.in_flight = ReadsInFlight()
 
     def menu(
         self, city_id: str, now: datetime, min_position: int | None = None
@@ -160,8 +161,17 @@ class CityCatalogueQueries:
                 self.menus.keep(city_id, menu, menu.version, state, menu.timezones, now)
             return menu
 
-        return await self.reader.read_async(
-            CityCatalogue, read, min_position, lambda state: self.menus.at(state, city_id, now)
+        def again() -> Answer[CityMenu] | None:
+            latest = self.menus.current(self.seen() if self.seen else None, city_id, now, None)
+            return None if latest is None else stamped(*latest)
+
+        return await self.in_flight.read(  # one read of the city at a time
+            city_id,
+            lambda: self.reader.read_async(
+                CityCatalogue, read, min_position, lambda state: self.menus.at(state, city_id, now)
+            ),
+            again,
+            alone=seen is None or min_position is not None,
         )
 
     def venues(

@@ -9,10 +9,12 @@ or on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from projections.database import Database, Tx
@@ -143,6 +145,57 @@ def attempt(
         if min_position is not None and state.position < min_position:
             return state.position
         return stamped(read(tx, projection(state.generation), state), state)
+
+
+class ReadsInFlight:
+    """One database read per key at a time in this process: a venue's menu, a city's, a
+    fridge's stock.
+
+    Under a stream of orders every poll shows a new version of each key being ordered from,
+    and every request for it that came in before the first read was back read the same answer
+    again; those reads queued for the readers' threads while more came in (measured on the
+    venue menu: a third as many reads again, docs/benchmarks.md). A request that needs no
+    particular position and finds its key's read in flight waits for it, then answers as it
+    would have from memory after it (`again`: by the same freshness rule), or reads for
+    itself if that read turned out older than what it must show. A read is a task of its own,
+    so a caller that goes away does not cancel it for the others.
+    """
+
+    def __init__(self) -> None:
+        self._reading: dict[str, asyncio.Task[Any]] = {}
+
+    async def read(
+        self,
+        key: str,
+        read: Callable[[], Awaitable[T]],
+        again: Callable[[], T | None],
+        *,
+        alone: bool = False,
+    ) -> T:
+        """`read()` for `key`, or the outcome of the read of `key` in flight (`again()`);
+        `alone`: read for itself whatever is in flight (a `min_position` to wait for)."""
+        if alone:
+            return await read()
+        loop = asyncio.get_running_loop()
+        reading = self._reading.get(key)
+        if reading is None or reading.get_loop() is not loop:
+            mine: asyncio.Task[T] = loop.create_task(_awaited(read))
+            self._reading[key] = mine
+            mine.add_done_callback(partial(self._done, key))
+            return await asyncio.shield(mine)
+        await asyncio.shield(reading)
+        found = again()
+        return found if found is not None else await read()
+
+    def _done(self, key: str, task: asyncio.Task[Any]) -> None:
+        if self._reading.get(key) is task:
+            del self._reading[key]
+        if not task.cancelled():
+            task.exception()  # every joiner may have gone: its error is theirs, not the loop's
+
+
+async def _awaited(read: Callable[[], Awaitable[T]]) -> T:
+    return await read()
 
 
 def stamped(value: T, state: ReadState) -> Answer[T]:

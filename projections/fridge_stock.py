@@ -18,7 +18,7 @@ from typing import ClassVar
 from domain.shelf import available
 from projections.availability import availability
 from projections.database import Tx
-from projections.freshness import Answer, Reader, ReadState, stamped
+from projections.freshness import Answer, Reader, ReadsInFlight, ReadState, stamped
 from projections.stale import stale_since
 from projections.stock import StockKeeping
 from projections.versions import Remembered, Seen, Versioned, version_of, version_tables
@@ -107,6 +107,7 @@ class FridgeStockQueries:
         self.reader = reader
         self.seen = seen
         self.reports: Remembered[FridgeStockReport] = Remembered()
+        self.in_flight = ReadsInFlight()
 
     def stock(
         self, fridge_id: str, now: datetime, min_position: int | None = None
@@ -137,4 +138,13 @@ class FridgeStockQueries:
             report = self.reports.at(state, fridge_id, now)
             return None if report is None else report.at(now)
 
-        return await self.reader.read_async(FridgeStock, read, min_position, kept)
+        def again() -> Answer[FridgeStockReport | None] | None:
+            latest = self.reports.current(self.seen() if self.seen else None, fridge_id, now, None)
+            return None if latest is None else stamped(latest[0].at(now), latest[1])
+
+        return await self.in_flight.read(  # one read of the fridge at a time
+            fridge_id,
+            lambda: self.reader.read_async(FridgeStock, read, min_position, kept),
+            again,
+            alone=seen is None or min_position is not None,
+        )

@@ -8,7 +8,6 @@ by the domain's `available` on its own local date, exactly as a fridge decides a
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +18,7 @@ from domain.fridge import FridgeStatus
 from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
 from projections.database import Database, Tx
-from projections.freshness import Answer, Reader, ReadState, stamped
+from projections.freshness import Answer, Reader, ReadsInFlight, ReadState, stamped
 from projections.reference import MEAL_TABLES, KeepsMeals, meal_details
 from projections.stale import stale_fridges
 from projections.stock import FridgeRef, StockKeeping
@@ -185,43 +184,30 @@ class VenueMenuQueries:
     ) -> None:
         self.reader = reader
         self.seen = seen
-        # The database read of a venue's menu in flight, by venue: requests that need no
-        # particular position join it instead of reading the same menu again.
-        self._reading: dict[str, asyncio.Task[Answer[Any]]] = {}
+        self.in_flight = ReadsInFlight()
 
     async def menu(
         self, venue_id: str, now: datetime, min_position: int | None, keeper: MenuKeeper[K]
     ) -> Answer[K]:
         """From memory while nothing the menu shows has moved since the last poll; else from
-        the database, one read per venue at a time.
-
-        Under a stream of orders every poll shows a new version of each venue being ordered
-        from, and every request for it that came in before the first read was back read it
-        again: those reads queued for the readers' threads, so more came in meanwhile. Now a
-        request that asks for no `min_position` waits for the venue's read in flight, then
-        takes the menu from memory exactly as it would have before (`keeper.current`: as new
-        as the latest poll, on its own local days and promotions), or reads for itself."""
+        the database, one read of the venue at a time (`ReadsInFlight`)."""
         seen = self.seen() if self.seen is not None else None
         if seen is not None and (min_position is None or seen.state.position >= min_position):
             found = keeper.current(seen, venue_id, now)
             if found is not None:
                 return stamped(*found)
-        if seen is None or min_position is not None:
-            return await self._read(venue_id, now, min_position, keeper)
-        loop = asyncio.get_running_loop()
-        reading = self._reading.get(venue_id)
-        if reading is None or reading.get_loop() is not loop:
-            reading = loop.create_task(self._read(venue_id, now, None, keeper))
-            self._reading[venue_id] = reading
-            reading.add_done_callback(lambda task: self._done(venue_id, task))
-            answer: Answer[K] = await asyncio.shield(reading)
-            return answer
-        await asyncio.shield(reading)
-        latest = self.seen() if self.seen is not None else None
-        found = keeper.current(latest or seen, venue_id, now)
-        if found is not None:
-            return stamped(*found)
-        return await self._read(venue_id, now, None, keeper)
+
+        def again() -> Answer[K] | None:
+            latest = (self.seen() if self.seen is not None else None) or seen
+            found = None if latest is None else keeper.current(latest, venue_id, now)
+            return None if found is None else stamped(*found)
+
+        return await self.in_flight.read(
+            venue_id,
+            lambda: self._read(venue_id, now, min_position, keeper),
+            again,
+            alone=seen is None or min_position is not None,
+        )
 
     async def _read(
         self, venue_id: str, now: datetime, min_position: int | None, keeper: MenuKeeper[K]
@@ -234,9 +220,3 @@ class VenueMenuQueries:
             min_position,
             kept=lambda state: keeper.kept(state, venue_id, now),
         )
-
-    def _done(self, venue_id: str, task: asyncio.Task[Answer[Any]]) -> None:
-        if self._reading.get(venue_id) is task:
-            del self._reading[venue_id]
-        if not task.cancelled():
-            task.exception()  # every joiner may have gone: its error is theirs, not the loop's

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from projections.freshness import Answer, ReadState, stamped
+from projections.freshness import Answer, ReadsInFlight, ReadState, stamped
 from projections.venue_menu import VenueMenuQueries
 from projections.versions import VersionsSeen
 
@@ -138,5 +138,33 @@ def test_a_caller_that_goes_away_leaves_the_read_to_those_still_waiting() -> Non
         with pytest.raises(asyncio.CancelledError):
             await leader
         assert reader.reads == [None]
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_read_fails_every_request_waiting_for_it_and_the_next_one_reads_again() -> None:
+    async def scenario() -> None:
+        reads = ReadsInFlight()
+        release = asyncio.Event()
+        started: list[int] = []
+
+        async def failing() -> str:
+            started.append(1)
+            await release.wait()
+            raise ConnectionError("the database went away")
+
+        waiting = [
+            asyncio.create_task(reads.read("gym", failing, lambda: "from memory")) for _ in range(3)
+        ]
+        await settle()
+        release.set()
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+        assert [type(o) for o in outcomes] == [ConnectionError] * 3
+        assert started == [1]
+
+        async def answering() -> str:
+            return "read again"
+
+        assert await reads.read("gym", answering, lambda: None) == "read again"
 
     asyncio.run(scenario())
