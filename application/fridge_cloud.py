@@ -25,15 +25,19 @@ from uuid import UUID
 
 import structlog
 
+from application.causes import caused_by
 from application.clock import Clock
 from application.errors import NotFound
 from application.following import Following
 from application.stock import Stock
 from application.store import EventStore
+from domain.causes import Cause
 from domain.errors import DomainError
 from domain.fridge import Fridge
 
 log = structlog.get_logger(__name__)
+PROCESS = "fridge-poller"
+"""The process named in the cause of what the poller records (`farmacy trace`, the logs)."""
 
 
 @dataclass(frozen=True)
@@ -130,10 +134,18 @@ class Poller:
             key=lambda r: r.taken_at,
         )
         for report in fresh:
+            # One conversation per vendor report: what it sets off (fulfilment cancelling
+            # the orders of meals found missing) carries it on.
+            counted = Cause(
+                correlation_id=f"count:{known.fridge_id}:{report.report_id}",
+                causation_id=f"vendor report {report.report_id}",
+                process=PROCESS,
+            )
             try:
-                self.stock.report_counts(
-                    known.fridge_id, report.report_id, report.taken_at, report.counts
-                )
+                with caused_by(counted):
+                    self.stock.report_counts(
+                        known.fridge_id, report.report_id, report.taken_at, report.counts
+                    )
             except (DomainError, NotFound) as refused:
                 # a report the fridge will never take (an unknown meal, an id reused for
                 # other counts, stamped in the future): said once, and not asked for again
@@ -150,11 +162,21 @@ class Poller:
             done.applied.append((known.fridge_id, report.report_id))
 
     def _mark_stale(self, known: _Known, now: datetime, done: PollRound) -> None:
+        silence = Cause(
+            correlation_id=f"stale:{known.fridge_id}:{now.isoformat()}",
+            causation_id="no count for too long",
+            process=PROCESS,
+        )
         try:
-            decided = self.stock.writer.execute(
-                known.fridge_id,
-                lambda f: (f.mark_stale(now, self.stale_after), f.last_report_at, f.stale_since),
-            )
+            with caused_by(silence):
+                decided = self.stock.writer.execute(
+                    known.fridge_id,
+                    lambda f: (
+                        f.mark_stale(now, self.stale_after),
+                        f.last_report_at,
+                        f.stale_since,
+                    ),
+                )
         except DomainError as error:
             log.warning("stale_mark_refused", fridge_id=known.fridge_id, error=str(error))
             return

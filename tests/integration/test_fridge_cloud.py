@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from application.fridge_cloud import Poller
+from domain.causes import cause_of
 from domain.fridge import Fridge
 from interfaces.fridge_cloud import Pace, VendorCounts
 from ops.root import WriteSide
@@ -197,6 +198,21 @@ def test_a_fridge_silent_too_long_is_marked_stale_once_until_it_reports_again(
     assert poll.poll_round().marked_stale == []
     assert of_kind(side, quiet, Fridge.MarkedStale) == 1
     assert of_kind(side, chatty, Fridge.MarkedStale) == 0
+    # what the poller recorded names it and why, for `farmacy trace` and the logs
+    events = list(side.store.events.get(Fridge.create_id(quiet)))
+    counted = next(e for e in events if isinstance(e, Fridge.CountsReported))
+    marked = next(e for e in events if isinstance(e, Fridge.MarkedStale))
+    counted_cause, marked_cause = cause_of(counted), cause_of(marked)
+    assert counted_cause is not None and marked_cause is not None
+    assert (counted_cause.process, counted_cause.correlation_id, counted_cause.causation_id) == (
+        "fridge-poller",
+        f"count:{quiet}:q1",
+        "vendor report q1",
+    )
+    assert (marked_cause.process, marked_cause.causation_id) == (
+        "fridge-poller",
+        "no count for too long",
+    )
 
     state.reports[quiet].append(report("q2", 45, 5, soup))
     clock.now = T0 + timedelta(minutes=46)
