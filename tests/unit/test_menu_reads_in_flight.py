@@ -74,6 +74,17 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def leader_and_joiner(
+    queries: VenueMenuQueries, keeper: Keeper
+) -> tuple[asyncio.Task[Answer[str]], asyncio.Task[Answer[str]]]:
+    """Two requests for the gym's menu, the second while the first one's read is in flight."""
+    first = asyncio.create_task(queries.menu("gym", NOW, None, keeper))
+    await settle()
+    second = asyncio.create_task(queries.menu("gym", NOW, None, keeper))
+    await settle()
+    return first, second
+
+
 def test_requests_for_a_changed_venue_share_one_database_read() -> None:
     async def scenario() -> None:
         reader, keeper = HeldReader(12), Keeper()
@@ -109,11 +120,7 @@ def test_a_joiner_reads_for_itself_when_the_shared_read_is_older_than_its_poll()
     async def scenario() -> None:
         reader, keeper = HeldReader(12, 16), Keeper()
         polls = [VersionsSeen(state(11))]
-        queries = VenueMenuQueries(reader, lambda: polls[-1])
-        first = asyncio.create_task(queries.menu("gym", NOW, None, keeper))
-        await settle()
-        second = asyncio.create_task(queries.menu("gym", NOW, None, keeper))
-        await settle()
+        first, second = await leader_and_joiner(VenueMenuQueries(reader, lambda: polls[-1]), keeper)
         polls.append(VersionsSeen(state(15)))  # a poll saw the venue move on meanwhile
         reader.release.set()
         assert (await first).position == 12
@@ -128,10 +135,7 @@ def test_a_caller_that_goes_away_leaves_the_read_to_those_still_waiting() -> Non
     async def scenario() -> None:
         reader, keeper = HeldReader(12), Keeper()
         queries = VenueMenuQueries(reader, lambda: VersionsSeen(state(11)))
-        leader = asyncio.create_task(queries.menu("gym", NOW, None, keeper))
-        await settle()
-        joiner = asyncio.create_task(queries.menu("gym", NOW, None, keeper))
-        await settle()
+        leader, joiner = await leader_and_joiner(queries, keeper)
         leader.cancel()  # its client hung up
         reader.release.set()
         assert (await joiner).value == "menu of gym at 12"
