@@ -41,6 +41,12 @@ class Findings:
     def fail(self, invariant: str, counterexample: str) -> None:
         self.broken.append((invariant, counterexample))
 
+    def as_report(self) -> dict[str, list[str]]:
+        """The report's `invariants`: each one broken with its counterexample, and what
+        went unchecked."""
+        broken = [f"{invariant}: {example}" for invariant, example in self.broken]
+        return {"broken": broken, "unchecked": self.unchecked}
+
     @property
     def first(self) -> str | None:
         if not self.broken:

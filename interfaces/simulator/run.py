@@ -136,6 +136,24 @@ def added_up(lines: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def run_report(
+    tag: str | None,
+    plan: Plan,
+    profile: Profile,
+    figures: Figures,
+    seconds: float,
+    findings: Findings,
+) -> dict[str, Any]:
+    """What a run reports (`--report`): its plan and profile, its figures, its invariants."""
+    return {
+        "tag": tag,
+        "plan": plan.__dict__,
+        "profile": profile.as_dict(),
+        **figures.report(seconds),
+        "invariants": findings.as_report(),
+    }
+
+
 def pooled(plan: Plan, profile: Profile, parts: list[Outcome]) -> Outcome:
     figures = Figures()
     findings = Findings()
@@ -145,14 +163,7 @@ def pooled(plan: Plan, profile: Profile, parts: list[Outcome]) -> Outcome:
         findings.unchecked.extend(part.findings.unchecked)
     seconds = max(part.report["seconds"] for part in parts)
     report = {
-        "tag": plan.tag,
-        "plan": plan.__dict__,
-        "profile": profile.as_dict(),
-        **figures.report(seconds),
-        "invariants": {
-            "broken": [f"{name}: {example}" for name, example in findings.broken],
-            "unchecked": findings.unchecked,
-        },
+        **run_report(plan.tag, plan, profile, figures, seconds, findings),
         "simulator_cpu_s": round(sum(part.cpu_seconds for part in parts), 2),
         "parts": [part.report["tag"] for part in parts],
     }
@@ -203,16 +214,7 @@ async def simulate(
     for counterexample in traffic.broken:
         findings.fail("idempotency", counterexample)
     findings.unchecked.extend(figures.notes)
-    report = {
-        "tag": world.tag,
-        "plan": plan.__dict__,
-        "profile": profile.as_dict(),
-        **figures.report(seconds),
-        "invariants": {
-            "broken": [f"{name}: {example}" for name, example in findings.broken],
-            "unchecked": findings.unchecked,
-        },
-    }
+    report = run_report(world.tag, plan, profile, figures, seconds, findings)
     cpu = time.process_time() - cpu_before
     report["simulator_cpu_s"] = round(cpu, 2)
     saved = ledger(world, traffic.orders, traffic.prices)
@@ -232,10 +234,7 @@ async def check_again(
         "tag": saved.get("world", {}).get("tag"),
         "orders_by_final_status": dict(figures.final_statuses),
         "unknown_statuses": dict(figures.unknown_statuses),
-        "invariants": {
-            "broken": [f"{name}: {example}" for name, example in findings.broken],
-            "unchecked": findings.unchecked,
-        },
+        "invariants": findings.as_report(),
     }
     return Outcome(report, findings, saved, figures)
 
