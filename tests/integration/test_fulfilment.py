@@ -100,6 +100,15 @@ def available(side: WriteSide, world: World) -> int:
     return fridge.available(world.soup, fridge.today(side.clock()))
 
 
+def three_soups(side: WriteSide) -> list[str]:
+    """Alice, Bob and Carol each order one of a new fridge's three soups: their order ids."""
+    world = make_world(side, soup_units=3)
+    return [
+        side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1}).order_id
+        for customer in ("alice", "bob", "carol")
+    ]
+
+
 @pytest.fixture
 def processor() -> ScriptedProcessor:
     return ScriptedProcessor()
@@ -127,11 +136,7 @@ def test_an_authorised_order_becomes_ready_and_replaying_asks_for_money_once(
 def test_a_batch_asks_for_its_orders_money_side_by_side_and_each_is_ready_once(
     side: WriteSide,
 ) -> None:
-    world = make_world(side, soup_units=3)
-    placed = [
-        side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1}).order_id
-        for customer in ("alice", "bob", "carol")
-    ]
+    placed = three_soups(side)
     processor = AnswersTogether()
     fulfilment = Fulfilment(side.ordering, processor)
     follow_in_batches(side, fulfilment)
@@ -172,11 +177,7 @@ def test_each_order_a_batch_opens_and_pays_carries_its_own_requests_correlation_
 def test_a_batch_with_an_unanswered_authorisation_is_carried_out_again_whole(
     side: WriteSide,
 ) -> None:
-    world = make_world(side, soup_units=3)
-    placed = [
-        side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1}).order_id
-        for customer in ("alice", "bob", "carol")
-    ]
+    placed = three_soups(side)
     processor = AnswersTogether(together=threading.Barrier(2, timeout=10))
     processor.unavailable.add(placed[0])
     fulfilment = Fulfilment(side.ordering, processor)
@@ -199,11 +200,7 @@ def test_a_store_that_appends_one_stream_at_a_time_still_opens_a_batchs_orders(
         return save(*aggregates, **kwargs)
 
     monkeypatch.setattr(side.store, "save", one_stream_at_a_time)
-    world = make_world(side, soup_units=3)
-    placed = [
-        side.ordering.place(customer, "k", world.fridge_id, {world.soup: 1}).order_id
-        for customer in ("alice", "bob", "carol")
-    ]
+    placed = three_soups(side)
     follow_in_batches(side, Fulfilment(side.ordering, processor))
     assert {side.ordering.order(o).status for o in placed} == {OrderStatus.READY_FOR_PICKUP}
 
