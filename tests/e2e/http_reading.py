@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from interfaces.http.auth import Role
 from ops.root import Root
 from projections.models import PROJECTIONS
 from tests.e2e.http_client import Api
+from tests.integration.world import World
 
 
 @pytest.fixture
@@ -68,3 +70,47 @@ def available(answer: httpx.Response) -> dict[str, int]:
     assert answer.status_code == 200, answer.text
     items: list[dict[str, Any]] = answer.json()["items"]
     return {item["meal_id"]: item["available"] for item in items}
+
+
+def position(answer: httpx.Response) -> int:
+    found: int = answer.json()["position"]
+    return found
+
+
+def orders_while_reading(
+    api: Api,
+    worlds: Sequence[World],
+    key: Callable[[World], str],
+    tries: Mapping[str, int],
+    readers: int,
+    read_once: Callable[[int], None],
+) -> list[tuple[str, int]]:
+    """Each world's writer orders one soup at a time, `tries[key(world)]` times (those past
+    its stock are sold out: 409), on a thread of its own, while `readers` threads call
+    `read_once(n)` over and over until every writer is done. The (key, position) of each
+    order placed."""
+    placed: list[tuple[str, int]] = []
+    writing = threading.Event()
+    writing.set()
+
+    def write(world: World) -> None:
+        name = key(world)
+        for n in range(tries[name]):
+            answer = api.order(f"w-{name}", f"k{n}", {world.soup: 1}, world.fridge_id)
+            assert answer.status_code in (201, 409), answer.text
+            if answer.status_code == 201:
+                placed.append((name, position(answer)))
+
+    def read(n: int) -> None:
+        while writing.is_set():
+            read_once(n)
+
+    with ThreadPoolExecutor(readers + len(worlds)) as pool:
+        reading = [pool.submit(read, n) for n in range(readers)]
+        writers = [pool.submit(write, world) for world in worlds]
+        for writer in writers:
+            writer.result(timeout=60)
+        writing.clear()
+        for reader in reading:
+            reader.result(timeout=60)
+    return placed

@@ -8,18 +8,16 @@ database read. Database reads are counted through /metrics
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import httpx
 
 from interfaces.http.auth import Role
 from tests.e2e.http_client import Api, api
-from tests.e2e.http_reading import available, live_api
-from tests.integration.world import World, make_world
+from tests.e2e.http_reading import available, live_api, orders_while_reading, position
+from tests.integration.world import make_world
 
 __all__ = ["api", "live_api"]
 READS = re.compile(r'^farmacy_read_model_reads_total\{projection="venue_menu"\} (\S+)$', re.M)
@@ -68,11 +66,6 @@ def from_memory_at(
 
     reads: list[float] = []
     return until(asked, done, timeout)
-
-
-def position(answer: httpx.Response) -> int:
-    found: int = answer.json()["position"]
-    return found
 
 
 def test_a_write_to_one_venue_leaves_another_venues_menu_served_from_memory(
@@ -129,35 +122,19 @@ def test_no_menu_is_ever_older_or_newer_than_the_position_it_claims(live_api: Ap
     api = live_api
     worlds = [api.world, make_world(api.side, soup_units=12, salad_units=0)]
     initial = {worlds[0].venue_id: 10, worlds[1].venue_id: 12}
-    placed: list[tuple[str, int]] = []  # (venue, position) of each one-soup order
     answers: list[tuple[str, int, int]] = []  # (venue, position, soup available)
-    writing = threading.Event()
-    writing.set()
-
-    def write(world: World) -> None:
-        for n in range(initial[world.venue_id] + 2):  # the last two are sold out
-            answer = api.order(f"w-{world.venue_id}", f"k{n}", {world.soup: 1}, world.fridge_id)
-            assert answer.status_code in (201, 409), answer.text
-            if answer.status_code == 201:
-                placed.append((world.venue_id, position(answer)))
 
     def read(index: int) -> None:
         world = worlds[index % 2]
-        while writing.is_set():
-            answer = venue_menu(api, world.venue_id)
-            answers.append((world.venue_id, position(answer), available(answer)[world.soup]))
+        answer = venue_menu(api, world.venue_id)
+        answers.append((world.venue_id, position(answer), available(answer)[world.soup]))
 
     start = api.side.store.position()
     for world in worlds:  # both venues' deliveries are in the model
         assert available(venue_menu(api, world.venue_id, start))[world.soup] > 0
-    with ThreadPoolExecutor(5) as pool:
-        readers = [pool.submit(read, n) for n in range(3)]
-        writers = [pool.submit(write, world) for world in worlds]
-        for writer in writers:
-            writer.result(timeout=60)
-        writing.clear()
-        for reader in readers:
-            reader.result(timeout=60)
+    tries = {venue: units + 2 for venue, units in initial.items()}  # the last two sold out
+    # (venue, position) of each one-soup order
+    placed = orders_while_reading(api, worlds, lambda world: world.venue_id, tries, 3, read)
     last = max(at for _, at in placed)
     for world in worlds:  # and from memory once this process has polled the last write
         answer = from_memory_at(api, partial(venue_menu, api, world.venue_id), last)

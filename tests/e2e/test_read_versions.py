@@ -9,10 +9,8 @@ through /metrics (`farmacy_read_model_reads_total`), as an operator would see th
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +20,7 @@ import pytest
 from interfaces.http.auth import Role
 from tests.conftest import FakeClock
 from tests.e2e.http_client import Api, api
-from tests.e2e.http_reading import live_api
+from tests.e2e.http_reading import live_api, orders_while_reading, position
 from tests.integration.world import World, make_world
 
 __all__ = ["api", "live_api"]
@@ -61,11 +59,6 @@ FRIDGE_STOCK = Reading(
     "fridge_stock", lambda w: f"/fridges/{w.fridge_id}/stock", Role.OPERATOR, "meals"
 )
 READINGS = pytest.mark.parametrize("reading", [CITY_MENU, FRIDGE_STOCK], ids=["city", "fridge"])
-
-
-def position(answer: httpx.Response) -> int:
-    found: int = answer.json()["position"]
-    return found
 
 
 def from_memory_at(
@@ -140,37 +133,21 @@ def test_no_city_menu_or_fridge_stock_is_older_or_newer_than_its_position(live_a
     api = live_api
     worlds = [api.world, make_world(api.side, soup_units=8, salad_units=0)]
     initial = {worlds[0].fridge_id: 10, worlds[1].fridge_id: 8}
-    placed: list[tuple[str, int]] = []  # (fridge, position) of each one-soup order
     answers: list[tuple[str, str, int, int]] = []  # (kind, fridge, position, soup available)
-    writing = threading.Event()
-    writing.set()
-
-    def write(world: World) -> None:
-        for n in range(initial[world.fridge_id] + 1):  # the last one is sold out
-            answer = api.order(f"w-{world.fridge_id}", f"k{n}", {world.soup: 1}, world.fridge_id)
-            assert answer.status_code in (201, 409), answer.text
-            if answer.status_code == 201:
-                placed.append((world.fridge_id, position(answer)))
 
     def read(index: int) -> None:
         world, reading = worlds[index % 2], (CITY_MENU, FRIDGE_STOCK)[index // 2 % 2]
-        while writing.is_set():
-            answer = reading.ask(api, world)
-            units = reading.available(answer)[world.soup]
-            answers.append((reading.model, world.fridge_id, position(answer), units))
+        answer = reading.ask(api, world)
+        units = reading.available(answer)[world.soup]
+        answers.append((reading.model, world.fridge_id, position(answer), units))
 
     start = api.side.store.position()
     for world in worlds:  # both fridges' deliveries are in both models
         for reading in (CITY_MENU, FRIDGE_STOCK):
             assert reading.available(reading.ask(api, world, start))[world.soup] > 0
-    with ThreadPoolExecutor(6) as pool:
-        readers = [pool.submit(read, n) for n in range(4)]
-        writers = [pool.submit(write, world) for world in worlds]
-        for writer in writers:
-            writer.result(timeout=60)
-        writing.clear()
-        for reader in readers:
-            reader.result(timeout=60)
+    tries = {fridge: units + 1 for fridge, units in initial.items()}  # the last one sold out
+    # (fridge, position) of each one-soup order
+    placed = orders_while_reading(api, worlds, lambda world: world.fridge_id, tries, 4, read)
     last = max(at for _, at in placed)
     for world in worlds:  # and from memory once this process has polled the last write
         for reading in (CITY_MENU, FRIDGE_STOCK):

@@ -11,8 +11,8 @@ from application.fridge_cloud import Poller
 from interfaces.http.auth import Role
 from tests.conftest import FakeClock, unique
 from tests.e2e.http_client import Api, api, is_problem
-from tests.e2e.http_reading import live_api
-from tests.e2e.test_menu_versions import database_reads, from_memory_at, position, venue_menu
+from tests.e2e.http_reading import live_api, position
+from tests.e2e.test_menu_versions import database_reads, from_memory_at, venue_menu
 
 __all__ = ["api", "live_api"]
 
