@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from ops.demo import demo_deliveries, demo_order
 from ops.root import PROCESSES, build_write_side
 from ops.settings import Settings
 from projections.models import PROJECTIONS
+from tests.loopback import address, serving
 
 
 def free_port() -> int:
@@ -200,9 +201,7 @@ class Healthz(BaseHTTPRequestHandler):
 @pytest.mark.parametrize(("answers_with", "ours"), [("", False), ("other", False), ("mine", True)])
 def test_the_main_job_takes_only_its_own_api_for_healthy(answers_with: str, ours: bool) -> None:
     handler = type("Answering", (Healthz,), {"run_id": answers_with})
-    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+    with serving(handler) as server:
         seconds = 30.0 if ours else 1.0  # ours passes at once; another's never does
+        base = f"http://{address(server)}"
         assert wait_until_healthy(base, threading.Event(), "mine", seconds) is ours
-        server.shutdown()

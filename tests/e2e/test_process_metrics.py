@@ -9,11 +9,10 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ops.demo import demo_order, seed_demo
 from ops.root import Root
 from ops.settings import Settings
+from tests.loopback import address, serving
 
 FARMACY = [sys.executable, "-m", "interfaces.cli"]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -81,13 +81,8 @@ class Processor(BaseHTTPRequestHandler):
 
 @contextmanager
 def processor() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Processor)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with serving(Processor) as server:
+        yield f"http://{address(server)}"
 
 
 @contextmanager

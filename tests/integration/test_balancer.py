@@ -4,16 +4,16 @@ only the fridges the new one wins (rendezvous hashing)."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 
 from ops.balancer import FRIDGE_HEADER, Balancer
 from tests.e2e.test_http_processes import free_port
+from tests.loopback import address, serving
 
 FRIDGES = [f"fridge-{n}" for n in range(90)]
 
@@ -42,15 +42,9 @@ class Echo(BaseHTTPRequestHandler):
 
 @contextmanager
 def backend(name: str) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    server.name = name  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Echo) as server:
+        server.name = name  # type: ignore[attr-defined]
+        yield address(server)
 
 
 CLIENT = httpx.Client(timeout=10.0)  # one: building a client costs more than a request

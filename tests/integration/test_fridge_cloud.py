@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -28,6 +28,7 @@ from domain.fridge import Fridge
 from interfaces.fridge_cloud import Pace, VendorCounts
 from ops.root import WriteSide
 from tests.conftest import FakeClock, unique
+from tests.loopback import address, serving
 
 T0 = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
 STALE_AFTER = timedelta(minutes=30)
@@ -89,13 +90,9 @@ def vendor() -> Iterator[tuple[Vendor, str]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    state.release_slow.set()
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as server:
+        yield state, f"http://{address(server)}"
+        state.release_slow.set()
 
 
 def report(report_id: str, minutes: int, units: int, meal: str) -> dict[str, Any]:

@@ -12,12 +12,13 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from ops.bench import city, cpu
+from tests.loopback import address, serving
 
 WRK_OUTPUT = """\
 Running 15s test @ http://127.0.0.1:8000
@@ -87,8 +88,6 @@ class Recorder(BaseHTTPRequestHandler):
 )
 def test_the_lua_script_sends_the_mix_and_reports_what_it_was_answered(tmp_path: Path) -> None:
     Recorder.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     tokens = [f"token-{n}" for n in range(32)]
     traffic = city.Traffic(
         mode="mixed",
@@ -100,13 +99,8 @@ def test_the_lua_script_sends_the_mix_and_reports_what_it_was_answered(tmp_path:
         reads=3,
         run="test",
     )
-    try:
-        load = city.run_wrk(
-            f"http://127.0.0.1:{server.server_address[1]}", traffic, 1, connections=2
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Recorder) as server:
+        load = city.run_wrk(f"http://{address(server)}", traffic, 1, connections=2)
 
     gets = [seen for seen in Recorder.seen if seen[0] == "GET"]
     posts = [seen for seen in Recorder.seen if seen[0] == "POST"]
