@@ -17,7 +17,7 @@ from domain.catalogue import Meal
 from domain.fridge import FridgeStatus
 from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
-from projections.database import Database, Tx
+from projections.database import Tx
 from projections.freshness import Answer, Reader, ReadsInFlight, ReadState, stamped
 from projections.reference import MEAL_TABLES, KeepsMeals, meal_details
 from projections.stale import stale_fridges
@@ -26,7 +26,6 @@ from projections.versions import (
     EVERY,
     Versioned,
     VersionsSeen,
-    VersionWatch,
     version_of,
     version_tables,
 )
@@ -163,11 +162,6 @@ class MenuKeeper(Protocol[K_co]):
         """The venue's menu kept at the version `seen` has for it (and `now`'s local days),
         with a state of the model that showed exactly it, if any."""
         ...
-
-
-def versions_watch(db: Database) -> VersionWatch:
-    """What follows the venue menu model's per-venue versions in `db`."""
-    return VersionWatch(db, VenueMenu)
 
 
 class VenueMenuQueries:

@@ -34,7 +34,6 @@ T = TypeVar("T")
 
 EVERY = "*"
 """The version row of what every key's answer shows (the meals' names, prices, details)."""
-EVERY_VENUE = EVERY  # the name the venue menu's rows were first written under
 
 
 def version_tables(key: str) -> dict[str, str]:
