@@ -6,6 +6,7 @@ marks are new events: there is no history to fill it from)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from projections.database import Tx
@@ -53,13 +54,14 @@ def stale_since(tx: Tx, t: dict[str, str], fridge_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def stale_fridges(tx: Tx, t: dict[str, str], venue_id: str) -> list[str]:
-    """The venue's fridges marked stale, by id."""
-    return sorted(
-        str(fridge_id)
-        for (fridge_id,) in tx.rows(
-            f"SELECT s.fridge_id FROM {t['stale']} s JOIN {t['fridges']} f ON f.stream = s.stream "
-            "WHERE f.venue_id = ?",
-            (venue_id,),
-        )
-    )
+def stale_fridges(tx: Tx, t: dict[str, str], venue_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each venue's fridges marked stale, by id (venues with none are left out)."""
+    found: dict[str, list[str]] = {}
+    for venue_id, fridge_id in tx.rows(
+        f"SELECT f.venue_id, s.fridge_id FROM {t['stale']} s "
+        f"JOIN {t['fridges']} f ON f.stream = s.stream "
+        f"WHERE f.venue_id IN ({', '.join('?' for _ in venue_ids)}) ORDER BY s.fridge_id",
+        venue_ids,
+    ):
+        found.setdefault(str(venue_id), []).append(str(fridge_id))
+    return found

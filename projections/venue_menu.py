@@ -8,17 +8,18 @@ by the domain's `available` on its own local date, exactly as a fridge decides a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from domain.catalogue import Meal
 from domain.fridge import FridgeStatus
 from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
-from projections.database import Tx
-from projections.freshness import Answer, Reader, ReadsInFlight, ReadState, stamped
+from projections.database import Database, Tx
+from projections.freshness import Answer, Reader, ReadsInFlight, ReadState, attempt, stamped
 from projections.reference import MEAL_TABLES, KeepsMeals, meal_details
 from projections.stale import stale_fridges
 from projections.stock import FridgeRef, StockKeeping
@@ -26,8 +27,8 @@ from projections.versions import (
     EVERY,
     Versioned,
     VersionsSeen,
-    version_of,
     version_tables,
+    versions_of,
 )
 
 MEAL_EVENTS = (Meal.Registered, Meal.Repriced)
@@ -66,23 +67,44 @@ class MenuItem:
     """The venue's fridges that hold some of it to order, by id, and how many each."""
 
 
-def menu_items(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> list[MenuItem]:
-    """The menu of one venue, in meal-id order; meals with nothing left show 0."""
-    stock = availability(tx, view, now, f"f.venue_id = ? AND {SELLS}", (venue_id, *SELLING_PARAMS))
-    totals: dict[str, int] = {}
-    held_in: dict[str, list[tuple[str, int]]] = {}
+def marks(keys: Sequence[str]) -> str:
+    return ", ".join("?" for _ in keys)
+
+
+def menu_items(
+    tx: Tx, view: VenueMenu, venue_of: Mapping[str, str], now: datetime
+) -> dict[str, list[MenuItem]]:
+    """The menus of the venues of these fridges (fridge id -> venue id, every selling fridge of
+    each venue among them), each in meal-id order; meals with nothing left show 0."""
+    venue_ids = sorted(set(venue_of.values()))
+    where = f"f.venue_id IN ({marks(venue_ids)}) AND {SELLS}"
+    stock = availability(tx, view, now, where, (*venue_ids, *SELLING_PARAMS))
+    totals: dict[str, dict[str, int]] = {}
+    held_in: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for (fridge_id, meal_id), (_, fresh, held) in sorted(stock.items()):
-        units = available(fresh, held)
-        totals[meal_id] = totals.get(meal_id, 0) + units
+        venue_id, units = venue_of[fridge_id], available(fresh, held)
+        venue = totals.setdefault(venue_id, {})
+        venue[meal_id] = venue.get(meal_id, 0) + units
         if units:
-            held_in.setdefault(meal_id, []).append((fridge_id, units))
-    details = meal_details(tx, view, sorted(totals))
-    return [
-        MenuItem(meal_id, name, price, currency, extra, units, tuple(held_in.get(meal_id, ())))
-        for meal_id, units in sorted(totals.items())
-        if meal_id in details
-        for name, price, currency, extra in [details[meal_id]]
-    ]
+            held_in.setdefault((venue_id, meal_id), []).append((fridge_id, units))
+    details = meal_details(tx, view, sorted({meal for venue in totals.values() for meal in venue}))
+    return {
+        venue_id: [
+            MenuItem(
+                meal_id,
+                name,
+                price,
+                currency,
+                extra,
+                units,
+                tuple(held_in.get((venue_id, meal_id), ())),
+            )
+            for meal_id, units in sorted(venue.items())
+            if meal_id in details
+            for name, price, currency, extra in [details[meal_id]]
+        ]
+        for venue_id, venue in totals.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -101,18 +123,21 @@ class VenueFridge:
         return self.status
 
 
-def venue_fridges(tx: Tx, view: VenueMenu, venue_id: str) -> tuple[VenueFridge, ...]:
-    """The venue's fridges that are not retired, by id."""
-    rows = tx.rows(
-        f"SELECT f.fridge_id, f.status, s.since FROM {view.t['fridges']} f "
+def venue_fridges(
+    tx: Tx, view: VenueMenu, venue_ids: Sequence[str]
+) -> dict[str, tuple[VenueFridge, ...]]:
+    """Each venue's fridges that are not retired, by id."""
+    found: dict[str, list[VenueFridge]] = {}
+    for venue_id, fridge_id, status, since in tx.rows(
+        f"SELECT f.venue_id, f.fridge_id, f.status, s.since FROM {view.t['fridges']} f "
         f"LEFT JOIN {view.t['stale']} s ON s.stream = f.stream "
-        "WHERE f.venue_id = ? AND f.status <> ? ORDER BY f.fridge_id",
-        (venue_id, FridgeStatus.RETIRED.value),
-    )
-    return tuple(
-        VenueFridge(str(fridge_id), str(status), None if since is None else str(since))
-        for fridge_id, status, since in rows
-    )
+        f"WHERE f.venue_id IN ({marks(venue_ids)}) AND f.status <> ? ORDER BY f.fridge_id",
+        (*venue_ids, FridgeStatus.RETIRED.value),
+    ):
+        found.setdefault(str(venue_id), []).append(
+            VenueFridge(str(fridge_id), str(status), None if since is None else str(since))
+        )
+    return {venue_id: tuple(fridges) for venue_id, fridges in found.items()}
 
 
 @dataclass(frozen=True)
@@ -126,18 +151,46 @@ class Menu:
     fridges: tuple[VenueFridge, ...] = ()  # the venue's fridges and their state
 
 
-def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
-    found = tx.rows(
-        f"SELECT DISTINCT timezone FROM {view.t['fridges']} WHERE venue_id = ?", (venue_id,)
-    )
-    timezones = tuple(sorted(str(timezone) for (timezone,) in found))
-    if not timezones:
-        return Menu(timezones, [])
-    stale = tuple(stale_fridges(tx, view.t, venue_id))
-    version = version_of(tx, view.t, "venue_id", venue_id)
-    items = menu_items(tx, view, venue_id, now)
-    return Menu(timezones, items, stale, version, venue_fridges(tx, view, venue_id))
+def venue_menus(
+    tx: Tx, view: VenueMenu, venue_ids: Sequence[str], now: datetime
+) -> dict[str, Menu]:
+    """The menus of these venues in one snapshot, a statement per kind of row for all of them
+    (an API process refreshes the venues its poll saw change this way, `VenueMenuQueries`)."""
+    timezones: dict[str, list[str]] = {}
+    for venue_id, timezone in tx.rows(
+        f"SELECT DISTINCT venue_id, timezone FROM {view.t['fridges']} "
+        f"WHERE venue_id IN ({marks(venue_ids)})",
+        venue_ids,
+    ):
+        timezones.setdefault(str(venue_id), []).append(str(timezone))
+    known = sorted(timezones)
+    menus = {venue_id: Menu((), []) for venue_id in venue_ids if venue_id not in timezones}
+    if not known:
+        return menus
+    stale = stale_fridges(tx, view.t, known)
+    versions = versions_of(tx, view.t, "venue_id", known)
+    fridges = venue_fridges(tx, view, known)
+    venue_of = {each.fridge_id: venue_id for venue_id, all in fridges.items() for each in all}
+    items = menu_items(tx, view, venue_of, now)
+    for venue_id in known:
+        menus[venue_id] = Menu(
+            tuple(sorted(timezones[venue_id])),
+            items.get(venue_id, []),
+            tuple(stale.get(venue_id, ())),
+            versions[venue_id],
+            fridges.get(venue_id, ()),
+        )
+    return menus
 
+
+def venue_menu(tx: Tx, view: VenueMenu, venue_id: str, now: datetime) -> Menu:
+    return venue_menus(tx, view, [venue_id], now)[venue_id]
+
+
+ASKED_SECONDS = 10.0
+"""A venue's menu asked for within this long is kept current by the poll (`keep_current`)."""
+KEPT_CURRENT_AT_ONCE = 64
+"""At most this many venues read again after one poll; others wait for their next request."""
 
 K = TypeVar("K")
 K_co = TypeVar("K_co", covariant=True)
@@ -161,6 +214,11 @@ class MenuKeeper(Protocol[K_co]):
     ) -> tuple[K_co, ReadState] | None:
         """The venue's menu kept at the version `seen` has for it (and `now`'s local days),
         with a state of the model that showed exactly it, if any."""
+        ...
+
+    def asked(self, within: float) -> list[tuple[str, int, int]]:
+        """The venues whose kept menu was asked for in the last `within` seconds, the most
+        recently asked first: (venue id, the version and the generation it was read at)."""
         ...
 
 
@@ -202,6 +260,31 @@ class VenueMenuQueries:
             again,
             alone=seen is None or min_position is not None,
         )
+
+    def keep_current(
+        self, db: Database, seen: VersionsSeen, keeper: MenuKeeper[K], now: datetime
+    ) -> list[str]:
+        """Read again, in one snapshot, the kept menus of venues asked for lately whose version
+        `seen` (a poll about to be trusted) shows moved, and keep them: the poll's thread calls
+        this before the poll is trusted, so requests for a busy venue find its menu current in
+        memory instead of each process reading it on the next request after every poll (one
+        statement per kind of row for all of them, not a snapshot of ten statements each).
+        Returns the venues read."""
+        moved = [
+            venue_id
+            for venue_id, version, generation in keeper.asked(ASKED_SECONDS)
+            if generation == seen.state.generation and seen.version(venue_id) > version
+        ][:KEPT_CURRENT_AT_ONCE]
+        if not moved:
+            return []
+
+        def read(tx: Tx, view: VenueMenu, state: ReadState) -> None:
+            menus = venue_menus(tx, view, moved, now)
+            for venue_id in moved:
+                keeper.menu(state, venue_id, now, partial(menus.__getitem__, venue_id))
+
+        attempt(db, VenueMenu, read, None)
+        return moved
 
     async def _read(
         self, venue_id: str, now: datetime, min_position: int | None, keeper: MenuKeeper[K]

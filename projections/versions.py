@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import ClassVar, Generic, TypeVar
@@ -108,10 +108,19 @@ class Versioned(Projection):
 
 def version_of(tx: Tx, t: Mapping[str, str], column: str, key: str) -> int:
     """The key's version in this snapshot (0: unchanged since versions were first kept)."""
-    row = tx.one(
-        f"SELECT MAX(position) FROM {t['versions']} WHERE {column} IN (?, ?)", (key, EVERY)
+    return versions_of(tx, t, column, [key])[key]
+
+
+def versions_of(tx: Tx, t: Mapping[str, str], column: str, keys: Sequence[str]) -> dict[str, int]:
+    """Each key's version in this snapshot: its own row's or `EVERY`'s, whichever is newer."""
+    rows = tx.rows(
+        f"SELECT {column}, MAX(position) FROM {t['versions']} "
+        f"WHERE {column} IN ({', '.join('?' for _ in keys)}, ?) GROUP BY {column}",
+        (*keys, EVERY),
     )
-    return int(row[0]) if row and row[0] is not None else 0
+    found = {str(key): int(position) for key, position in rows if position is not None}
+    every = found.get(EVERY, 0)
+    return {key: max(found.get(key, 0), every) for key in keys}
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,8 @@ class VersionWatch:
         self.key = model.version_key
         self.model = model
         self.seen: VersionsSeen | None = None
+        self.ahead: Callable[[VersionsSeen], object] | None = None
+        """Called with a poll that saw changes before the poll is trusted (`seen`)."""
 
     def poll(self) -> VersionsSeen | None:
         """What the model holds now (None: the generation switched while it was read)."""
@@ -163,8 +174,11 @@ class VersionWatch:
             for key, position in changes.items():
                 merged[key] = max(position, merged.get(key, 0))
             versions = merged
-        self.seen = VersionsSeen(state, versions)
-        return self.seen
+        seen = VersionsSeen(state, versions)
+        if changes and self.ahead is not None:
+            self.ahead(seen)
+        self.seen = seen
+        return seen
 
     def _start(self, generation: int) -> VersionsSeen | None:
         state, versions = self._read(generation, -1)

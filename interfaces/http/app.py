@@ -60,7 +60,9 @@ def create_app(side: WriteSide, settings: Settings, read: ReadSide | None = None
         CONFLICTS.writer = side.writer
         LAG.source = (side.store, reading)
         watch_fulfilment(side.store, *trail_database(settings, "fulfilment", reading.dbs))
-        reading.watch_menus()  # menus whose venue has not changed answer from memory
+        # menus whose venue has not changed answer from memory; changed ones asked for
+        # lately are read again by the poll, all in one snapshot
+        reading.watch_menus(menus=menus.cache, clock=side.clock)
         try:
             yield
         finally:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -179,6 +180,7 @@ class MenuCache:
         self.venues = venues
         self.promotions = promotions
         self._menus: OrderedDict[str, CachedMenu] = OrderedDict()
+        self._asked: dict[str, float] = {}  # venue -> time.monotonic() of its last request
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -207,6 +209,7 @@ class MenuCache:
             found = self._menus.get(venue_id)
             if found is None or found.read_at is None:
                 return None
+            self._asked[venue_id] = time.monotonic()
             sheets = self.promotions.promotions_seen() if self.promotions is not None else 0
             if (
                 found.read_at.generation != seen.state.generation
@@ -233,8 +236,20 @@ class MenuCache:
                 self._menus[venue_id] = menu
                 self._menus.move_to_end(venue_id)
                 while len(self._menus) > self.venues:
-                    self._menus.popitem(last=False)
+                    gone, _ = self._menus.popitem(last=False)
+                    self._asked.pop(gone, None)
         return menu
+
+    def asked(self, within: float) -> list[tuple[str, int, int]]:
+        """The venues whose menu a request found here in the last `within` seconds, the most
+        recently used first, with the version and generation each was read at."""
+        since = time.monotonic() - within
+        with self._lock:
+            return [
+                (venue_id, menu.version, menu.read_at.generation)
+                for venue_id, menu in reversed(self._menus.items())
+                if menu.read_at is not None and self._asked.get(venue_id, since - 1) >= since
+            ]
 
 
 @dataclass(frozen=True)

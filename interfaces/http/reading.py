@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
@@ -50,7 +52,7 @@ from projections.models import close_databases
 from projections.order_queries import OrdersQueries
 from projections.projection import Projection
 from projections.refill_plan import RefillPlanQueries
-from projections.venue_menu import VenueMenu, VenueMenuQueries
+from projections.venue_menu import MenuKeeper, VenueMenu, VenueMenuQueries
 from projections.versions import Versioned, VersionsSeen, VersionWatch
 
 T = TypeVar("T")
@@ -71,6 +73,11 @@ DATABASE_READS = Counter(
     "farmacy_read_model_reads",
     "Reads of a read model's database that requests made (each a statement or a snapshot)",
     ["projection"],
+)
+
+MENUS_KEPT_CURRENT = Counter(
+    "farmacy_menus_kept_current",
+    "Snapshots in which a poll read again the changed venue menus asked for lately",
 )
 
 
@@ -123,12 +130,19 @@ class ReadSide:
         self.refill_plan = RefillPlanQueries(self)
         self.orders = OrdersQueries(self)
 
-    def watch_menus(self, every: float = POLL_SECONDS) -> None:
+    def watch_menus(
+        self,
+        every: float = POLL_SECONDS,
+        menus: MenuKeeper[Any] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         """Follow the versioned models' per-key versions (venue menus, city menus, fridge
         stock) in a thread of this process, one statement per model every `every` seconds
         while it is being asked, so an answer whose key has not changed comes from memory
         (`VenueMenuQueries`, `CityCatalogueQueries.menu_now`, `FridgeStockQueries.stock_now`).
-        Stopped by `close`."""
+        With `menus` (the API's menu cache), a poll that shows venues changed reads the
+        changed menus asked for lately in one snapshot before it is trusted
+        (`VenueMenuQueries.keep_current`). Stopped by `close`."""
         if self._watching is not None:
             return
         followed = {
@@ -150,11 +164,30 @@ class ReadSide:
         self._watching = stop
         if VenueMenu.name in followed:
             self.venue_menu.seen = followed[VenueMenu.name].seen
+            if menus is not None:
+                db = self.dbs[VenueMenu.name]
+                now = clock or (lambda: datetime.now(UTC))
+                followed[VenueMenu.name].watch.ahead = partial(self._keep_current, db, menus, now)
         if CityCatalogue.name in followed:
             self.city_catalogue.seen = followed[CityCatalogue.name].seen
         if FridgeStock.name in followed:
             self.fridge_stock.seen = followed[FridgeStock.name].seen
         threading.Thread(target=follow, name="farmacy-versions", daemon=True).start()
+
+    def _keep_current(
+        self,
+        db: Database,
+        menus: MenuKeeper[Any],
+        clock: Callable[[], datetime],
+        seen: VersionsSeen,
+    ) -> None:
+        """The changed menus a poll saw, read again; a failure leaves them to their requests."""
+        try:
+            with built(VenueMenu):
+                if self.venue_menu.keep_current(db, seen, menus, clock()):
+                    MENUS_KEPT_CURRENT.inc()
+        except Exception as error:  # the database away: requests read for themselves
+            log.info("menus not kept current", reason=str(error))
 
     def close(self) -> None:
         if self._watching is not None:

@@ -144,3 +144,30 @@ def test_no_menu_is_ever_older_or_newer_than_the_position_it_claims(live_api: Ap
     for venue, at, soup in answers:
         sold = sum(1 for v, p in placed if v == venue and p <= at)
         assert soup == initial[venue] - sold, (venue, at, soup)
+
+
+KEPT_CURRENT = re.compile(r"^farmacy_menus_kept_current_total (\S+)$", re.M)
+
+
+def test_a_venue_asked_for_lately_is_read_again_by_the_poll_not_by_its_next_request(
+    live_api: Api,
+) -> None:
+    """After a write to a venue whose menu was asked for lately, the poll that sees the write
+    reads the menu again before it is trusted: no request reads the database, and every
+    answer is the stock at the position it claims (before the write, or after it)."""
+    api, world = live_api, live_api.world
+    start = api.side.store.position()
+    from_memory_at(api, lambda: venue_menu(api, world.venue_id), start)  # kept and asked for
+    reads = database_reads(api)
+    kept_current = float(KEPT_CURRENT.search(api.client.get("/metrics").text).group(1))  # type: ignore[union-attr]
+
+    wanted = position(api.order("ana", "k1", {world.soup: 3}))
+
+    def truthful(answer: httpx.Response) -> bool:
+        assert available(answer)[world.soup] == (7 if position(answer) >= wanted else 10)
+        return position(answer) >= wanted
+
+    until(lambda: venue_menu(api, world.venue_id), truthful)
+    assert database_reads(api) == reads  # every answer from memory, the new one included
+    now = float(KEPT_CURRENT.search(api.client.get("/metrics").text).group(1))  # type: ignore[union-attr]
+    assert now > kept_current
