@@ -77,6 +77,8 @@ def menu_items(
     """The menus of the venues of these fridges (fridge id -> venue id, every selling fridge of
     each venue among them), each in meal-id order; meals with nothing left show 0."""
     venue_ids = sorted(set(venue_of.values()))
+    if not venue_ids:  # no fridge of theirs is left but retired ones
+        return {}
     where = f"f.venue_id IN ({marks(venue_ids)}) AND {SELLS}"
     stock = availability(tx, view, now, where, (*venue_ids, *SELLING_PARAMS))
     totals: dict[str, dict[str, int]] = {}
@@ -170,7 +172,7 @@ def venue_menus(
     stale = stale_fridges(tx, view.t, known)
     versions = versions_of(tx, view.t, "venue_id", known)
     fridges = venue_fridges(tx, view, known)
-    venue_of = {each.fridge_id: venue_id for venue_id, all in fridges.items() for each in all}
+    venue_of = {each.fridge_id: venue for venue, theirs in fridges.items() for each in theirs}
     items = menu_items(tx, view, venue_of, now)
     for venue_id in known:
         menus[venue_id] = Menu(

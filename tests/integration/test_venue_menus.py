@@ -51,3 +51,27 @@ def test_venues_read_together_are_each_as_read_alone(side: WriteSide, models: Op
     assert together["nowhere"] == Menu((), [])
     assert [f.fridge_id for f in together[one.venue_id].fridges] == [one.fridge_id, second]
     assert together[one.venue_id].version > 0 and together[other.venue_id].version > 0
+
+
+def test_a_venue_whose_fridges_are_all_retired_has_an_empty_menu(
+    side: WriteSide, models: OpenModels
+) -> None:
+    gone = make_world(side)
+    side.stock.retire(gone.fridge_id)
+    open_ = make_world(side, soup_units=4, salad_units=0)
+    db = models("venue_menu")
+    catch_up(side, db, "venue_menu")
+    now = side.clock()
+
+    def read(venue_ids: list[str]) -> dict[str, Menu]:
+        found = attempt(
+            db, VenueMenu, lambda tx, view, _: venue_menus(tx, view, venue_ids, now), None
+        )
+        assert not isinstance(found, int)
+        return found.value
+
+    for menus in (read([gone.venue_id]), read([gone.venue_id, open_.venue_id])):
+        assert menus[gone.venue_id].items == [] and menus[gone.venue_id].fridges == ()
+        assert menus[gone.venue_id].timezones == ("Europe/Berlin",)  # a venue it knows
+    menus = read([open_.venue_id, gone.venue_id])
+    assert [(i.meal_id, i.available) for i in menus[open_.venue_id].items] == [(open_.soup, 4)]
