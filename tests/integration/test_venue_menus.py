@@ -3,6 +3,7 @@ each venue's menu as read alone, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from ops.root import WriteSide
@@ -15,13 +16,8 @@ from tests.integration.world import make_world, place_and_open
 __all__ = ["models"]
 
 
-def test_venues_read_together_are_each_as_read_alone(side: WriteSide, models: OpenModels) -> None:
-    one = make_world(side, soup_units=10, salad_units=5)
-    second = one.fridge_id + "-b"
-    side.catalogue.install_fridge(second, one.venue_id)
-    side.stock.deliver(second, "d-2", {one.soup: 3}, (side.clock() + timedelta(days=1)).date())
-    place_and_open(side, "alice", "k1", one.fridge_id, {one.soup: 2})
-    other = make_world(side, soup_units=12, salad_units=0)
+def reader(side: WriteSide, models: OpenModels) -> Callable[[list[str]], dict[str, Menu]]:
+    """Reads venues' menus together in one snapshot, once the model has caught up."""
     db = models("venue_menu")
     catch_up(side, db, "venue_menu")
     now = side.clock()
@@ -32,6 +28,18 @@ def test_venues_read_together_are_each_as_read_alone(side: WriteSide, models: Op
         )
         assert not isinstance(found, int)
         return found.value
+
+    return read
+
+
+def test_venues_read_together_are_each_as_read_alone(side: WriteSide, models: OpenModels) -> None:
+    one = make_world(side, soup_units=10, salad_units=5)
+    second = one.fridge_id + "-b"
+    side.catalogue.install_fridge(second, one.venue_id)
+    side.stock.deliver(second, "d-2", {one.soup: 3}, (side.clock() + timedelta(days=1)).date())
+    place_and_open(side, "alice", "k1", one.fridge_id, {one.soup: 2})
+    other = make_world(side, soup_units=12, salad_units=0)
+    read = reader(side, models)
 
     together = read([one.venue_id, other.venue_id, "nowhere"])
     assert together == {
@@ -59,16 +67,7 @@ def test_a_venue_whose_fridges_are_all_retired_has_an_empty_menu(
     gone = make_world(side)
     side.stock.retire(gone.fridge_id)
     open_ = make_world(side, soup_units=4, salad_units=0)
-    db = models("venue_menu")
-    catch_up(side, db, "venue_menu")
-    now = side.clock()
-
-    def read(venue_ids: list[str]) -> dict[str, Menu]:
-        found = attempt(
-            db, VenueMenu, lambda tx, view, _: venue_menus(tx, view, venue_ids, now), None
-        )
-        assert not isinstance(found, int)
-        return found.value
+    read = reader(side, models)
 
     for menus in (read([gone.venue_id]), read([gone.venue_id, open_.venue_id])):
         assert menus[gone.venue_id].items == [] and menus[gone.venue_id].fridges == ()
