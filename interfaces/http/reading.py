@@ -63,6 +63,8 @@ POLL_SECONDS = 0.05
 """How often an API process reads a versioned model's versions (one statement each)."""
 TRUSTED_POLL_SECONDS = 1.0
 """A poll older than this (its thread stuck, the database away) answers nothing from memory."""
+VERSIONS_THREAD = "farmacy-versions"
+"""The thread that polls the versioned models (and reads changed venue menus again)."""
 IDLE_SECONDS = 300.0
 """A model nobody asked of for this long is not polled until it is asked again (that first
 answer then reads the database, as its poll is no longer trusted): an API process whose
@@ -172,7 +174,7 @@ class ReadSide:
             self.city_catalogue.seen = followed[CityCatalogue.name].seen
         if FridgeStock.name in followed:
             self.fridge_stock.seen = followed[FridgeStock.name].seen
-        threading.Thread(target=follow, name="farmacy-versions", daemon=True).start()
+        threading.Thread(target=follow, name=VERSIONS_THREAD, daemon=True).start()
 
     def _keep_current(
         self,
