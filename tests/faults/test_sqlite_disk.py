@@ -29,7 +29,7 @@ from interfaces.http.auth import Role, issue_token
 from ops.root import build_write_side
 from ops.settings import Settings
 from tests.e2e.test_http_processes import free_port, start_api, wait_listening
-from tests.integration.projection_processes import start_worker
+from tests.integration.projection_processes import start_worker, wait_until
 from tests.integration.world import World, make_world
 
 MOUNT_SIZE = "4m"
@@ -104,11 +104,17 @@ def test_a_full_data_directory_refuses_clearly_and_recovers(
         ) as http:
             first = order(http, world, "before")
             assert first.status_code == 201, first.text
-            seen = http.get(
-                f"/orders/{first.json()['order_id']}",
-                params={"min_position": first.json()["position"]},
-            )
-            assert seen.status_code == 200, seen.text  # the orders model has it
+
+            def first_seen() -> bool:
+                seen = http.get(
+                    f"/orders/{first.json()['order_id']}",
+                    params={"min_position": first.json()["position"]},
+                )
+                # 503 "not built" until the worker just started has created its tables
+                assert seen.status_code in (200, 503), seen.text
+                return seen.status_code == 200
+
+            wait_until(first_seen, 30, "the orders model to have the first order")
 
             filler = fill(small_disk, leave=0)
             full = [order(http, world, f"full-{n}") for n in range(5)]
