@@ -12,10 +12,10 @@ from typing import Any
 
 from domain.fridge import SELLING
 from domain.shelf import is_fresh, local_day
-from projections.database import Tx
+from projections.database import Tx, marks
 from projections.stock import StockKeeping
 
-SELLS = f"f.status IN ({', '.join('?' * len(SELLING))})"
+SELLS = f"f.status IN ({marks(SELLING)})"
 """The SQL filter for fridges that sell (aliased `f`), bound to `SELLING_PARAMS`: built from
 the domain's definition (`domain.fridge.sells`), never spelled here."""
 SELLING_PARAMS: tuple[str, ...] = tuple(status.value for status in SELLING)

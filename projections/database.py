@@ -15,7 +15,7 @@ import threading
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,6 +34,11 @@ POOL_TIMEOUT_SECONDS = 2
 """Longest wait for a pooled connection before `PoolTimeout`: a pool that cannot hand one out
 by then is a store that is unavailable (HTTP 503 at once), not a queue to wait half a minute
 in. A whole number: the event store's pool takes the same wait (ops/connections.py)."""
+
+
+def marks(values: Sized) -> str:
+    """One bound placeholder per value, for `IN (...)` or a row of `VALUES` (`?, ?, ?`)."""
+    return ", ".join("?" * len(values))
 
 
 class Tx(ABC):
@@ -78,7 +83,7 @@ class Tx(ABC):
 
     @staticmethod
     def _values(columns: Sequence[str], count: int) -> str:
-        one = "(" + ", ".join("?" for _ in columns) + ")"
+        one = f"({marks(columns)})"
         return ", ".join([one] * count)
 
     @abstractmethod

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.catalogue import Meal, Venue
-from projections.database import Tx
+from projections.database import Tx, marks
 from projections.projection import Projection, Shard, View, handles
 
 MEAL_TABLES = {
@@ -129,12 +129,11 @@ def meal_details(tx: Tx, projection: Projection, meal_ids: list[str]) -> dict[st
     """meal id -> (name, price, currency, details) for those known."""
     if not meal_ids:
         return {}
-    marks = ", ".join("?" for _ in meal_ids)
     return {
         meal_id: (name, price, currency, json.loads(details))
         for meal_id, name, price, currency, details in tx.rows(
             f"SELECT meal_id, name, price, currency, details FROM {projection.t['meals']} "
-            f"WHERE meal_id IN ({marks})",
+            f"WHERE meal_id IN ({marks(meal_ids)})",
             meal_ids,
         )
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from projections.database import Tx
+from projections.database import Tx, marks
 from projections.projection import View
 
 STALE_TABLES = {
@@ -60,7 +60,7 @@ def stale_fridges(tx: Tx, t: dict[str, str], venue_ids: Sequence[str]) -> dict[s
     for venue_id, fridge_id in tx.rows(
         f"SELECT f.venue_id, s.fridge_id FROM {t['stale']} s "
         f"JOIN {t['fridges']} f ON f.stream = s.stream "
-        f"WHERE f.venue_id IN ({', '.join('?' for _ in venue_ids)}) ORDER BY s.fridge_id",
+        f"WHERE f.venue_id IN ({marks(venue_ids)}) ORDER BY s.fridge_id",
         venue_ids,
     ):
         found.setdefault(str(venue_id), []).append(str(fridge_id))

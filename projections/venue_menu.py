@@ -18,7 +18,7 @@ from domain.catalogue import Meal
 from domain.fridge import FridgeStatus
 from domain.shelf import available
 from projections.availability import SELLING_PARAMS, SELLS, availability
-from projections.database import Database, Tx
+from projections.database import Database, Tx, marks
 from projections.freshness import Answer, Reader, ReadsInFlight, ReadState, attempt, stamped
 from projections.reference import MEAL_TABLES, KeepsMeals, meal_details
 from projections.stale import stale_fridges
@@ -65,10 +65,6 @@ class MenuItem:
     available: int
     fridges: tuple[tuple[str, int], ...] = ()
     """The venue's fridges that hold some of it to order, by id, and how many each."""
-
-
-def marks(keys: Sequence[str]) -> str:
-    return ", ".join("?" for _ in keys)
 
 
 def menu_items(

@@ -26,7 +26,7 @@ from typing import ClassVar, Generic, TypeVar
 from eventsourcing.utils import resolve_topic
 
 from domain.shelf import local_day
-from projections.database import Database, Tx
+from projections.database import Database, Tx, marks
 from projections.freshness import ReadState
 from projections.projection import Projection, Shard, View
 
@@ -115,7 +115,7 @@ def versions_of(tx: Tx, t: Mapping[str, str], column: str, keys: Sequence[str]) 
     """Each key's version in this snapshot: its own row's or `EVERY`'s, whichever is newer."""
     rows = tx.rows(
         f"SELECT {column}, MAX(position) FROM {t['versions']} "
-        f"WHERE {column} IN ({', '.join('?' for _ in keys)}, ?) GROUP BY {column}",
+        f"WHERE {column} IN ({marks(keys)}, ?) GROUP BY {column}",
         (*keys, EVERY),
     )
     found = {str(key): int(position) for key, position in rows if position is not None}
