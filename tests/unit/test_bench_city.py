@@ -99,17 +99,24 @@ def test_the_lua_script_sends_the_mix_and_reports_what_it_was_answered(tmp_path:
         reads=3,
         run="test",
     )
-    with serving(Recorder) as server:
-        load = city.run_wrk(f"http://{address(server)}", traffic, 1, connections=2)
+    every_post: list[tuple[str, str, dict[str, str], bytes]] = []
+    for _ in range(5):  # a loaded machine may answer only a few orders in a second
+        Recorder.seen = []
+        with serving(Recorder) as server:
+            load = city.run_wrk(f"http://{address(server)}", traffic, 1, connections=2)
+        every_post += [seen for seen in Recorder.seen if seen[0] == "POST"]
+        if len(every_post) >= 20:  # enough to see every fridge and meal picked at random
+            break
 
     gets = [seen for seen in Recorder.seen if seen[0] == "GET"]
     posts = [seen for seen in Recorder.seen if seen[0] == "POST"]
     assert {path for _, path, _, _ in gets} <= {"/venues/venue-a/menu", "/venues/venue-b/menu"}
-    assert {path for _, path, _, _ in posts} == {
+    assert {path for _, path, _, _ in every_post} == {
         "/fridges/fridge-ok/orders",
         "/fridges/fridge-sold/orders",
     }
-    assert {json.loads(body)["lines"][0]["meal_id"] for *_, body in posts} == {"meal-x", "meal-y"}
+    meals = {json.loads(body)["lines"][0]["meal_id"] for *_, body in every_post}
+    assert meals == {"meal-x", "meal-y"}
     assert all(json.loads(body)["lines"][0]["quantity"] == 1 for *_, body in posts)
     assert {headers["Authorization"] for _, _, headers, _ in Recorder.seen} <= {
         f"Bearer {token}" for token in tokens
